@@ -1,0 +1,43 @@
+"""The face: procedural template, landmarks, identity, muscles, FACS table, blendshapes, OBJ I/O."""
+
+from ._au_checks import AUCheck as AUCheck, au_motion_checks as au_motion_checks
+from ._blendshapes import BlendshapeModel as BlendshapeModel
+from ._facs import (
+    AU_IDS as AU_IDS,
+    AU_NAMES as AU_NAMES,
+    AU_PEAK_DISPLACEMENT as AU_PEAK_DISPLACEMENT,
+    FACS_MUSCLES as FACS_MUSCLES,
+    au_muscle_matrix as au_muscle_matrix,
+    check_au as check_au,
+)
+from ._identity import (
+    IDENTITY_MODES as IDENTITY_MODES,
+    Subject as Subject,
+    identity_basis as identity_basis,
+    sample_subject as sample_subject,
+    skin_albedo as skin_albedo,
+)
+from ._landmarks import (
+    IDX49 as IDX49,
+    IDX66 as IDX66,
+    RIGID_LANDMARKS as RIGID_LANDMARKS,
+    landmark_subset as landmark_subset,
+    landmarks_from_vertices as landmarks_from_vertices,
+)
+from ._muscles import (
+    MUSCLE_SPECS as MUSCLE_SPECS,
+    MuscleSet as MuscleSet,
+    MuscleSpec as MuscleSpec,
+    make_muscles as make_muscles,
+    muscle_names as muscle_names,
+    vertex_areas as vertex_areas,
+)
+from ._obj import read_obj as read_obj, write_obj as write_obj
+from ._template import (
+    REGION_NAMES as REGION_NAMES,
+    SLIT_NAMES as SLIT_NAMES,
+    FaceTemplate as FaceTemplate,
+    boundary_vertices as boundary_vertices,
+    make_face as make_face,
+    mirror_map as mirror_map,
+)

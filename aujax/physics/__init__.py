@@ -1,0 +1,52 @@
+"""Physics: spring-mass skin, equilibrium, AU blendshapes, generalized coordinates, reduced dynamics."""
+
+from ._au_basis import AUBasisReport as AUBasisReport, build_au_blendshapes as build_au_blendshapes
+from ._dynamics import is_undamped as is_undamped, relax as relax, simulate as simulate
+from ._equilibrium import (
+    EquilibriumResult as EquilibriumResult,
+    equilibrium as equilibrium,
+    linear_response as linear_response,
+)
+from ._generalized import (
+    directed_force_map as directed_force_map,
+    generalized_damping as generalized_damping,
+    generalized_force as generalized_force,
+    generalized_mass as generalized_mass,
+    generalized_stiffness as generalized_stiffness,
+    muscle_force_maps as muscle_force_maps,
+    project as project,
+    reconstruct as reconstruct,
+)
+from ._integrate import ADJOINTS as ADJOINTS, SOLVERS as SOLVERS, solve_frames as solve_frames
+from ._reduce_skin import reduce_skin as reduce_skin
+from ._reduced import (
+    ReducedModel as ReducedModel,
+    cholesky_from_mass as cholesky_from_mass,
+    euler_paper as euler_paper,
+    galerkin_model as galerkin_model,
+    generalized_acceleration as generalized_acceleration,
+    mass_from_cholesky as mass_from_cholesky,
+    paper_model as paper_model,
+    reduced_force as reduced_force,
+    simulate_reduced as simulate_reduced,
+    static_response as static_response,
+)
+from ._sparse import (
+    EquilibriumStats as EquilibriumStats,
+    SparseEquilibriumSolver as SparseEquilibriumSolver,
+    sparse_hessian as sparse_hessian,
+)
+from ._spring_mass import (
+    SkinParams as SkinParams,
+    SpringMassSystem as SpringMassSystem,
+    acceleration as acceleration,
+    build_spring_mass as build_spring_mass,
+    damping_matvec as damping_matvec,
+    distribute_forces as distribute_forces,
+    elastic_energy as elastic_energy,
+    hessian_vector_product as hessian_vector_product,
+    internal_forces as internal_forces,
+    kinetic_energy as kinetic_energy,
+    muscle_forces as muscle_forces,
+    total_energy as total_energy,
+)

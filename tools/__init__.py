@@ -1,0 +1,1 @@
+"""Command-line tools: `python -m tools.<name>` (render_face, gradcheck, verify_reduction, bench)."""
