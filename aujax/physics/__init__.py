@@ -17,6 +17,11 @@ from ._generalized import (
     project as project,
     reconstruct as reconstruct,
 )
+from ._implicit import (
+    ImplicitIntegrator as ImplicitIntegrator,
+    simulate_implicit as simulate_implicit,
+    sparse_damping as sparse_damping,
+)
 from ._integrate import ADJOINTS as ADJOINTS, SOLVERS as SOLVERS, solve_frames as solve_frames
 from ._reduce_skin import reduce_skin as reduce_skin
 from ._reduced import (
