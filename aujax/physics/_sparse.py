@@ -76,6 +76,15 @@ def _hinge_hessian(system: SpringMassSystem) -> sp.csr_matrix:
     return sp.coo_matrix((np.tile(vals.ravel(), 3), (rows, cols)), shape=(3 * n, 3 * n)).tocsr()
 
 
+def _norm(x: np.ndarray) -> float:
+    """Euclidean norm without BLAS.
+
+    ``np.linalg.norm`` calls OpenBLAS's threaded ddot; on a small busy CPU its spinning threads
+    fight XLA's pool and SuperLU's solves (twice the time per iteration at 30,000 vertices).
+    """
+    return float(np.sqrt(np.sum(x * x)))
+
+
 @dataclasses.dataclass
 class EquilibriumStats:
     """Convergence of one host-side solve."""
@@ -103,7 +112,12 @@ class SparseEquilibriumSolver:
             )
         self.system = system
         self.n = system.rest.shape[0]
-        self._lu = spla.splu(sparse_hessian(system, np.zeros((self.n, 3))).tocsc())
+        # SPD: a symmetric ordering without pivoting keeps Cholesky-like fill (at 30,000 vertices
+        # several times faster to factorise and to solve than SciPy's default pivoting)
+        self._lu = spla.splu(
+            sparse_hessian(system, np.zeros((self.n, 3))).tocsc(), permc_spec="MMD_AT_PLUS_A",
+            diag_pivot_thresh=0.0, options={"SymmetricMode": True},
+        )  # fmt: skip
         self._grad = jax.jit(jax.grad(elastic_energy, argnums=1))
         self._energy = jax.jit(elastic_energy)
 
@@ -121,14 +135,14 @@ class SparseEquilibriumSolver:
           RuntimeError: if the residual does not reach `rtol` within `max_newton` steps.
         """
         f = np.asarray(f_ext, dtype=np.float64).reshape(-1)
-        fnorm = max(np.linalg.norm(f), 1e-300)
+        fnorm = max(_norm(f), 1e-300)
         u = self.linear_response(f).reshape(-1) if u0 is None else np.asarray(u0).reshape(-1)
         prec = spla.LinearOperator((3 * self.n,) * 2, matvec=self._lu.solve)
         cg_total = 0
         for it in range(max_newton + 1):
             g = np.asarray(self._grad(self.system, jnp.asarray(u.reshape(self.n, 3)))).reshape(-1)
             r = f - g
-            res = np.linalg.norm(r) / fnorm
+            res = _norm(r) / fnorm
             if res <= rtol:
                 return u.reshape(self.n, 3), EquilibriumStats(res, it, cg_total)
             if it == max_newton:
