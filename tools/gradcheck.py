@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     theta0 = jnp.ones(4)
 
     def loss_of(cs):
-        return jnp.sum(jnp.sin(cs - target) ** 2) / cs.shape[0]
+        return jnp.sum((cs - target) ** 2) / cs.shape[0]
 
     def reduced_loss(form, solver, adjoint):
         def loss(p):
@@ -234,7 +234,7 @@ def main(argv=None) -> int:
                 max_steps=100_000,
                 **kw,
             )
-            return jnp.sum(jnp.sin(us - tgt) ** 2)
+            return jnp.sum((us - tgt) ** 2)
 
         return loss
 
@@ -263,7 +263,7 @@ def main(argv=None) -> int:
     def eq_loss(p):
         s = scaled(sys_s, p["theta"])
         f = muscle_forces(mus_s.distribution, mus_s.directions, p["acts"][0] * 3.0)
-        return jnp.sum(jnp.sin(equilibrium(s, f, rtol=1e-13).u - tgt[0]) ** 2)
+        return jnp.sum((equilibrium(s, f, rtol=1e-13).u - tgt[0]) ** 2)
 
     eq = jax.jit(eq_loss)
     for gname, keys in {"activations a": ["acts"], "stiffness, damping": ["theta"]}.items():
