@@ -16,21 +16,15 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from ._spring_mass import SpringMassSystem, elastic_energy
+from ._spring_mass import SpringMassSystem, _spring_state, _tension, elastic_energy
 
 
 @jax.jit
 def _spring_blocks(system: SpringMassSystem, u):
     """Per-spring 3x3 Hessian blocks A_s = d^2 E_s / d(x_j - x_i)^2, shape (s, 3, 3)."""
-    i, j = system.springs[:, 0], system.springs[:, 1]
-    x = system.rest + u
-    d = x[j] - x[i]
-    length = jnp.sqrt(jnp.sum(d * d, axis=-1))
-    n = d / length[:, None]
-    delta = length - system.rest_length
-    over = delta - system.biphasic_strain * system.rest_length
-    tension = system.stiffness * (delta + (system.biphasic_ratio - 1.0) * jnp.maximum(over, 0.0))
-    k_eff = system.stiffness * jnp.where(over > 0.0, system.biphasic_ratio, 1.0)
+    _, _, n, length, elongation, excess = _spring_state(system, u)
+    tension = _tension(system, elongation, excess)
+    k_eff = system.stiffness * jnp.where(excess > 0.0, system.biphasic_ratio, 1.0)
     nn = n[:, :, None] * n[:, None, :]
     eye = jnp.eye(3, dtype=u.dtype)[None]
     return k_eff[:, None, None] * nn + (tension / length)[:, None, None] * (eye - nn)
