@@ -55,5 +55,5 @@ class NumpySkin:
         idx = self.hinges.reshape(-1)
         for c in range(3):
             f[:, c] += np.bincount(idx, per[:, c], self.n)
-        f += np.einsum("m,nm,nmk->nk", activations, self.P, self.d)
+        f += np.einsum("nm,nmk->nk", self.P * activations[None, :], self.d)
         return f
