@@ -4,10 +4,10 @@
    a plain NumPy implementation of the same forces (`tools/_numpy_reference.py`), same inputs,
    same run. Goal: >= 5x.
 2. One second of simulated dynamics (25 fps, an AU6+AU12 expression ramping in over 0.2 s and
-   held), full model (tsit5, adaptive) against the Galerkin reduced model (K = 17, tsit5) on the
-   same forcing; speed-up (goal >= 1000x) and the reduced model's relative displacement error.
-   The full model runs on the implicit Newmark integrator (explicit solvers are held to ~1e-4 s
-   steps by the stiff bending modes at this resolution).
+   held), full model (implicit Newmark, h = 10 ms: explicit solvers are held to ~1e-4 s steps by
+   the stiff bending modes at this resolution) against the Galerkin reduced model (K = 17, tsit5)
+   on the same forcing; speed-up (goal >= 1000x) and the reduced model's relative displacement
+   error.
 3. Static equilibria for all 17 AU blendshapes at N ~ 5,000 (`build_au_blendshapes`, wall time
    including compilation). Goal: <= 30 s on this machine.
 

@@ -66,8 +66,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from jaxtyping import ArrayLike, Float
 
-from ._sparse import _norm, sparse_hessian
-from ._spring_mass import SpringMassSystem, internal_forces
+from ._sparse import _assemble_spring_blocks, _norm, sparse_hessian
+from ._spring_mass import SpringMassSystem, _spring_state, internal_forces
 
 
 __all__ = ["ImplicitIntegrator", "ImplicitStats", "simulate_implicit", "sparse_damping"]
@@ -79,36 +79,10 @@ _METHODS = ("modified", "krylov")
 # sparse damping matrix
 
 
-def _assemble_spring_blocks(springs: np.ndarray, blocks: np.ndarray, n: int) -> sp.csr_matrix:
-    """Assembles symmetric per-spring 3x3 blocks B_s into ``sum_s (e_i - e_j)(e_i - e_j)^T (x) B_s``.
-
-    Args:
-        springs: (s, 2) vertex indices (i, j).
-        blocks: (s, 3, 3) symmetric blocks.
-        n: number of vertices.
-
-    Returns:
-        (3n, 3n) CSR matrix, row/column ``3 i + c`` is coordinate c of vertex i.
-    """
-    i, j = springs[:, 0].astype(np.int64), springs[:, 1].astype(np.int64)
-    c = np.arange(3)
-    ri = 3 * i[:, None, None] + c[None, :, None]  # (s, 3, 1) rows of vertex i
-    rj = 3 * j[:, None, None] + c[None, :, None]
-    ci = 3 * i[:, None, None] + c[None, None, :]  # (s, 1, 3) columns of vertex i
-    cj = 3 * j[:, None, None] + c[None, None, :]
-    shape = blocks.shape
-    rows = np.concatenate([np.broadcast_to(r, shape).ravel() for r in (ri, rj, ri, rj)])
-    cols = np.concatenate([np.broadcast_to(q, shape).ravel() for q in (ci, cj, cj, ci)])
-    vals = np.concatenate([blocks.ravel(), blocks.ravel(), -blocks.ravel(), -blocks.ravel()])
-    return sp.coo_matrix((vals, (rows, cols)), shape=(3 * n, 3 * n)).tocsr()
-
-
 @jax.jit
 def _dashpot_blocks(system: SpringMassSystem, u):
     """Per-spring damping blocks ``gamma_s n_s n_s^T`` (s, 3, 3) at displacement u."""
-    x = system.rest + u
-    d = x[system.springs[:, 1]] - x[system.springs[:, 0]]
-    n = d / jnp.sqrt(jnp.sum(d * d, axis=-1))[:, None]
+    n = _spring_state(system, u)[2]
     return system.damping[:, None, None] * n[:, :, None] * n[:, None, :]
 
 

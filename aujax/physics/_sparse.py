@@ -30,25 +30,38 @@ def _spring_blocks(system: SpringMassSystem, u):
     return k_eff[:, None, None] * nn + (tension / length)[:, None, None] * (eye - nn)
 
 
+def _assemble_spring_blocks(springs: np.ndarray, blocks: np.ndarray, n: int) -> sp.csr_matrix:
+    """Assembles symmetric per-spring 3x3 blocks B_s into ``sum_s (e_i - e_j)(e_i - e_j)^T (x) B_s``.
+
+    Args:
+        springs: (s, 2) vertex indices (i, j).
+        blocks: (s, 3, 3) symmetric blocks.
+        n: number of vertices.
+
+    Returns:
+        (3n, 3n) CSR matrix, row/column ``3 i + c`` is coordinate c of vertex i.
+    """
+    i, j = springs[:, 0].astype(np.int64), springs[:, 1].astype(np.int64)
+    c = np.arange(3)
+    ri = 3 * i[:, None, None] + c[None, :, None]  # (s, 3, 1) rows of vertex i
+    rj = 3 * j[:, None, None] + c[None, :, None]
+    ci = 3 * i[:, None, None] + c[None, None, :]  # (s, 1, 3) columns of vertex i
+    cj = 3 * j[:, None, None] + c[None, None, :]
+    shape = blocks.shape
+    rows = np.concatenate([np.broadcast_to(r, shape).ravel() for r in (ri, rj, ri, rj)])
+    cols = np.concatenate([np.broadcast_to(q, shape).ravel() for q in (ci, cj, cj, ci)])
+    vals = np.concatenate([blocks.ravel(), blocks.ravel(), -blocks.ravel(), -blocks.ravel()])
+    return sp.coo_matrix((vals, (rows, cols)), shape=(3 * n, 3 * n)).tocsr()
+
+
 def sparse_hessian(system: SpringMassSystem, u) -> sp.csr_matrix:
     """The Hessian of `elastic_energy` at displacement u as a (3n, 3n) SciPy CSR matrix.
 
     Row/column 3 i + c is coordinate c of vertex i.
     """
     blocks = np.asarray(_spring_blocks(system, jnp.asarray(u, dtype=system.rest.dtype)))
-    springs = np.asarray(system.springs)
     n = system.rest.shape[0]
-    i, j = springs[:, 0], springs[:, 1]
-    c = np.arange(3)
-    rows_ij = (3 * i[:, None, None] + c[None, :, None]) * np.ones((1, 1, 3), dtype=np.int64)
-    cols_ij = (3 * j[:, None, None] + c[None, None, :]) * np.ones((1, 3, 1), dtype=np.int64)
-    rows_ii = rows_ij
-    cols_ii = (3 * i[:, None, None] + c[None, None, :]) * np.ones((1, 3, 1), dtype=np.int64)
-    rows_jj = (3 * j[:, None, None] + c[None, :, None]) * np.ones((1, 1, 3), dtype=np.int64)
-    rows = np.concatenate([rows_ii, rows_jj, rows_ij, cols_ij.transpose(0, 2, 1)], axis=None)
-    cols = np.concatenate([cols_ii, cols_ij, cols_ij, rows_ij.transpose(0, 2, 1)], axis=None)
-    vals = np.concatenate([blocks, blocks, -blocks, -blocks.transpose(0, 2, 1)], axis=None)
-    h = sp.coo_matrix((vals, (rows, cols)), shape=(3 * n, 3 * n)).tocsr()
+    h = _assemble_spring_blocks(np.asarray(system.springs), blocks, n)
     anchors = np.repeat(np.asarray(system.anchor_stiffness), 3)
     return (h + sp.diags(anchors) + _hinge_hessian(system)).tocsr()
 
