@@ -194,11 +194,17 @@ def test_vmap_over_force_sequences_equals_loop(system):
         np.testing.assert_allclose(vs_b[b], vs, rtol=1e-9, atol=1e-10)
 
 
-@pytest.mark.parametrize(
-    "adjoints", [("recursive", "forward"), pytest.param(("direct",), marks=pytest.mark.slow)]
-)
+def test_direct_adjoint_is_refused():
+    with pytest.raises(ValueError, match="DirectAdjoint"):
+        solve_frames(
+            lambda x, v, f: f, jnp.zeros(2), jnp.zeros(2), jnp.zeros((3, 2)), dt=0.1,
+            adjoint="direct",
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("adjoints", [("recursive", "forward")])
 def test_solve_frames_adjoints_agree_with_finite_differences(adjoints):
-    """Reverse (recursive, direct) and forward-mode gradients of a nonlinear oscillator loss."""
+    """Reverse (recursive) and forward-mode gradients of a nonlinear oscillator loss."""
     forcing = jnp.array([[1.0, 0.0], [0.0, -2.0], [0.5, 0.5], [0.0, 0.0]])
 
     def loss(params, adjoint):

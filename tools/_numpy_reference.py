@@ -1,8 +1,12 @@
 """A plain NumPy implementation of the spring-mass forces, the reference for `tools.bench physics`.
 
 It computes exactly what `aujax.physics.internal_forces` + `muscle_forces` compute (same springs,
-anchors, dashpots, biphasic law, hinge bending), with `np.bincount` scatters — idiomatic,
-vectorised NumPy in the arrays' own dtype.
+anchors, dashpots, biphasic law, hinge bending) with the same algorithm and memory layout —
+coordinate-major (3, s) spring arrays, `np.bincount` scatters, the muscle force field
+``P[i, m] d[i, m]`` precomputed once as an (m, 3n) matrix — in the arrays' own dtype. Each of these
+choices was measured to be the faster one for NumPy too (coordinate-major springs ~15 % faster than
+(s, 3); the precomputed field turns a 9 ms contraction into a 0.3 ms matrix-vector product at
+N = 30k), so the ratio the benchmark prints is against the strongest plain NumPy we have.
 """
 
 import numpy as np
@@ -12,7 +16,7 @@ class NumpySkin:
     """The skin's arrays as NumPy, with a `forces(u, v, activations)` method."""
 
     def __init__(self, system, distribution, directions):
-        self.rest = np.asarray(system.rest)
+        self.rest_t = np.ascontiguousarray(np.asarray(system.rest).T)
         self.i = np.asarray(system.springs[:, 0])
         self.j = np.asarray(system.springs[:, 1])
         self.rest_length = np.asarray(system.rest_length)
@@ -23,37 +27,39 @@ class NumpySkin:
         self.eps0 = float(system.biphasic_strain)
         self.ratio = float(system.biphasic_ratio)
         self.hinges = np.asarray(system.hinges)
+        self.corners = self.hinges.reshape(-1)
         self.hinge_w = np.asarray(system.hinge_weights)
         self.hinge_k = np.asarray(system.hinge_stiffness)
-        self.P = np.asarray(distribution)
-        self.d = np.asarray(directions)
-        self.n = self.rest.shape[0]
-
-    def _scatter(self, fs):
-        out = np.empty((self.n, 3), dtype=fs.dtype)
-        for c in range(3):
-            out[:, c] = np.bincount(self.i, fs[:, c], self.n) - np.bincount(
-                self.j, fs[:, c], self.n
-            )
-        return out
+        p, d = np.asarray(distribution), np.asarray(directions)
+        self.field = np.ascontiguousarray(
+            (p[:, :, None] * d).transpose(1, 0, 2).reshape(p.shape[1], -1)
+        )
+        self.n = self.rest_t.shape[1]
 
     def forces(self, u, v, activations):
         """Internal (elastic + dashpot + anchor) plus muscle forces, shape (n, 3)."""
-        x = self.rest + u
-        e = x[self.j] - x[self.i]
-        length = np.sqrt(np.einsum("sk,sk->s", e, e))
-        n_s = e / length[:, None]
+        i, j, n = self.i, self.j, self.n
+        x = self.rest_t + u.T
+        vt = v.T
+        d = x[:, j] - x[:, i]
+        length = np.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
+        inv = 1.0 / length
         elong = length - self.rest_length
         excess = np.maximum(elong - self.eps0 * self.rest_length, 0.0)
-        rate = np.einsum("sk,sk->s", v[self.j] - v[self.i], n_s)
-        mag = self.stiffness * (elong + (self.ratio - 1.0) * excess) + self.damping * rate
-        f = self._scatter(mag[:, None] * n_s)
-        f -= self.anchor_k[:, None] * u + self.anchor_c[:, None] * v
+        dv = vt[:, j] - vt[:, i]
+        rate = (dv[0] * d[0] + dv[1] * d[1] + dv[2] * d[2]) * inv
+        mag = (self.stiffness * (elong + (self.ratio - 1.0) * excess) + self.damping * rate) * inv
+        fs = mag * d
         # hinge bending: E = sum_e 1/2 s_e |sum_k K_ek u_k|^2
-        curv = self.hinge_k[:, None] * np.einsum("hk,hkc->hc", self.hinge_w, u[self.hinges])
-        per = -(self.hinge_w[:, :, None] * curv[:, None, :]).reshape(-1, 3)
-        idx = self.hinges.reshape(-1)
+        curv = self.hinge_k * np.einsum("hk,chk->ch", self.hinge_w, u.T[:, self.hinges])
+        per = -(self.hinge_w[None] * curv[:, :, None]).reshape(3, -1)
+        f = np.empty((n, 3), dtype=u.dtype)
         for c in range(3):
-            f[:, c] += np.bincount(idx, per[:, c], self.n)
-        f += np.einsum("nm,nmk->nk", self.P * activations[None, :], self.d)
+            f[:, c] = (
+                np.bincount(i, fs[c], n)
+                - np.bincount(j, fs[c], n)
+                + np.bincount(self.corners, per[c], n)
+            )
+        f -= self.anchor_k[:, None] * u + self.anchor_c[:, None] * v
+        f += (activations @ self.field).reshape(n, 3)
         return f

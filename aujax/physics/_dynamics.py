@@ -87,7 +87,7 @@ def simulate(
         dt0: initial step of adaptive solvers (None: automatic).
         substeps: steps per frame for constant-step solvers.
         max_steps: maximum solver steps per frame interval.
-        adjoint: ``"recursive"``, ``"forward"`` or ``"direct"``.
+        adjoint: ``"recursive"`` (reverse mode) or ``"forward"`` (forward mode).
         name: solve name used in error messages.
         adaptive: override the step-size control of tsit5/kvaerno5.
 

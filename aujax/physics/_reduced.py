@@ -536,7 +536,7 @@ def simulate_reduced(
         dt: frame interval in seconds (> 0).
         solver: ``"euler"``, ``"heun"``, ``"tsit5"``, ``"kvaerno5"`` or
             ``"semi_implicit_euler"``.
-        adjoint: ``"recursive"`` (reverse mode), ``"forward"`` (forward mode) or ``"direct"``.
+        adjoint: ``"recursive"`` (reverse mode) or ``"forward"`` (forward mode).
         **solver_kwargs: passed to ``solve_frames``: ``rtol``, ``atol``, ``dt0``, ``substeps``,
             ``max_steps``, ``name``, ``adaptive``.
 
