@@ -1,13 +1,13 @@
 """Benchmarks: `python -m tools.bench <name> [--quick]`.
 
 Each benchmark prints a table, measures its reference in the same run, ends with one headline
-line, and exits non-zero when a goal is missed. Names: `physics`.
+line, and exits non-zero when a goal is missed. Names: `physics`, `nnls`.
 """
 
 import sys
 
 
-BENCHMARKS = {"physics": "tools._bench_physics"}
+BENCHMARKS = {"physics": "tools._bench_physics", "nnls": "tools._bench_nnls"}
 
 
 def main(argv=None) -> int:
