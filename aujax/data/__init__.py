@@ -6,6 +6,11 @@ layouts, so one path serves both. Malformed input raises a ``ValueError`` naming
 line or field). Host-side NumPy code: nothing here needs jax.
 """
 
+from ._activation import (
+    ActivationDynamics as ActivationDynamics,
+    muscle_activations as muscle_activations,
+    muscle_excitation as muscle_excitation,
+)
 from ._bosphorus import (
     BOSPHORUS_CLASSES as BOSPHORUS_CLASSES,
     BOSPHORUS_LANDMARKS as BOSPHORUS_LANDMARKS,
