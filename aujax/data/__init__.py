@@ -99,3 +99,9 @@ from ._folds import (
     fold_of as fold_of,
     folds as folds,
 )
+from ._rig import (
+    SubjectRig as SubjectRig,
+    build_subject_rig as build_subject_rig,
+    rig_landmarks as rig_landmarks,
+    simulate_expression as simulate_expression,
+)

@@ -1,0 +1,153 @@
+r"""A subject's physical face for the synthetic generator (DESIGN §6.1, third stage).
+
+The generator drives the **full** spring-mass skin on each subject's own mesh — not the reduced
+model — so methods built on blendshapes meet a real model gap. A :class:`SubjectRig` holds what
+that takes, built once per subject and reused for every task:
+
+* the subject's rest mesh: the template plus the identity displacement
+  ``x = x_template + sum_j beta_j E_j`` (:func:`aujax.face.identity_basis`);
+* the skin on that mesh (:func:`aujax.physics.build_spring_mass`, float64) and the muscles
+  evaluated on it (:func:`aujax.face.make_muscles` with the subject's vertices);
+* the implicit Newmark integrator, factorised once (:class:`aujax.physics.ImplicitIntegrator`).
+
+:func:`simulate_expression` turns muscle activations (T, M) at the frame times
+(:func:`aujax.data.muscle_activations`) into vertex displacements (T, n, 3): forcing
+``f_i = sum_m a_m P[i, m] d[i, m]`` (seed 001, eq. 1), piecewise constant over each frame
+interval, integrated by Newton's law (seed 001, eq. 2). :func:`rig_landmarks` evaluates the 68
+landmarks on the deformed meshes (model frame, cm).
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..face import FaceTemplate, identity_basis, landmarks_from_vertices, make_muscles
+from ..physics import ImplicitIntegrator, SkinParams, build_spring_mass, muscle_forces
+
+
+__all__ = ["SubjectRig", "build_subject_rig", "rig_landmarks", "simulate_expression"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SubjectRig:
+    """One subject's face, ready to simulate (host-side; holds a factorised integrator).
+
+    Attributes:
+        face: the template (topology, landmarks, weights).
+        identity: (I,) identity coefficients of the subject.
+        rest: (n, 3) the subject's rest vertices (cm, model frame).
+        system: the float64 spring-mass skin on ``rest``.
+        distribution: (n, M) muscle distribution matrix P on ``rest``.
+        directions: (n, M, 3) muscle pull directions on ``rest``.
+        integrator: the factorised implicit Newmark integrator (frame interval 1 / fps).
+        fps: frame rate the integrator was built for.
+    """
+
+    face: FaceTemplate
+    identity: np.ndarray
+    rest: np.ndarray
+    system: object
+    distribution: np.ndarray
+    directions: np.ndarray
+    integrator: ImplicitIntegrator
+    fps: float
+
+    @property
+    def n_muscles(self) -> int:
+        return self.distribution.shape[1]
+
+
+def build_subject_rig(
+    face: FaceTemplate,
+    identity,
+    *,
+    fps: float,
+    substeps: int = 2,
+    params: SkinParams | None = None,
+) -> SubjectRig:
+    """Builds a subject's rig: rest mesh, skin, muscles and the factorised integrator.
+
+    Args:
+        face: the face template.
+        identity: (I,) identity coefficients (e.g. ``aujax.face.sample_subject(...).identity``).
+        fps: frame rate of the sequences to simulate (> 0).
+        substeps: Newmark steps per frame interval (>= 1).
+        params: skin parameters (defaults to ``SkinParams()``).
+
+    Returns:
+        The :class:`SubjectRig`.
+    """
+    if not fps > 0.0:
+        raise ValueError(f"fps must be > 0, got {fps}.")
+    basis = np.asarray(identity_basis(face), dtype=np.float64)
+    beta = np.asarray(identity, dtype=np.float64)
+    if beta.shape != (basis.shape[0],):
+        raise ValueError(f"identity must have shape ({basis.shape[0]},), got {beta.shape}.")
+    if not np.all(np.isfinite(beta)):
+        raise ValueError("identity must be finite.")
+    rest = np.asarray(face.vertices, dtype=np.float64) + np.einsum("j,jnd->nd", beta, basis)
+    with jax.enable_x64(True):
+        system = build_spring_mass(
+            jnp.asarray(rest), np.asarray(face.triangles),
+            jnp.asarray(np.asarray(face.bone_weights, dtype=np.float64)), params=params,
+        )  # fmt: skip
+        muscles = make_muscles(face, vertices=rest)
+        integrator = ImplicitIntegrator(system, dt=1.0 / fps, substeps=substeps)
+    return SubjectRig(
+        face=face,
+        identity=beta,
+        rest=rest,
+        system=system,
+        distribution=np.asarray(muscles.distribution, dtype=np.float64),
+        directions=np.asarray(muscles.directions, dtype=np.float64),
+        integrator=integrator,
+        fps=float(fps),
+    )
+
+
+@jax.jit
+def _frame_forces(distribution, directions, activations):
+    return jax.vmap(lambda a: muscle_forces(distribution, directions, a))(activations)
+
+
+def simulate_expression(rig: SubjectRig, activations, *, u0=None, v0=None) -> tuple:
+    """Full-model displacements for a sequence of muscle activations (seed 001, eqs. 1-2).
+
+    Args:
+        rig: the subject's rig.
+        activations: (T, M) muscle activations at the frame times.
+        u0, v0: optional (n, 3) initial displacement and velocity (default: rest). Chain
+            sequences by passing the previous one's last state.
+
+    Returns:
+        ``(us, vs)``: (T, n, 3) float64 displacements and velocities at the frame times.
+    """
+    a = np.asarray(activations, dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] != rig.n_muscles:
+        raise ValueError(
+            f"activations must have shape (T, M) = (T, {rig.n_muscles}), got {a.shape}."
+        )
+    if not np.all(np.isfinite(a)):
+        raise ValueError("activations must be finite.")
+    with jax.enable_x64(True):
+        forces = np.asarray(_frame_forces(rig.distribution, rig.directions, jnp.asarray(a)))
+        return rig.integrator.run(forces, u0, v0)
+
+
+def rig_landmarks(rig: SubjectRig, displacements) -> np.ndarray:
+    """The 68 landmarks (T, 68, 3) on the deformed meshes ``rest + u`` (cm, model frame)."""
+    u = np.asarray(displacements, dtype=np.float64)
+    if u.ndim != 3 or u.shape[1:] != rig.rest.shape:
+        raise ValueError(
+            f"displacements must have shape (T, n, 3) = (T, {rig.rest.shape[0]}, 3), got {u.shape}."
+        )
+    face = rig.face
+    with jax.enable_x64(True):
+        lm = jax.vmap(
+            lambda x: landmarks_from_vertices(
+                x, face.triangles, face.landmark_triangles, face.landmark_barycentric
+            )
+        )(jnp.asarray(rig.rest[None] + u))
+        return np.asarray(lm)
