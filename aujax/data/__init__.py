@@ -105,3 +105,9 @@ from ._rig import (
     rig_landmarks as rig_landmarks,
     simulate_expression as simulate_expression,
 )
+from ._synthetic import (
+    CameraSetup as CameraSetup,
+    generate_bp4d as generate_bp4d,
+    head_pose_sequence as head_pose_sequence,
+    project_landmarks as project_landmarks,
+)

@@ -1,0 +1,245 @@
+r"""The synthetic BP4D-like dataset: episodes -> activations -> full physics -> landmarks -> layout.
+
+:func:`generate_bp4d` writes the real BP4D layout (REFERENCE §1.1, :mod:`aujax.data._bp4d`) for a
+preset (:func:`aujax.data.get_preset`), so that the same readers serve synthetic and licensed data:
+
+1. per subject: identity coefficients ~ N(0, 1) and log-normal muscle gains (sd 0.15), then a
+   :class:`~aujax.data.SubjectRig` (the subject's own mesh, skin and muscles, integrator
+   factorised once);
+2. per task: the AU trajectory and coded labels (:func:`aujax.data.generate_sequence`), muscle
+   activations (:func:`aujax.data.muscle_activations`, the template blendshape model's
+   ``au_activations`` times the subject's gains), the **full** spring-mass dynamics on the
+   subject's mesh (:func:`aujax.data.simulate_expression`; ``warmup`` frames holding the first
+   activation are simulated first and dropped, so a sequence does not open with a transient), the
+   68 landmarks;
+3. head pose: smooth yaw/pitch/roll (Ornstein-Uhlenbeck, correlation time 1.5 s, the preset's
+   standard deviations) and a small translation drift; a pinhole camera at the preset's distance
+   looking at the face (model frame x left, y up, z to camera -> camera frame x right, y down,
+   z forward); 2D landmarks with Gaussian detector noise and runs of dropped frames (NaN);
+4. the layout: ``AUCoding/AU_OCC`` (17 AU columns carry labels, the rest 9), the intensity files of
+   AUs 6/10/12/14/17, ``2DFeatures/*.mat`` with the 49-point subset and the head rotation;
+   ground truth the real data lack in ``synthetic/{subj}_{task}.npz`` (true intensities,
+   activations, 3D landmarks, clean 2D landmarks, head rotation and translation, intrinsics,
+   identity, gains, optionally the meshes) and the template model in
+   ``synthetic/blendshape_model.npz``.
+
+Frame images (rendered crops) are the next stage and are not written yet.
+"""
+
+import dataclasses
+import json
+import pathlib
+import time
+
+import numpy as np
+
+from ..face import AU_IDS, IDX49, make_face
+from ._activation import ActivationDynamics, muscle_activations
+from ._bp4d import BP4DSequence, write_bp4d_sequence
+from ._episodes import generate_sequence, get_preset, runs_mask, stream_rng
+from ._folds import BP4D_INTENSITY_AUS
+from ._rig import build_subject_rig, rig_landmarks, simulate_expression
+
+
+__all__ = ["CameraSetup", "generate_bp4d", "head_pose_sequence", "project_landmarks"]
+
+_FLIP = np.diag([1.0, -1.0, -1.0])  # model frame -> camera frame (face looking at the camera)
+
+
+@dataclasses.dataclass(frozen=True)
+class CameraSetup:
+    """The virtual video camera of a synthetic dataset.
+
+    Attributes:
+        frame_size: (height, width) of the video frame in pixels (landmarks are in its pixels).
+        face_height_fraction: the neutral face's height (~20 cm) as a fraction of the frame height,
+            which sets the focal length at the preset's distance.
+        landmark_noise_px: sd of the Gaussian landmark-detector noise (pixels).
+        dropout_fraction: fraction of frames without landmarks (in runs, NaN in the files).
+        dropout_run: mean length of those runs (frames).
+    """
+
+    frame_size: tuple[int, int] = (480, 640)
+    face_height_fraction: float = 0.5
+    landmark_noise_px: float = 1.0
+    dropout_fraction: float = 0.005
+    dropout_run: float = 3.0
+
+    def intrinsics(self, distance_cm: float) -> np.ndarray:
+        h, w = self.frame_size
+        f = self.face_height_fraction * h * distance_cm / 20.0
+        return np.array([[f, 0.0, w / 2.0], [0.0, f, h / 2.0], [0.0, 0.0, 1.0]])
+
+
+def _rotation(yaw, pitch, roll) -> np.ndarray:
+    """(T, 3, 3) head rotations in the model frame: yaw about y, pitch about x, roll about z."""
+    cy, sy, cp, sp, cr, sr = (
+        f(np.radians(a)) for a in (yaw, pitch, roll) for f in (np.cos, np.sin)
+    )
+    one, zero = np.ones_like(cy), np.zeros_like(cy)
+    ry = np.stack([np.stack([cy, zero, sy], -1), np.stack([zero, one, zero], -1),
+                   np.stack([-sy, zero, cy], -1)], -2)  # fmt: skip
+    rx = np.stack([np.stack([one, zero, zero], -1), np.stack([zero, cp, -sp], -1),
+                   np.stack([zero, sp, cp], -1)], -2)  # fmt: skip
+    rz = np.stack([np.stack([cr, -sr, zero], -1), np.stack([sr, cr, zero], -1),
+                   np.stack([zero, zero, one], -1)], -2)  # fmt: skip
+    return ry @ rx @ rz
+
+
+def head_pose_sequence(
+    n_frames: int, *, sd_deg, fps: float, rng: np.random.Generator, time_s: float = 1.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Smooth random head motion: rotations (T, 3, 3) and translations (T, 3) in cm.
+
+    Yaw, pitch and roll are stationary Ornstein-Uhlenbeck processes with standard deviations
+    ``sd_deg`` and correlation time ``time_s``; the translation drifts the same way with sd 1 cm.
+    """
+    rho = np.exp(-1.0 / (fps * time_s))
+    x = np.empty((n_frames, 6))
+    x[0] = rng.standard_normal(6)
+    for t in range(1, n_frames):
+        x[t] = rho * x[t - 1] + np.sqrt(1.0 - rho * rho) * rng.standard_normal(6)
+    angles = x[:, :3] * np.asarray(sd_deg, dtype=np.float64)[None]
+    return _rotation(angles[:, 0], angles[:, 1], angles[:, 2]), x[:, 3:] * 1.0
+
+
+def project_landmarks(points, rotation, translation, intrinsics, distance_cm) -> np.ndarray:
+    """Model-frame points (T, k, 3) under head pose to pixels (T, k, 2) (perspective camera)."""
+    p = np.einsum("tij,tkj->tki", rotation, np.asarray(points))
+    p = p + translation[:, None, :]
+    cam = np.einsum("ij,tkj->tki", _FLIP, p) + np.array([0.0, 0.0, distance_cm])
+    q = cam @ intrinsics.T
+    return q[..., :2] / q[..., 2:]
+
+
+def generate_bp4d(
+    root,
+    *,
+    size: str = "tiny",
+    seed: int = 0,
+    n_vertices: int | None = None,
+    subjects=None,
+    tasks=None,
+    camera: CameraSetup | None = None,
+    warmup: int = 10,
+    save_meshes: bool = False,
+    progress=print,
+) -> dict:
+    """Writes a synthetic BP4D-like dataset in the real BP4D layout under ``root``.
+
+    Args:
+        root: output folder (the BP4D "manual directory").
+        size: preset size, ``"tiny"``, ``"small"`` or ``"full"``.
+        seed: the one seed everything is derived from.
+        n_vertices: mesh resolution of the face (default: 600 for tiny, 1500 otherwise).
+        subjects: optional subset of the preset's subjects.
+        tasks: optional subset of task names.
+        camera: the virtual camera (default :class:`CameraSetup`).
+        warmup: frames simulated before each sequence (holding its first activation), dropped.
+        save_meshes: also store the (T, n, 3) float32 meshes in the ground-truth files.
+        progress: called with one line per sequence (None: silent).
+
+    Returns:
+        A summary dict (also written to ``synthetic/summary.json``).
+    """
+    from ..physics import build_au_blendshapes
+
+    preset = get_preset("bp4d", size)
+    camera = CameraSetup() if camera is None else camera
+    subjects = preset.subjects if subjects is None else tuple(subjects)
+    task_names = tuple(t.name for t in preset.tasks) if tasks is None else tuple(tasks)
+    for s in subjects:
+        if s not in preset.subjects:
+            raise ValueError(f"subjects: {s!r} is not in the bp4d/{size} preset.")
+    for t in task_names:
+        preset.task(t)  # raises on unknown names
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be an int >= 0, got {warmup!r}.")
+    n_vertices = (600 if size == "tiny" else 1500) if n_vertices is None else n_vertices
+    root = pathlib.Path(root)
+    gt_dir = root / "synthetic"
+    gt_dir.mkdir(parents=True, exist_ok=True)
+
+    t_start = time.perf_counter()
+    face = make_face(n_vertices, seed=seed)
+    model, _ = build_au_blendshapes(face)
+    model.save(gt_dir / "blendshape_model.npz")
+    au_acts = np.asarray(model.au_activations, dtype=np.float64)
+    intrinsics = camera.intrinsics(preset.capture.distance_cm)
+    distance = preset.capture.distance_cm
+    fps = preset.fps
+    dynamics = ActivationDynamics()
+    occ_aus = tuple(AU_IDS)
+    col = {au: i for i, au in enumerate(AU_IDS)}
+    timing = {"physics": 0.0, "writing": 0.0}
+    n_frames_total = 0
+    for subject in subjects:
+        rng_subject = stream_rng(seed, "bp4d", subject, "physique")
+        identity = rng_subject.standard_normal(model.identity_basis.shape[0])
+        gains = np.exp(0.15 * rng_subject.standard_normal(au_acts.shape[1]))
+        rig = build_subject_rig(face, identity, fps=fps)
+        for task in task_names:
+            seq = generate_sequence(preset, subject, task, seed=seed)
+            rng = stream_rng(seed, "bp4d", subject, task, "capture")
+            intensity = np.concatenate([np.repeat(seq.intensity[:1], warmup, 0), seq.intensity])
+            acts = muscle_activations(
+                intensity, au_acts, fps=fps, rng=rng, gains=gains, dynamics=dynamics
+            )
+            t0 = time.perf_counter()
+            us, _ = simulate_expression(rig, acts)
+            us, acts = us[warmup:], acts[warmup:]
+            lm3 = rig_landmarks(rig, us)
+            timing["physics"] += time.perf_counter() - t0
+            n = lm3.shape[0]
+            rot, trans = head_pose_sequence(n, sd_deg=preset.capture.pose_sd_deg, fps=fps, rng=rng)
+            clean = project_landmarks(lm3, rot, trans, intrinsics, distance)
+            noisy = clean + camera.landmark_noise_px * rng.standard_normal(clean.shape)
+            dropped = runs_mask(
+                n, fraction=camera.dropout_fraction, mean_run=camera.dropout_run, rng=rng
+            )
+            noisy[dropped] = np.nan
+            pose = rot.copy()
+            pose[dropped] = np.nan
+            t1 = time.perf_counter()
+            labels = seq.labels
+            bp4d = BP4DSequence(
+                subject=subject,
+                task=task,
+                frames=np.arange(1, n + 1, dtype=np.int64),
+                occurrence=labels.occurrence.astype(np.int8),
+                aus=occ_aus,
+                occlusion=labels.occlusion.astype(bool),
+                intensity={
+                    au: labels.intensity[:, col[au]].astype(np.int8) for au in BP4D_INTENSITY_AUS
+                },  # fmt: skip
+                landmarks=noisy[:, np.asarray(IDX49)],
+                pose=pose,
+            )
+            write_bp4d_sequence(root, bp4d)
+            gt = dict(
+                intensity=seq.intensity, activations=acts, landmarks_3d=lm3, landmarks_2d=clean,
+                head_rotation=rot, head_translation=trans, intrinsics=intrinsics,
+                identity=identity, gains=gains, dropped=dropped,
+            )  # fmt: skip
+            if save_meshes:
+                gt["meshes"] = (rig.rest[None] + us).astype(np.float32)
+            np.savez_compressed(gt_dir / f"{subject}_{task}.npz", **gt)
+            timing["writing"] += time.perf_counter() - t1
+            n_frames_total += n
+            if progress is not None:
+                progress(f"{subject}_{task}: {n} frames ({time.perf_counter() - t_start:.0f} s)")
+    summary = {
+        "dataset": "bp4d",
+        "size": size,
+        "seed": seed,
+        "n_vertices": int(face.n_vertices),
+        "subjects": list(subjects),
+        "tasks": list(task_names),
+        "frames": n_frames_total,
+        "seconds": time.perf_counter() - t_start,
+        "physics_seconds": timing["physics"],
+        "writing_seconds": timing["writing"],
+        "landmark_noise_px": camera.landmark_noise_px,
+    }
+    (gt_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

@@ -1,0 +1,76 @@
+"""Synthetic BP4D-like data: generator -> real layout on disk -> readers give the generator's data."""
+
+import json
+
+import numpy as np
+import pytest
+
+from aujax.data import generate_bp4d, read_bp4d_sequence
+from aujax.face import AU_IDS, IDX49
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bp4d")
+    summary = generate_bp4d(root, size="tiny", seed=3, subjects=["F001"], tasks=["T1", "T6"],
+                            progress=None)  # fmt: skip
+    return root, summary
+
+
+def test_round_trip_through_the_bp4d_readers(generated):
+    root, summary = generated
+    assert summary["frames"] == 100
+    for task in ("T1", "T6"):
+        seq = read_bp4d_sequence(root, "F001", task, aus=None)
+        gt = np.load(root / "synthetic" / f"F001_{task}.npz")
+        cols = [seq.aus.index(au) for au in AU_IDS]
+        occ = seq.occurrence[:, cols]
+        assert occ.shape == (50, 17)
+        assert set(np.unique(occ)) <= {0, 1, 9}
+        # labels are the coded truth: present only where the true intensity is non-trivial
+        coded = occ != 9
+        assert np.all((occ[coded] == 1) <= (gt["intensity"][coded] > 0.0))
+        others = [i for i, au in enumerate(seq.aus) if au not in AU_IDS]
+        assert np.all(seq.occurrence[:, others] == 9)  # AUs the generator does not model
+        # landmarks: the stored 49 points are the noisy projections, NaN on dropped frames
+        lm = seq.landmarks
+        dropped = gt["dropped"]
+        assert np.all(np.isnan(lm[dropped])) and np.all(np.isfinite(lm[~dropped]))
+        noise = lm[~dropped] - gt["landmarks_2d"][~dropped][:, np.asarray(IDX49)]
+        assert 0.7 < noise.std() < 1.3  # 1 px detector noise
+        np.testing.assert_allclose(seq.pose[~dropped], gt["head_rotation"][~dropped], atol=1e-12)
+        assert set(seq.intensity) == {6, 10, 12, 14, 17}
+    assert json.loads((root / "synthetic" / "summary.json").read_text())["frames"] == 100
+
+
+def test_labels_agree_with_geometry(generated):
+    """Frames labelled AU12 have raised mouth corners in the stored 3D landmarks (model frame; both
+    sequences of the subject pooled: amusement holds a smile, pain mostly does not)."""
+    root, _ = generated
+    labels, corners = [], []
+    for task in ("T1", "T6"):
+        gt = np.load(root / "synthetic" / f"F001_{task}.npz")
+        labels.append(read_bp4d_sequence(root, "F001", task, aus=(12,)).occurrence[:, 0])
+        corners.append(gt["landmarks_3d"][:, [48, 54], 1].mean(axis=1))
+    labels, corners = np.concatenate(labels), np.concatenate(corners)
+    on, off = labels == 1, labels == 0
+    assert on.sum() >= 5 and off.sum() >= 5
+    assert corners[on].mean() > corners[off].mean() + 0.1  # cm
+
+
+def test_generation_is_deterministic(generated, tmp_path):
+    root, _ = generated
+    generate_bp4d(tmp_path, size="tiny", seed=3, subjects=["F001"], tasks=["T6"], progress=None)
+    a = np.load(root / "synthetic" / "F001_T6.npz")
+    b = np.load(tmp_path / "synthetic" / "F001_T6.npz")
+    for key in a.files:
+        np.testing.assert_array_equal(a[key], b[key])
+    first = (root / "AUCoding" / "AU_OCC" / "F001_T6.csv").read_bytes()
+    assert first == (tmp_path / "AUCoding" / "AU_OCC" / "F001_T6.csv").read_bytes()
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="subjects"):
+        generate_bp4d(tmp_path, subjects=["X999"], progress=None)
+    with pytest.raises(ValueError):
+        generate_bp4d(tmp_path, tasks=["T9"], progress=None)
