@@ -74,3 +74,26 @@ def test_bad_arguments(tmp_path):
         generate_bp4d(tmp_path, subjects=["X999"], progress=None)
     with pytest.raises(ValueError):
         generate_bp4d(tmp_path, tasks=["T9"], progress=None)
+
+
+def test_frames_are_written_and_au12_changes_the_mouth_pixels(generated):
+    from aujax.data import read_bp4d_frames
+    from aujax.data._crops import render_crops
+    from aujax.face import make_face, skin_albedo
+    from aujax.physics import build_au_blendshapes
+
+    root, _ = generated
+    frames = read_bp4d_frames(root, "F001", "T1")
+    assert frames.shape[0] == 50 and frames.shape[-1] == 3 and frames.dtype == np.uint8
+    assert frames.std() > 10.0  # a face, not a blank image
+    face = make_face(600, seed=3)
+    model, _ = build_au_blendshapes(face)
+    albedo = np.asarray(skin_albedo(face, 0.3, key=__import__("jax").random.key(0)))
+    u = np.stack(
+        [np.zeros((face.n_vertices, 3)), 4.0 * np.asarray(model.au_basis[model.au_index(12)])]
+    )
+    img = render_crops(face.vertices, u, np.repeat(np.eye(3)[None], 2, 0), face.triangles, albedo,
+                       size=64).astype(float)  # fmt: skip
+    diff = np.abs(img[1] - img[0]).mean(axis=-1)
+    lower, upper = diff[40:56].mean(), diff[8:24].mean()  # mouth rows vs brow rows
+    assert lower > 3.0 * upper and lower > 1.0

@@ -23,7 +23,9 @@ preset (:func:`aujax.data.get_preset`), so that the same readers serve synthetic
    identity, gains, optionally the meshes) and the template model in
    ``synthetic/blendshape_model.npz``.
 
-Frame images (rendered crops) are the next stage and are not written yet.
+5. the frame images: aligned face crops rendered from the simulated meshes under the head
+   rotation (:func:`aujax.data._crops.render_crops`), one light per sequence, the subject's skin
+   albedo, written as ``img/{subj}/{task}/{frame}.jpg`` like the real frames.
 """
 
 import dataclasses
@@ -31,11 +33,14 @@ import json
 import pathlib
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from ..face import AU_IDS, IDX49, make_face
+from ..face import AU_IDS, IDX49, make_face, skin_albedo
 from ._activation import ActivationDynamics, muscle_activations
-from ._bp4d import BP4DSequence, write_bp4d_sequence
+from ._bp4d import BP4DSequence, write_bp4d_frames, write_bp4d_sequence
+from ._crops import render_crops
 from ._episodes import generate_sequence, get_preset, runs_mask, stream_rng
 from ._folds import BP4D_INTENSITY_AUS
 from ._rig import build_subject_rig, rig_landmarks, simulate_expression
@@ -123,6 +128,7 @@ def generate_bp4d(
     camera: CameraSetup | None = None,
     warmup: int = 10,
     save_meshes: bool = False,
+    images: bool = True,
     progress=print,
 ) -> dict:
     """Writes a synthetic BP4D-like dataset in the real BP4D layout under ``root``.
@@ -137,6 +143,8 @@ def generate_bp4d(
         camera: the virtual camera (default :class:`CameraSetup`).
         warmup: frames simulated before each sequence (holding its first activation), dropped.
         save_meshes: also store the (T, n, 3) float32 meshes in the ground-truth files.
+        images: render the aligned face crops (``preset.capture.image_size``, RGB or gray) and
+            write them as the frame images ``img/{subj}/{task}/{frame}.jpg``.
         progress: called with one line per sequence (None: silent).
 
     Returns:
@@ -171,12 +179,15 @@ def generate_bp4d(
     dynamics = ActivationDynamics()
     occ_aus = tuple(AU_IDS)
     col = {au: i for i, au in enumerate(AU_IDS)}
-    timing = {"physics": 0.0, "writing": 0.0}
+    timing = {"physics": 0.0, "rendering": 0.0, "writing": 0.0}
     n_frames_total = 0
     for subject in subjects:
         rng_subject = stream_rng(seed, "bp4d", subject, "physique")
         identity = rng_subject.standard_normal(model.identity_basis.shape[0])
         gains = np.exp(0.15 * rng_subject.standard_normal(au_acts.shape[1]))
+        tone = rng_subject.uniform()
+        albedo_key = jax.random.key(int(rng_subject.integers(2**31)))
+        albedo = np.asarray(skin_albedo(face, jnp.asarray(tone), key=albedo_key))
         rig = build_subject_rig(face, identity, fps=fps)
         for task in task_names:
             seq = generate_sequence(preset, subject, task, seed=seed)
@@ -201,6 +212,17 @@ def generate_bp4d(
             pose = rot.copy()
             pose[dropped] = np.nan
             t1 = time.perf_counter()
+            crops = None
+            if images:
+                cap = preset.capture
+                crops = render_crops(
+                    rig.rest, us, rot, face.triangles, albedo, size=cap.image_size[0],
+                    color=cap.color,
+                    light_elevation_deg=rng.normal(*cap.light_elevation_deg),
+                    ambient=float(np.clip(rng.normal(*cap.ambient), 0.05, 0.9)),
+                )  # fmt: skip
+            t2 = time.perf_counter()
+            timing["rendering"] += t2 - t1
             labels = seq.labels
             bp4d = BP4DSequence(
                 subject=subject,
@@ -216,6 +238,9 @@ def generate_bp4d(
                 pose=pose,
             )
             write_bp4d_sequence(root, bp4d)
+            if crops is not None:
+                write_bp4d_frames(root, subject, task, bp4d.frames,
+                                  crops if crops.shape[-1] == 3 else crops[..., 0])  # fmt: skip
             gt = dict(
                 intensity=seq.intensity, activations=acts, landmarks_3d=lm3, landmarks_2d=clean,
                 head_rotation=rot, head_translation=trans, intrinsics=intrinsics,
@@ -224,7 +249,7 @@ def generate_bp4d(
             if save_meshes:
                 gt["meshes"] = (rig.rest[None] + us).astype(np.float32)
             np.savez_compressed(gt_dir / f"{subject}_{task}.npz", **gt)
-            timing["writing"] += time.perf_counter() - t1
+            timing["writing"] += time.perf_counter() - t2
             n_frames_total += n
             if progress is not None:
                 progress(f"{subject}_{task}: {n} frames ({time.perf_counter() - t_start:.0f} s)")
@@ -238,6 +263,7 @@ def generate_bp4d(
         "frames": n_frames_total,
         "seconds": time.perf_counter() - t_start,
         "physics_seconds": timing["physics"],
+        "rendering_seconds": timing["rendering"],
         "writing_seconds": timing["writing"],
         "landmark_noise_px": camera.landmark_noise_px,
     }
