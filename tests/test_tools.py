@@ -45,3 +45,21 @@ def test_tool_quick(tool, tmp_path):
         assert code in (0, 1)
     else:
         assert code == 0
+
+
+def test_make_synthetic_refuses_layouts_it_cannot_generate(tmp_path, capsys):
+    from tools import make_synthetic
+
+    assert make_synthetic.main(["--layout", "disfa", "--out", str(tmp_path)]) == 2
+    assert "not written yet" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_make_synthetic_tiny(tmp_path):
+    from aujax.data import list_bp4d_sequences
+    from tools import make_synthetic
+
+    assert (
+        make_synthetic.main(["--layout", "bp4d", "--preset", "tiny", "--out", str(tmp_path)]) == 0
+    )
+    assert len(list_bp4d_sequences(tmp_path)) == 24

@@ -150,6 +150,17 @@ def generate_bp4d(
     Returns:
         A summary dict (also written to ``synthetic/summary.json``).
     """
+    with jax.enable_x64(True):  # the physics runs in float64 whatever the caller's default
+        return _generate_bp4d(
+            root, size=size, seed=seed, n_vertices=n_vertices, subjects=subjects, tasks=tasks,
+            camera=camera, warmup=warmup, save_meshes=save_meshes, images=images,
+            progress=progress,
+        )  # fmt: skip
+
+
+def _generate_bp4d(
+    root, *, size, seed, n_vertices, subjects, tasks, camera, warmup, save_meshes, images, progress
+) -> dict:
     from ..physics import build_au_blendshapes
 
     preset = get_preset("bp4d", size)
