@@ -97,3 +97,14 @@ def test_frames_are_written_and_au12_changes_the_mouth_pixels(generated):
     diff = np.abs(img[1] - img[0]).mean(axis=-1)
     lower, upper = diff[40:56].mean(), diff[8:24].mean()  # mouth rows vs brow rows
     assert lower > 3.0 * upper and lower > 1.0
+
+
+def test_dataset_report(generated, tmp_path, capsys):
+    from tools import dataset_report
+
+    root, _ = generated
+    assert dataset_report.main([str(root), "--figures", str(tmp_path), "--samples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "detector noise vs ground truth (RMS px) | 1.0" in out  # the generator's 1 px noise
+    assert (tmp_path / "au_timeline.png").exists() and (tmp_path / "samples.png").exists()
+    assert dataset_report.main([str(tmp_path)]) == 2  # not a dataset
