@@ -1,13 +1,17 @@
 """Benchmarks: `python -m tools.bench <name> [--quick]`.
 
 Each benchmark prints a table, measures its reference in the same run, ends with one headline
-line, and exits non-zero when a goal is missed. Names: `physics`, `nnls`.
+line, and exits non-zero when a goal is missed. Names: `physics`, `nnls`, `data`.
 """
 
 import sys
 
 
-BENCHMARKS = {"physics": "tools._bench_physics", "nnls": "tools._bench_nnls"}
+BENCHMARKS = {
+    "physics": "tools._bench_physics",
+    "nnls": "tools._bench_nnls",
+    "data": "tools._bench_data",
+}
 
 
 def main(argv=None) -> int:
