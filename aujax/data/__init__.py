@@ -99,6 +99,13 @@ from ._folds import (
     fold_of as fold_of,
     folds as folds,
 )
+from ._pipeline import (
+    WindowSource as WindowSource,
+    fold_split as fold_split,
+    frame_loader as frame_loader,
+    window_index as window_index,
+    window_loader as window_loader,
+)
 from ._rig import (
     SubjectRig as SubjectRig,
     build_subject_rig as build_subject_rig,
@@ -110,4 +117,11 @@ from ._synthetic import (
     generate_bp4d as generate_bp4d,
     head_pose_sequence as head_pose_sequence,
     project_landmarks as project_landmarks,
+)
+from ._tfds_bp4d import (
+    BP4D_SPLITS as BP4D_SPLITS,
+    Bp4d as Bp4d,
+    Bp4dConfig as Bp4dConfig,
+    bp4d_data_source as bp4d_data_source,
+    build_bp4d_tfds as build_bp4d_tfds,
 )
