@@ -112,7 +112,9 @@ def _frame_forces(distribution, directions, activations):
     return jax.vmap(lambda a: muscle_forces(distribution, directions, a))(activations)
 
 
-def simulate_expression(rig: SubjectRig, activations, *, u0=None, v0=None) -> tuple:
+def simulate_expression(
+    rig: SubjectRig, activations, *, u0=None, v0=None, rtol: float = 1e-8
+) -> tuple:
     """Full-model displacements for a sequence of muscle activations (seed 001, eqs. 1-2).
 
     Args:
@@ -120,6 +122,9 @@ def simulate_expression(rig: SubjectRig, activations, *, u0=None, v0=None) -> tu
         activations: (T, M) muscle activations at the frame times.
         u0, v0: optional (n, 3) initial displacement and velocity (default: rest). Chain
             sequences by passing the previous one's last state.
+        rtol: relative residual tolerance of each Newmark step (see
+            :meth:`aujax.physics.ImplicitIntegrator.run`). The generator uses 1e-6: at N = 643 it
+            changed the displacements by 7e-8 relative to 1e-8 and saved ~27 % of the iterations.
 
     Returns:
         ``(us, vs)``: (T, n, 3) float64 displacements and velocities at the frame times.
@@ -133,7 +138,7 @@ def simulate_expression(rig: SubjectRig, activations, *, u0=None, v0=None) -> tu
         raise ValueError("activations must be finite.")
     with jax.enable_x64(True):
         forces = np.asarray(_frame_forces(rig.distribution, rig.directions, jnp.asarray(a)))
-        return rig.integrator.run(forces, u0, v0)
+        return rig.integrator.run(forces, u0, v0, rtol=rtol)
 
 
 def rig_landmarks(rig: SubjectRig, displacements) -> np.ndarray:

@@ -208,7 +208,7 @@ def _generate_bp4d(
                 intensity, au_acts, fps=fps, rng=rng, gains=gains, dynamics=dynamics
             )
             t0 = time.perf_counter()
-            us, _ = simulate_expression(rig, acts)
+            us, _ = simulate_expression(rig, acts, rtol=1e-6)
             us, acts = us[warmup:], acts[warmup:]
             lm3 = rig_landmarks(rig, us)
             timing["physics"] += time.perf_counter() - t0
