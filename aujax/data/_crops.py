@@ -20,12 +20,10 @@ from ..render import frame_vertices, render
 __all__ = ["render_crops"]
 
 
-@functools.partial(jax.jit, static_argnames=("size", "color"))
-def _render_chunk(vertices, rotations, triangles, albedo, scale, translation, light, ambient, *,
-                  size, color):  # fmt: skip
+@functools.partial(jax.jit, static_argnames=("color",))
+def _render_chunk(vertices, rotations, triangles, albedo, camera, light, ambient, *, color):
     def one(v, r):
-        cam = frame_vertices(v, height=size, width=size, rotation=r)
-        cam = cam.replace(scale=scale, translation=translation)
+        cam = camera.replace(rotation=r)  # fixed scale and centre: aligned crops
         out = render(v, triangles, albedo, camera=cam, light_dir=light, ambient=ambient,
                      diffuse=1.0 - ambient)  # fmt: skip
         img = out.image
@@ -90,9 +88,8 @@ def render_crops(
         v = np.concatenate([rest[None] + u[start:stop], np.repeat(rest[None], pad, 0)])
         r = np.concatenate([rot[start:stop], np.repeat(np.eye(3, dtype=np.float32)[None], pad, 0)])
         img = _render_chunk(
-            jnp.asarray(v), jnp.asarray(r), tri, alb,
-            neutral_cam.scale.astype(jnp.float32), neutral_cam.translation.astype(jnp.float32),
-            light, jnp.float32(ambient), size=size, color=color,
+            jnp.asarray(v), jnp.asarray(r), tri, alb, neutral_cam, light, jnp.float32(ambient),
+            color=color,
         )  # fmt: skip
         out.append(np.asarray(img)[: stop - start])
     images = np.concatenate(out) if out else np.zeros((0, size, size, 3 if color else 1))

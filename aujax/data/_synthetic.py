@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..face import AU_IDS, IDX49, make_face, skin_albedo
+from ..geometry import perspective_project
 from ._activation import ActivationDynamics, muscle_activations
 from ._bp4d import BP4DSequence, write_bp4d_frames, write_bp4d_sequence
 from ._crops import render_crops
@@ -113,8 +114,8 @@ def project_landmarks(points, rotation, translation, intrinsics, distance_cm) ->
     p = np.einsum("tij,tkj->tki", rotation, np.asarray(points))
     p = p + translation[:, None, :]
     cam = np.einsum("ij,tkj->tki", _FLIP, p) + np.array([0.0, 0.0, distance_cm])
-    q = cam @ intrinsics.T
-    return q[..., :2] / q[..., 2:]
+    q = perspective_project(jnp.asarray(cam.reshape(-1, 3)), jnp.asarray(intrinsics))
+    return np.asarray(q).reshape(cam.shape[:-1] + (2,))
 
 
 def generate_bp4d(

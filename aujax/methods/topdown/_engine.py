@@ -46,7 +46,13 @@ from jaxtyping import Array, ArrayLike, Bool, Float
 
 from ...face import BlendshapeModel
 from ...face._landmarks import RIGID_LANDMARKS, SCHEMES
-from ...geometry import Camera, SimilarityTransform, rotation_from_axis_angle, umeyama
+from ...geometry import (
+    Camera,
+    SimilarityTransform,
+    backproject,
+    rotation_from_axis_angle,
+    umeyama,
+)
 from ...optim import nnls
 
 
@@ -289,7 +295,7 @@ class TopDownEngine:
         ok = jnp.ones(x.shape[0], bool) if valid is None else jnp.asarray(valid, bool)
         if ok.shape != (x.shape[0],):
             raise ValueError(f"valid must have shape (T,) = ({x.shape[0]},), got {ok.shape}.")
-        rigid_cols = [rows.index(r) for r in self.rigid if r in rows]
+        rigid_cols = _rigid_columns(rows, self.rigid)
         if len(rigid_cols) < 3:
             raise ValueError(f"the {k}-point scheme holds fewer than 3 of the rigid landmarks.")
         ok = ok & jnp.all(present[:, np.asarray(rigid_cols)], axis=1)
@@ -310,17 +316,15 @@ def _stand_in(engine: TopDownEngine, rows, camera: Camera | None, dtype):
         return p
     flip = jnp.asarray([1.0, -1.0, -1.0], dtype)  # model (x left, y up, z to camera) -> camera
     depth = 60.0 if camera.depth is None else camera.depth
-    x = p * flip[None] + (jnp.asarray([0.0, 0.0, 1.0], dtype) * depth)[None]
-    q = x @ camera.intrinsics.T
-    return q[:, :2] / q[:, 2:]
+    return camera.project(p * flip[None] + (jnp.asarray([0.0, 0.0, 1.0], dtype) * depth)[None])
 
 
 def _lift_initial(obs2d, camera: Camera, model_pts, weights):
     """Eq. 3 at one depth z̄ for all landmarks: ``P_i = z̄ W^{-1} [c_i, r_i, 1]``."""
-    rays = _rays(obs2d, camera)
     if camera.depth is not None:
         depth = camera.depth
     else:  # z̄ from the spread: |model| / |normalised image| (exact for a fronto-parallel face)
+        rays = backproject(obs2d, camera.intrinsics, 1.0)
         w = weights / jnp.sum(weights)
 
         def spread(a):
@@ -328,12 +332,12 @@ def _lift_initial(obs2d, camera: Camera, model_pts, weights):
             return jnp.sqrt(jnp.sum(w * jnp.sum(centred * centred, axis=-1)))
 
         depth = spread(model_pts[:, :2]) / spread(rays[:, :2])
-    return rays * depth
+    return backproject(obs2d, camera.intrinsics, depth)
 
 
-def _rays(obs2d, camera: Camera):
-    homogeneous = jnp.concatenate([obs2d, jnp.ones_like(obs2d[:, :1])], axis=1)
-    return jnp.linalg.solve(camera.intrinsics, homogeneous.T).T  # (k, 3), z = 1
+def _rigid_columns(rows, rigid) -> list[int]:
+    """Positions, within a landmark scheme's rows, of the rigid landmarks that scheme holds."""
+    return [list(rows).index(r) for r in rigid if r in rows]
 
 
 def _pose_columns(m0: Array) -> Array:
@@ -386,9 +390,7 @@ def _fit_frame(
     basis = jnp.concatenate(columns, axis=0).T  # (3k, n)
     n_var = basis.shape[1]
     rigid_w = (
-        jnp.zeros_like(weights)
-        .at[np.asarray([list(rows).index(r) for r in engine.rigid if r in rows])]
-        .set(1.0)
+        jnp.zeros_like(weights).at[np.asarray(_rigid_columns(rows, engine.rigid))].set(1.0)
         * weights
     )
 
