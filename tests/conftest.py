@@ -1,4 +1,4 @@
-"""Test configuration: float64 physics, strict promotion, two fake CPU devices."""
+"""Test configuration: float64 physics, strict promotion, four fake CPU devices (multi-device code is tested on them)."""
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +10,7 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 try:  # must run before the backend initialises; harmless if it already did
-    jax.config.update("jax_num_cpu_devices", 2)
+    jax.config.update("jax_num_cpu_devices", 4)
 except RuntimeError:  # pragma: no cover
     pass
 

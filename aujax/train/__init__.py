@@ -1,0 +1,44 @@
+"""Training, checkpoints and evaluation metrics (DESIGN §8): one loop for every experiment.
+
+* :mod:`~aujax.train._metrics` — frame-based F1 with 9s skipped, ICC(3,1), MAE, MSE (REFERENCE §3);
+* :mod:`~aujax.train._parallel` — the ``'data'`` device mesh, replicated state, sharded batches;
+* :mod:`~aujax.train._state` / :mod:`~aujax.train._step` — the NNX model as a pure
+  :class:`TrainState` and the jitted data-parallel step;
+* :mod:`~aujax.train._checkpoint` — orbax-checkpoint V1 periodic and best checkpoints;
+* :mod:`~aujax.train._log` / :mod:`~aujax.train._loop` — ``metrics.jsonl`` and the resumable loop.
+"""
+
+from ._checkpoint import (
+    CheckpointError as CheckpointError,
+    Checkpoints as Checkpoints,
+    Restored as Restored,
+)
+from ._log import MetricsLog as MetricsLog, read_metrics as read_metrics
+from ._loop import train_loop as train_loop
+from ._metrics import (
+    NOT_CODED as NOT_CODED,
+    F1Counts as F1Counts,
+    f1_counts as f1_counts,
+    f1_from_counts as f1_from_counts,
+    f1_score as f1_score,
+    fold_mean as fold_mean,
+    geometry_errors as geometry_errors,
+    icc31 as icc31,
+    intensity_metrics as intensity_metrics,
+)
+from ._parallel import (
+    DATA_AXIS as DATA_AXIS,
+    batch_sharding as batch_sharding,
+    data_mesh as data_mesh,
+    initialize as initialize,
+    replicate as replicate,
+    replicated_sharding as replicated_sharding,
+    shard_batch as shard_batch,
+)
+from ._state import (
+    TrainState as TrainState,
+    create_train_state as create_train_state,
+    model_of as model_of,
+    split_rest as split_rest,
+)
+from ._step import make_eval_step as make_eval_step, make_train_step as make_train_step
