@@ -9,18 +9,24 @@ Gaussian landmark noise (0.05 cm), so that many constraints are active at the so
 * reference: a Python loop over `scipy.optimize.nnls`, timed on the first `--scipy-frames`
   frames (default: all) and scaled to N when that is a subset (the table says so);
 * aujax: `aujax.optim.nnls` jitted over the whole batch, float64 and float32, timed after
-  compilation with `block_until_ready` (median of `--repeat` runs). The float64 row that the goal
-  is judged on uses a KKT tolerance matched to the objective-gap goal (3e-7: KKT tolerance 1e-6
-  gave gaps up to 6e-7 on 10,000 frames, too close to 1e-6), the float32 one 5e-6 (the default
-  1e-5 gave gaps up to 7.5e-5 against the 1e-4 goal); the default tolerances (1e-10, 1e-5) and the
-  unscaled iteration (`jacobi=False`) are shown for comparison;
+  compilation with `block_until_ready` (median of `--repeat` runs), with both solvers:
+  ``method="active_set"`` (exact block principal pivoting, default tolerances; `--chunk` problems
+  per face solve) and ``method="apg"`` (projected gradient). The headline is judged, per dtype, on
+  the fastest method whose gap meets the goal (it names it). The float64 APG row judged uses a
+  KKT tolerance matched to the objective-gap goal (3e-7: KKT tolerance 1e-6 gave gaps up to 6e-7
+  on 10,000 frames, too close to 1e-6), the float32 one 5e-6 (the default 1e-5 gave gaps up to
+  7.5e-5 against the 1e-4 goal); the default tolerances (1e-10, 1e-5) and the unscaled iteration
+  (`jacobi=False`) are shown for comparison;
 * the objective gap ``(f(x) - f(x_scipy)) / f(x_scipy)``, ``f = 1/2 ||A x - b||^2`` in float64, on
   every frame SciPy solved (max and median);
 * a floor: the two matmuls every batched solver must do (``h = A^T b`` for all frames and the
-  residual ``A x - b`` that `nnls` returns) timed alone, and the speed-up they cap.
+  residual ``A x - b`` that `nnls` returns) timed alone, and the speed-up they cap;
+* a profile row (not with `--quick`): one masked face solve (the unrolled 17 x 17 Cholesky of
+  the exact path) for every frame, kernel only: the exact solver costs about the mean pivot count
+  times this, plus the pass/compaction overhead.
 
 Goal: >= 50x faster than the SciPy loop with gap <= 1e-6 (float64) and <= 1e-4 (float32).
-`--quick`: make_face(600), 2,000 frames (< 1 min).
+`--quick`: make_face(600), 2,000 frames, only the judged rows.
 """
 
 import argparse
@@ -62,7 +68,10 @@ def main(argv=None) -> int:
     ap.add_argument("--scipy-frames", type=int, default=0, help="0: all frames")
     ap.add_argument("--noise", type=float, default=0.05, help="landmark noise (cm)")
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--slots", type=int, default=256, help="problems iterated at once")
+    ap.add_argument("--slots", type=int, default=256, help="problems iterated at once (apg)")
+    ap.add_argument(
+        "--chunk", type=int, default=0, help="problems per face solve (active_set); 0: default"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
@@ -137,18 +146,60 @@ def main(argv=None) -> int:
         ]
     )
 
+    # --- profile of the exact path: one face solve of every frame, kernel only --------------------
+    if not args.quick:
+        from aujax.optim._active_set import masked_cholesky_solve
+
+        g = a.T @ a
+        dk = 1.0 / np.sqrt(np.diag(g))
+        g_k = g * dk[:, None] * dk[None, :]
+        h_k = (b @ a) * dk[None]
+        f0 = (h_k @ np.linalg.pinv(g_k)) > 0
+
+        def one_solve(g, f, h, chunk=args.chunk or 128):
+            nb = h.shape[1] // chunk * chunk
+            fc = f[:, :nb].reshape(f.shape[0], -1, chunk).transpose(1, 0, 2)
+            hc = h[:, :nb].reshape(h.shape[0], -1, chunk).transpose(1, 0, 2)
+            return jax.lax.map(
+                lambda c: masked_cholesky_solve(g, c[0], c[1], pivot_tol=1e-14)[0], (fc, hc)
+            )
+
+        t_solve, _ = timeit(
+            jax.jit(one_solve), jnp.asarray(g_k), jnp.asarray(f0.T), jnp.asarray(h_k.T),
+            repeat=args.repeat,
+        )  # fmt: skip
+        rows.append(
+            [
+                "profile: one masked 17x17 face solve per frame (kernel only)",
+                "float64",
+                "-",
+                f"{t_solve * 1e3:.2f} ms",
+                f"{n_frames / t_solve:,.0f}",
+                f"{t_scipy / t_solve:.0f}x (per pivot)",
+                "-",
+                "-",
+                "-",
+                f"{t_solve / n_frames * 1e9:.0f}",
+            ]
+        )
+
     # --- aujax ----------------------------------------------------------------------------------------
+    apg = {"method": "apg", "slots": args.slots}
+    exact = {"method": "active_set", "chunk": args.chunk or None}
     configs = [  # (label, dtype, tol, extra kwargs, judged)
-        ("aujax nnls, tol for the gap goal", jnp.float64, 3e-7, {}, True),
-        ("aujax nnls, default tol", jnp.float64, None, {}, False),
-        ("aujax nnls, no Jacobi scaling", jnp.float64, 3e-7, {"jacobi": False}, False),
-        ("aujax nnls, tol for the gap goal", jnp.float32, 5e-6, {}, True),
-        ("aujax nnls, default tol", jnp.float32, None, {}, False),
+        ("aujax nnls active_set (exact BPP)", jnp.float64, None, exact, True),
+        ("aujax nnls apg, tol for the gap goal", jnp.float64, 3e-7, apg, True),
+        ("aujax nnls apg, default tol", jnp.float64, None, apg, False),
+        ("aujax nnls apg, no Jacobi scaling", jnp.float64, 3e-7, {**apg, "jacobi": False}, False),
+        ("aujax nnls active_set (exact BPP)", jnp.float32, None, exact, True),
+        ("aujax nnls apg, tol for the gap goal", jnp.float32, 5e-6, apg, True),
+        ("aujax nnls apg, default tol", jnp.float32, None, apg, False),
     ]
-    ok = True
+    if args.quick:  # the rows the headline is judged on
+        configs = [c for c in configs if c[4]]
     summary = {}
     for label, dtype, tol, extra, judged in configs:
-        fn = jax.jit(functools.partial(nnls, tol=tol, max_iter=5000, slots=args.slots, **extra))
+        fn = jax.jit(functools.partial(nnls, tol=tol, max_iter=5000, **extra))
         a_d, b_d = jnp.asarray(a, dtype), jnp.asarray(b, dtype)
         t1 = time.perf_counter()
         jax.block_until_ready(fn(a_d, b_d))
@@ -162,9 +213,10 @@ def main(argv=None) -> int:
         name = jnp.dtype(dtype).name
         tol_used = tol if tol is not None else (1e-10 if name == "float64" else 1e-5)
         if judged:
-            met = speedup >= GOAL_SPEEDUP and gap.max() <= GOAL_GAP[name] and conv == 1.0
-            ok &= met
-            summary[name] = (speedup, gap.max(), met)
+            gap_ok = gap.max() <= GOAL_GAP[name] and conv == 1.0
+            best = summary.get(name)
+            if best is None or (gap_ok, speedup) > (best[3], best[0]):
+                summary[name] = (speedup, gap.max(), extra["method"], gap_ok)
         rows.append(
             [
                 label + (" (judged)" if judged else ""),
@@ -174,7 +226,7 @@ def main(argv=None) -> int:
                 f"{n_frames / t:,.0f}",
                 f"{speedup:.2f}x (goal >= {GOAL_SPEEDUP:.0f}x)",
                 f"{gap.max():.1e} / {np.median(gap):.1e} (goal <= {GOAL_GAP[name]:g})",
-                f"{np.median(its):.0f} / {its.max()}",
+                f"{np.median(its):.0f} / {its.max()} (mean {its.mean():.2f})",
                 f"{conv:.4f}",
                 f"{t / max(its.sum(), 1) * 1e9:.0f}",
             ]
@@ -189,18 +241,19 @@ def main(argv=None) -> int:
             "problems/s",
             "speed-up vs SciPy",
             "gap max / median",
-            "iterations median / max",
+            "iterations (apg) or pivots (active_set) median / max",
             "converged",
-            "ns / problem-iteration",
+            "ns / problem-iteration (or pivot)",
         ],
         rows,
         title=f"bench nnls: {n_frames} frames x A {a.shape} (K = {k} AUs), shared A",
     )
     s64, s32 = summary["float64"], summary["float32"]
+    ok = all(s[3] and s[0] >= GOAL_SPEEDUP for s in (s64, s32))
     print(
-        f"bench nnls: {n_frames} frames, aujax vs SciPy loop {s64[0]:.2f}x float64 "
-        f"(gap {s64[1]:.1e}), {s32[0]:.2f}x float32 (gap {s32[1]:.1e}); goal >= "
-        f"{GOAL_SPEEDUP:.0f}x; floor (matmuls only) {t_scipy / t_floor:.0f}x "
-        f"{'PASS' if ok else 'FAIL'}"
+        f"bench nnls: {n_frames} frames, aujax vs SciPy loop (best method meeting the gap goal) "
+        f"{s64[0]:.2f}x float64 ({s64[2]}, gap {s64[1]:.1e}), {s32[0]:.2f}x float32 ({s32[2]}, "
+        f"gap {s32[1]:.1e}); goal >= {GOAL_SPEEDUP:.0f}x; floor (matmuls only) "
+        f"{t_scipy / t_floor:.0f}x {'PASS' if ok else 'FAIL'}"
     )
     return 0 if ok else 1

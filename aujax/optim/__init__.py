@@ -1,6 +1,8 @@
-"""Optimisation: batched projected-gradient non-negative least squares (DESIGN §5)."""
+"""Optimisation: batched non-negative least squares, projected gradient and exact active set
+(DESIGN §5)."""
 
 from ._nnls import (
+    METHODS as METHODS,
     NNLSResult as NNLSResult,
     default_tolerance as default_tolerance,
     lipschitz_constant as lipschitz_constant,

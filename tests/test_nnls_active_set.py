@@ -1,0 +1,202 @@
+"""Tests for the exact block-principal-pivoting NNLS (aujax.optim, method="active_set")."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.optimize
+
+from aujax.optim import nnls
+from aujax.optim._active_set import masked_cholesky_solve
+
+
+def _rng(seed):
+    return np.random.default_rng(seed)
+
+
+def _objective(a, b, x, ridge=0.0):
+    r = a @ x - b
+    return 0.5 * float(r @ r) + 0.5 * ridge * float(x @ x)
+
+
+def _gap(a, b, x, x_ref, ridge=0.0):
+    f, f_ref = _objective(a, b, x, ridge), _objective(a, b, x_ref, ridge)
+    return (f - f_ref) / max(f_ref, 1e-12 * (0.5 * float(b @ b) + 1e-300))
+
+
+def _with_condition(rng, m, n, cond):
+    u, _ = np.linalg.qr(rng.normal(size=(m, n)))
+    v, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    return (u * np.geomspace(1.0, 1.0 / cond, n)[None]) @ v.T
+
+
+def _assert_kkt(a, b, x, *, free=None, ridge=0.0, rtol=1e-8):
+    n = a.shape[1]
+    free = np.zeros(n, bool) if free is None else np.asarray(free)
+    g = a.T @ (a @ x - b) + ridge * x
+    scale = rtol * (np.linalg.norm(a.T @ b) + 1e-300)
+    assert np.all(x[~free] >= 0.0)
+    at_lo = ~free & (x == 0.0)
+    assert np.all(g[at_lo] >= -scale), g[at_lo]
+    assert np.all(np.abs(g[~at_lo]) <= scale), g[~at_lo]
+
+
+def _sparse_rhs(rng, a, batch, noise=0.05):
+    n = a.shape[1]
+    levels = np.where(rng.random((batch, n)) < 0.3, rng.uniform(0.0, 2.0, (batch, n)), 0.0)
+    return levels @ a.T + noise * rng.normal(size=(batch, a.shape[0]))
+
+
+@pytest.mark.parametrize("cond", [10.0, 1e4])
+def test_matches_scipy_and_kkt(cond):
+    rng = _rng(0)
+    a = _with_condition(rng, 20, 6, cond)
+    b = np.concatenate([_sparse_rhs(rng, a, 6), rng.normal(size=(6, 20))])
+    res = nnls(a, b, method="active_set", chunk=5)  # several chunks and passes
+    assert res.x.dtype == jnp.float64
+    assert np.all(np.asarray(res.converged))
+    its = np.asarray(res.iterations)
+    assert its.min() >= 1 and its.max() < 50
+    assert np.max(np.asarray(res.kkt_residual)) <= 1e-9
+    for i in range(b.shape[0]):
+        x = np.asarray(res.x[i])
+        x_ref = scipy.optimize.nnls(a, b[i])[0]
+        assert _gap(a, b[i], x, x_ref) <= 1e-9
+        _assert_kkt(a, b[i], x, rtol=1e-8 if cond < 100 else 1e-6)
+        assert float(res.residual[i]) == pytest.approx(np.linalg.norm(a @ x - b[i]), rel=1e-9)
+
+
+def test_rank_deficient_and_duplicate_columns():
+    rng = _rng(1)
+    base = rng.normal(size=(20, 4))
+    dup = np.concatenate([base, base[:, :2]], axis=1)  # duplicate columns (20, 6)
+    low = base @ rng.normal(size=(4, 6))  # rank 4 with 6 columns (dependent, mixed signs)
+    for a in (dup, low):
+        b = np.concatenate([rng.normal(size=(6, 20)), _sparse_rhs(rng, a, 6, noise=0.0)])
+        res = nnls(a, b, method="active_set")
+        assert np.all(np.asarray(res.converged))
+        for i in range(b.shape[0]):
+            x = np.asarray(res.x[i])
+            x_ref = scipy.optimize.nnls(a, b[i])[0]
+            assert _gap(a, b[i], x, x_ref) <= 1e-9
+            assert np.all(x >= 0.0)
+
+
+def test_zero_rhs_and_all_zero_solution():
+    rng = _rng(2)
+    a = rng.normal(size=(20, 6))
+    res = nnls(a, np.zeros((12, 20)), method="active_set")
+    np.testing.assert_array_equal(np.asarray(res.x), 0.0)
+    assert np.all(np.asarray(res.converged))
+    # a right-hand side in the negative polar cone (A^T b <= 0): the solution is x = 0
+    a_pos = np.abs(a)
+    b_neg = -np.abs(rng.normal(size=(12, 20)))
+    res = nnls(a_pos, b_neg, method="active_set")
+    np.testing.assert_array_equal(np.asarray(res.x), 0.0)
+    assert np.all(np.asarray(res.converged))
+    _assert_kkt(a_pos, b_neg[0], np.asarray(res.x[0]))
+
+
+def test_batch_shapes_vmap_and_jit():
+    rng = _rng(3)
+    a = rng.normal(size=(20, 6))
+    b = rng.normal(size=(12, 20))
+    res = nnls(a, b.reshape(3, 4, 20), method="active_set")
+    assert res.x.shape == (3, 4, 6) and res.iterations.shape == (3, 4)
+    one = jax.jit(jax.vmap(lambda bi: nnls(a, bi, method="active_set").x))(b[:4])
+    np.testing.assert_allclose(np.asarray(one), np.asarray(res.x[0]), atol=1e-12)
+    for i in range(4):
+        x_ref = scipy.optimize.nnls(a, b[i])[0]
+        np.testing.assert_allclose(np.asarray(one[i]), x_ref, atol=1e-10)
+
+
+def test_float32():
+    rng = _rng(4)
+    a = _with_condition(rng, 20, 6, 20.0)
+    b = _sparse_rhs(rng, a, 12)
+    res = nnls(jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32), method="active_set")
+    assert res.x.dtype == jnp.float32
+    assert np.all(np.asarray(res.converged))
+    for i in range(b.shape[0]):
+        x_ref = scipy.optimize.nnls(a, b[i])[0]
+        assert _gap(a, b[i], np.asarray(res.x[i], np.float64), x_ref) <= 1e-4
+
+
+def test_fallback_to_projected_gradient():
+    rng = _rng(5)
+    a = _with_condition(rng, 20, 6, 30.0)
+    b = rng.normal(size=(12, 20))
+    exact = nnls(a, b, method="active_set")
+    capped = nnls(a, b, method="active_set", max_pivots=1)  # most problems need more pivots
+    its = np.asarray(capped.iterations)
+    assert np.sum(its > 1) >= 3  # fallback iterations are added to the pivot
+    assert np.all(np.asarray(capped.converged))
+    for i in range(b.shape[0]):
+        x_ref = scipy.optimize.nnls(a, b[i])[0]
+        assert _gap(a, b[i], np.asarray(capped.x[i]), x_ref) <= 1e-8
+        assert _gap(a, b[i], np.asarray(exact.x[i]), x_ref) <= 1e-12
+
+
+def test_free_variables_ridge_and_warm_start():
+    rng = _rng(6)
+    a = rng.normal(size=(20, 6))
+    b = rng.normal(size=(12, 20))
+    free = np.array([True, False, False, True, False, False])
+    ridge = 0.3
+    ex = nnls(a, b, method="active_set", free=free, ridge=ridge)
+    assert np.all(np.asarray(ex.converged))
+    a_aug = np.concatenate([a, np.sqrt(ridge) * np.eye(6)])  # the ridge as extra rows
+    lower = np.where(free, -np.inf, 0.0)
+    for i in range(12):
+        x = np.asarray(ex.x[i])
+        b_aug = np.concatenate([b[i], np.zeros(6)])
+        ref = scipy.optimize.lsq_linear(a_aug, b_aug, bounds=(lower, np.inf), method="bvls")
+        assert _gap(a_aug, b_aug, x, ref.x) <= 1e-9
+        _assert_kkt(a, b[i], x, free=free, ridge=ridge)
+    warm = nnls(a, b, method="active_set", free=free, ridge=ridge, x0=ex.x)
+    np.testing.assert_array_equal(np.asarray(warm.iterations), 1)  # the optimal face at once
+    np.testing.assert_allclose(np.asarray(warm.x), np.asarray(ex.x), atol=1e-12)
+
+
+def test_auto_method_and_bad_input():
+    rng = _rng(7)
+    a = rng.normal(size=(20, 6))
+    b = rng.normal(size=(12, 20))
+    auto = nnls(a, b, method="auto")
+    exact = nnls(a, b, method="active_set")
+    np.testing.assert_array_equal(np.asarray(auto.iterations), np.asarray(exact.iterations))
+    upper = np.full(6, 0.1)
+    auto_box = nnls(a, b, method="auto", upper=upper)  # not supported by the exact path: APG
+    apg_box = nnls(a, b, method="apg", upper=upper)
+    np.testing.assert_array_equal(np.asarray(auto_box.iterations), np.asarray(apg_box.iterations))
+    with pytest.raises(ValueError, match="method"):
+        nnls(a, b, method="simplex")
+    with pytest.raises(ValueError, match="active_set"):
+        nnls(a, b, method="active_set", upper=upper)
+    with pytest.raises(ValueError, match="active_set"):
+        nnls(np.stack([a, a, a]), b[:3], method="active_set")
+    with pytest.raises(ValueError, match="max_pivots"):
+        nnls(a, b, method="active_set", max_pivots=0)
+    with pytest.raises(ValueError, match="chunk"):
+        nnls(a, b, method="active_set", chunk=0)
+
+
+def test_masked_cholesky_solve_faces_and_dropped_variable():
+    rng = _rng(8)
+    a = rng.normal(size=(12, 5))
+    a[:, 3] = a[:, 1]  # duplicate column
+    g = a.T @ a
+    h = rng.normal(size=(5, 4))
+    f = np.array(
+        [[1, 1, 0, 1], [1, 0, 1, 1], [0, 1, 1, 1], [1, 1, 0, 0], [1, 0, 1, 1]], bool
+    )  # (n, C)
+    x, kept = masked_cholesky_solve(jnp.asarray(g), jnp.asarray(f), jnp.asarray(h), pivot_tol=1e-12)
+    x, kept = np.asarray(x), np.asarray(kept)
+    # column 0: F = {0, 1, 3, 4} holds the duplicate pair: variable 3 is dropped
+    assert kept[:, 0].tolist() == [True, True, False, False, True]
+    assert kept[:, 1].tolist() == [True, False, True, True, False]
+    for c in range(4):
+        face = kept[:, c]
+        expect = np.zeros(5)
+        expect[face] = np.linalg.solve(g[np.ix_(face, face)], h[face, c])
+        np.testing.assert_allclose(x[:, c], expect, atol=1e-10)
