@@ -15,6 +15,8 @@ from aujax.physics._dynamics import simulate
 from aujax.physics._implicit import (
     ImplicitIntegrator,
     ImplicitStats,
+    dense_effective_inverse,
+    newmark_dense,
     simulate_implicit,
     sparse_damping,
 )
@@ -228,6 +230,75 @@ def test_nonconvergence_names_the_frame(face_system):
     forces = _ramp(f_au, intensity=5.0, dt=0.04, n_frames=3)
     with pytest.raises(RuntimeError, match=r"frame interval 1 .*substep 0 of 2"):
         simulate_implicit(system, forces, dt=0.04, max_iter=1)
+
+
+# ------------------------------------------------------------------------------------------------
+# the JAX-side dense variant (newmark_dense)
+
+
+def test_dense_inverse_inverts_k_eff(system):
+    integrator = ImplicitIntegrator(system, dt=0.04)
+    inv = dense_effective_inverse(integrator)
+    k = integrator.k_eff.toarray()
+    np.testing.assert_allclose(inv, inv.T, rtol=0, atol=0)
+    np.testing.assert_allclose(inv @ k, np.eye(k.shape[0]), atol=1e-9)
+
+
+@pytest.mark.parametrize("anderson", [5, 0])
+def test_newmark_dense_matches_the_host_integrator(face_system, anderson):
+    """Same scheme, same iteration (Anderson included): float64 results agree to the tolerance,
+    and with Anderson the iteration counts are the host's exactly."""
+    system, _, f_au = face_system
+    forces = _ramp(f_au, intensity=5.0, dt=0.04, n_frames=8)
+    integrator = ImplicitIntegrator(system, dt=0.04, anderson=anderson)
+    inv = dense_effective_inverse(integrator)
+    u0 = 0.01 * np.ones((system.n_vertices, 3))
+    ref_u, ref_v, ref_stats = integrator.run(forces, u0, rtol=1e-10, return_stats=True)
+    us, vs, stats = newmark_dense(integrator, inv, forces, u0, rtol=1e-10, return_stats=True)
+    scale = np.max(np.abs(ref_u))
+    assert np.max(np.abs(us - ref_u)) < 1e-9 * scale
+    assert np.max(np.abs(vs - ref_v)) < 1e-7 * np.max(np.abs(ref_v))
+    assert stats.steps == ref_stats.steps == 14
+    if anderson:
+        assert abs(stats.iterations - ref_stats.iterations) <= 2
+    # the generator's tolerance: far below the time discretisation error (~1 %)
+    us5, _ = newmark_dense(integrator, inv, forces, u0, rtol=1e-5)
+    assert np.max(np.abs(us5 - ref_u)) < 1e-4 * scale
+
+
+def test_newmark_dense_batch_equals_single_sequences(face_system):
+    system, _, f_au = face_system
+    integrator = ImplicitIntegrator(system, dt=0.04)
+    inv = dense_effective_inverse(integrator)
+    forces = np.stack([_ramp(f_au, intensity=x, dt=0.04, n_frames=6) for x in (5.0, 1.0, 0.0)])
+    v0 = np.zeros((3, system.n_vertices, 3))
+    v0[1] = 0.1
+    us, vs = newmark_dense(integrator, inv, forces, None, v0, rtol=1e-8)
+    assert us.shape == vs.shape == forces.shape
+    for b in range(3):
+        u1, v1 = newmark_dense(integrator, inv, forces[b], None, v0[b], rtol=1e-8)
+        np.testing.assert_allclose(us[b], u1, rtol=0, atol=1e-12 * max(np.abs(u1).max(), 1e-3))
+        np.testing.assert_allclose(vs[b], v1, rtol=0, atol=1e-10 * max(np.abs(v1).max(), 1e-3))
+    np.testing.assert_array_equal(us[2], 0.0)  # no force, rest state: stays at rest
+    single, _ = newmark_dense(integrator, inv, forces[0, :1])
+    assert single.shape == (1, system.n_vertices, 3)
+
+
+def test_newmark_dense_errors(face_system):
+    system, _, f_au = face_system
+    integrator = ImplicitIntegrator(system, dt=0.04)
+    inv = dense_effective_inverse(integrator)
+    forces = _ramp(f_au, intensity=5.0, dt=0.04, n_frames=3)
+    with pytest.raises(RuntimeError, match=r"frame interval 1 .*substep 0 of 2"):
+        newmark_dense(integrator, inv, forces, max_iter=1)
+    with pytest.raises(ValueError, match="forces must have shape"):
+        newmark_dense(integrator, inv, forces[:, :5])
+    with pytest.raises(ValueError, match="k_inv must have shape"):
+        newmark_dense(integrator, inv[:3, :3], forces)
+    with pytest.raises(ValueError, match="u0 must have shape"):
+        newmark_dense(integrator, inv, forces[None], np.zeros((system.n_vertices, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        newmark_dense(integrator, inv, np.full_like(forces, np.nan))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -47,11 +47,13 @@ def test_tool_quick(tool, tmp_path):
         assert code == 0
 
 
-def test_make_synthetic_refuses_layouts_it_cannot_generate(tmp_path, capsys):
+def test_make_synthetic_rejects_bad_arguments(tmp_path, capsys):
     from tools import make_synthetic
 
-    assert make_synthetic.main(["--layout", "disfa", "--out", str(tmp_path)]) == 2
-    assert "not written yet" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        make_synthetic.main(["--layout", "affectnet", "--out", str(tmp_path)])
+    assert e.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
 
 
 @pytest.mark.slow

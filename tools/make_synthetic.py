@@ -1,12 +1,15 @@
-"""`python -m tools.make_synthetic --layout bp4d --preset {tiny,small,full} --out DIR [--seed S]`.
+"""`python -m tools.make_synthetic --layout {bp4d,disfa,bosphorus} --preset {tiny,small,full} --out DIR`.
 
-Generates the synthetic dataset in the real on-disk layout (aujax.data.generate_bp4d: AU episodes ->
-muscle activations -> full spring-mass dynamics on each subject's mesh -> head pose, camera,
-landmark-detector noise -> labels, landmarks, rendered aligned crops and ground truth), with a
-progress bar. Ends with one line: frames, wall time and frames/second.
+Generates the synthetic dataset in the real on-disk layout (AU episodes -> muscle activations ->
+full spring-mass dynamics on each subject's mesh -> head pose, camera, landmark-detector noise ->
+labels, landmarks, rendered images and ground truth), with a progress bar. Ends with one line:
+frames, wall time and frames/second.
 
-Layouts: `bp4d`. The DISFA and Bosphorus readers and writers exist (`aujax.data`), their generator
-front-ends do not yet: `--layout disfa|bosphorus` exits with status 2 and says so.
+Layouts: `bp4d` (aujax.data.generate_bp4d: subjects x 8 tasks), `disfa`
+(aujax.data._synthetic_disfa.generate_disfa: one stimulus video per subject, 12 AU intensities,
+66 landmarks, PNG frames) and `bosphorus` (aujax.data._synthetic_bosphorus.generate_bosphorus: one
+posed apex scan per subject and pose; a "frame" is a sample). `--subjects`, `--frames`, `--poses`
+and `--image-size` make smaller runs; bad values exit with status 2.
 """
 
 import argparse
@@ -15,8 +18,9 @@ import time
 
 
 class _Bar:
-    def __init__(self, total: int, width: int = 30):
+    def __init__(self, total: int, width: int = 30, unit: str = "sequences"):
         self.total, self.width, self.done, self.t0 = total, width, 0, time.perf_counter()
+        self.unit = unit
 
     def __call__(self, line: str) -> None:
         self.done += 1
@@ -25,12 +29,16 @@ class _Bar:
         eta = elapsed / frac - elapsed if frac > 0 else 0.0
         bar = "#" * int(frac * self.width) + "." * (self.width - int(frac * self.width))
         sys.stdout.write(
-            f"\r[{bar}] {self.done}/{self.total} sequences, {elapsed:.0f} s elapsed, "
+            f"\r[{bar}] {self.done}/{self.total} {self.unit}, {elapsed:.0f} s elapsed, "
             f"ETA {eta:.0f} s  {line.split(':')[0]}   "
         )
         sys.stdout.flush()
         if self.done == self.total:
             sys.stdout.write("\n")
+
+
+def _csv(text):
+    return None if text is None else tuple(x.strip() for x in text.split(",") if x.strip())
 
 
 def main(argv=None) -> int:
@@ -40,31 +48,59 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-vertices", type=int, default=None)
-    ap.add_argument("--no-images", action="store_true", help="labels and landmarks only")
+    ap.add_argument(
+        "--no-images", action="store_true", help="labels and landmarks only (bp4d, disfa)"
+    )
+    ap.add_argument(
+        "--subjects", default=None, help="comma-separated subset of the preset's subjects"
+    )
+    ap.add_argument("--frames", type=int, default=None, help="disfa: frames per subject")
+    ap.add_argument("--poses", default=None, help="bosphorus: comma-separated subset of the poses")
+    ap.add_argument("--image-size", type=int, default=None, help="disfa, bosphorus: image side")
     args = ap.parse_args(argv)
-    if args.layout != "bp4d":
-        print(
-            f"--layout {args.layout}: the generator front-end for this layout is not written yet "
-            "(its readers and writers are in aujax.data); use --layout bp4d.",
-            file=sys.stderr,
-        )
-        return 2
-    from aujax.data import generate_bp4d, get_preset
+    from aujax.data import get_preset
 
     preset = get_preset(args.layout, args.preset)
-    bar = _Bar(len(preset.subjects) * len(preset.tasks))
+    subjects = _csv(args.subjects)
+    n_subjects = len(preset.subjects if subjects is None else subjects)
     t0 = time.perf_counter()
-    summary = generate_bp4d(
-        args.out, size=args.preset, seed=args.seed, n_vertices=args.n_vertices,
-        images=not args.no_images, progress=bar,
-    )  # fmt: skip
+    try:
+        if args.layout == "bp4d":
+            from aujax.data import generate_bp4d
+
+            bar = _Bar(n_subjects * len(preset.tasks))
+            summary = generate_bp4d(
+                args.out, size=args.preset, seed=args.seed, n_vertices=args.n_vertices,
+                subjects=subjects, images=not args.no_images, progress=bar,
+            )  # fmt: skip
+        elif args.layout == "disfa":
+            from aujax.data._synthetic_disfa import generate_disfa
+
+            bar = _Bar(n_subjects, unit="subjects")
+            summary = generate_disfa(
+                args.out, size=args.preset, seed=args.seed, n_vertices=args.n_vertices,
+                subjects=subjects, n_frames=args.frames, image_size=args.image_size,
+                images=not args.no_images, progress=bar,
+            )  # fmt: skip
+        else:
+            from aujax.data._synthetic_bosphorus import generate_bosphorus
+
+            poses = _csv(args.poses)
+            bar = _Bar(n_subjects * len(preset.tasks if poses is None else poses), unit="samples")
+            summary = generate_bosphorus(
+                args.out, size=args.preset, seed=args.seed, n_vertices=args.n_vertices,
+                subjects=subjects, poses=poses, image_size=args.image_size, progress=bar,
+            )  # fmt: skip
+    except ValueError as err:
+        print(f"make_synthetic: {err}", file=sys.stderr)
+        return 2
     wall = time.perf_counter() - t0
     print(
         f"physics {summary['physics_seconds']:.1f} s, rendering {summary['rendering_seconds']:.1f} s,"
         f" writing {summary['writing_seconds']:.1f} s"
     )
     print(
-        f"make_synthetic: {summary['frames']} frames of bp4d/{args.preset} in {wall:.0f} s "
+        f"make_synthetic: {summary['frames']} frames of {args.layout}/{args.preset} in {wall:.0f} s "
         f"({summary['frames'] / wall:.1f} frames/s) -> {args.out}"
     )
     return 0

@@ -111,6 +111,7 @@ from ._rig import (
     build_subject_rig as build_subject_rig,
     rig_landmarks as rig_landmarks,
     simulate_expression as simulate_expression,
+    simulate_expressions as simulate_expressions,
 )
 from ._synthetic import (
     CameraSetup as CameraSetup,
@@ -118,10 +119,39 @@ from ._synthetic import (
     head_pose_sequence as head_pose_sequence,
     project_landmarks as project_landmarks,
 )
+from ._synthetic_bosphorus import (
+    BOSPHORUS_EMOTIONS as BOSPHORUS_EMOTIONS,
+    bosphorus_sample_name as bosphorus_sample_name,
+    generate_bosphorus as generate_bosphorus,
+)
+from ._synthetic_disfa import (
+    DISFA_CAMERA as DISFA_CAMERA,
+    SubjectPhysique as SubjectPhysique,
+    generate_disfa as generate_disfa,
+    simulate_subject_sequence as simulate_subject_sequence,
+    subject_physique as subject_physique,
+    template_model as template_model,
+)
+from ._tfds_bosphorus import (
+    BOSPHORUS_SPLITS as BOSPHORUS_SPLITS,
+    Bosphorus as Bosphorus,
+    BosphorusConfig as BosphorusConfig,
+    bosphorus_aus as bosphorus_aus,
+    bosphorus_data_source as bosphorus_data_source,
+    build_bosphorus_tfds as build_bosphorus_tfds,
+)
 from ._tfds_bp4d import (
     BP4D_SPLITS as BP4D_SPLITS,
     Bp4d as Bp4d,
     Bp4dConfig as Bp4dConfig,
     bp4d_data_source as bp4d_data_source,
     build_bp4d_tfds as build_bp4d_tfds,
+)
+from ._tfds_disfa import (
+    DISFA_OCCURRENCE_THRESHOLD as DISFA_OCCURRENCE_THRESHOLD,
+    DISFA_SPLITS as DISFA_SPLITS,
+    Disfa as Disfa,
+    DisfaConfig as DisfaConfig,
+    build_disfa_tfds as build_disfa_tfds,
+    disfa_data_source as disfa_data_source,
 )

@@ -9,9 +9,11 @@ preset (:func:`aujax.data.get_preset`), so that the same readers serve synthetic
 2. per task: the AU trajectory and coded labels (:func:`aujax.data.generate_sequence`), muscle
    activations (:func:`aujax.data.muscle_activations`, the template blendshape model's
    ``au_activations`` times the subject's gains), the **full** spring-mass dynamics on the
-   subject's mesh (:func:`aujax.data.simulate_expression`; ``warmup`` frames holding the first
+   subject's mesh (all the subject's tasks as one batch through
+   :func:`aujax.data._rig.simulate_expressions`, rtol 1e-5; ``warmup`` frames holding the first
    activation are simulated first and dropped, so a sequence does not open with a transient), the
-   68 landmarks;
+   68 landmarks. The physics of the next subject runs in a worker thread while this subject's
+   crops are rendered and its files written (results do not depend on the overlap);
 3. head pose: smooth yaw/pitch/roll (Ornstein-Uhlenbeck, correlation time 1.5 s, the preset's
    standard deviations) and a small translation drift; a pinhole camera at the preset's distance
    looking at the face (model frame x left, y up, z to camera -> camera frame x right, y down,
@@ -28,6 +30,7 @@ preset (:func:`aujax.data.get_preset`), so that the same readers serve synthetic
    albedo, written as ``img/{subj}/{task}/{frame}.jpg`` like the real frames.
 """
 
+import concurrent.futures
 import dataclasses
 import json
 import pathlib
@@ -44,11 +47,22 @@ from ._bp4d import BP4DSequence, write_bp4d_frames, write_bp4d_sequence
 from ._crops import render_crops
 from ._episodes import generate_sequence, get_preset, runs_mask, stream_rng
 from ._folds import BP4D_INTENSITY_AUS
-from ._rig import build_subject_rig, rig_landmarks, simulate_expression
+from ._rig import build_subject_rig, rig_landmarks, simulate_expressions
 
 
-__all__ = ["CameraSetup", "generate_bp4d", "head_pose_sequence", "project_landmarks"]
+__all__ = [
+    "DEFAULT_N_VERTICES",
+    "CameraSetup",
+    "generate_bp4d",
+    "head_pose_sequence",
+    "project_landmarks",
+]
 
+# Mesh resolution per preset size: the small preset's ~650 vertices (instead of 1,500) are what
+# lets it run in minutes on 2 cores (docs/data.md, "Measured": landmark cost of the coarser mesh).
+DEFAULT_N_VERTICES = {"tiny": 600, "small": 650, "full": 1500}
+_RTOL = 1e-5  # Newmark residual tolerance: ~3e-6 relative to a converged solution (docs/data.md)
+_CROP_CHUNK = 32  # most frames per jitted crop-rendering call (faster than 128 on 2 cores)
 _FLIP = np.diag([1.0, -1.0, -1.0])  # model frame -> camera frame (face looking at the camera)
 
 
@@ -138,7 +152,8 @@ def generate_bp4d(
         root: output folder (the BP4D "manual directory").
         size: preset size, ``"tiny"``, ``"small"`` or ``"full"``.
         seed: the one seed everything is derived from.
-        n_vertices: mesh resolution of the face (default: 600 for tiny, 1500 otherwise).
+        n_vertices: mesh resolution of the face (default :data:`DEFAULT_N_VERTICES`: 600 for
+            tiny, 650 for small, 1,500 for full; docs/data.md gives the accuracy cost of 650).
         subjects: optional subset of the preset's subjects.
         tasks: optional subset of task names.
         camera: the virtual camera (default :class:`CameraSetup`).
@@ -175,7 +190,7 @@ def _generate_bp4d(
         preset.task(t)  # raises on unknown names
     if not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be an int >= 0, got {warmup!r}.")
-    n_vertices = (600 if size == "tiny" else 1500) if n_vertices is None else n_vertices
+    n_vertices = DEFAULT_N_VERTICES[size] if n_vertices is None else n_vertices
     root = pathlib.Path(root)
     gt_dir = root / "synthetic"
     gt_dir.mkdir(parents=True, exist_ok=True)
@@ -192,8 +207,10 @@ def _generate_bp4d(
     occ_aus = tuple(AU_IDS)
     col = {au: i for i, au in enumerate(AU_IDS)}
     timing = {"physics": 0.0, "rendering": 0.0, "writing": 0.0}
-    n_frames_total = 0
-    for subject in subjects:
+    cap = preset.capture
+
+    def prepare(subject):
+        """Host draws of one subject (cheap): physique, rig, per-task labels and activations."""
         rng_subject = stream_rng(seed, "bp4d", subject, "physique")
         identity = rng_subject.standard_normal(model.identity_basis.shape[0])
         gains = np.exp(0.15 * rng_subject.standard_normal(au_acts.shape[1]))
@@ -201,6 +218,7 @@ def _generate_bp4d(
         albedo_key = jax.random.key(int(rng_subject.integers(2**31)))
         albedo = np.asarray(skin_albedo(face, jnp.asarray(tone), key=albedo_key))
         rig = build_subject_rig(face, identity, fps=fps)
+        tasks = []
         for task in task_names:
             seq = generate_sequence(preset, subject, task, seed=seed)
             rng = stream_rng(seed, "bp4d", subject, task, "capture")
@@ -208,63 +226,102 @@ def _generate_bp4d(
             acts = muscle_activations(
                 intensity, au_acts, fps=fps, rng=rng, gains=gains, dynamics=dynamics
             )
+            tasks.append((task, seq, rng, acts))
+        return dict(subject=subject, identity=identity, gains=gains, albedo=albedo, rig=rig,
+                    tasks=tasks)  # fmt: skip
+
+    def physics(prep):
+        """The subject's sequences as one batch (padded to the longest by holding the last
+        activation; the dynamics are causal, so the padding changes no kept frame). The batch
+        always has the preset's number of tasks (repeating the first sequence): a sequence's
+        floating-point result then does not depend on which other tasks are generated."""
+        with jax.enable_x64(True):  # thread-local: the worker thread sets its own
             t0 = time.perf_counter()
-            us, _ = simulate_expression(rig, acts, rtol=1e-6)
-            us, acts = us[warmup:], acts[warmup:]
-            lm3 = rig_landmarks(rig, us)
+            rig = prep["rig"]
+            acts = [t[3] for t in prep["tasks"]]
+            longest = max(len(a) for a in acts)
+            rows = [np.concatenate([a, np.repeat(a[-1:], longest - len(a), 0)]) for a in acts]
+            rows += rows[:1] * (len(preset.tasks) - len(rows))
+            batch = np.stack(rows)
+            us_all, _ = simulate_expressions(rig, batch, rtol=_RTOL)
+            out = []
+            for a, us in zip(acts, us_all[: len(acts)], strict=True):
+                us = us[warmup : len(a)]
+                out.append((us, rig_landmarks(rig, us)))
             timing["physics"] += time.perf_counter() - t0
-            n = lm3.shape[0]
-            rot, trans = head_pose_sequence(n, sd_deg=preset.capture.pose_sd_deg, fps=fps, rng=rng)
-            clean = project_landmarks(lm3, rot, trans, intrinsics, distance)
-            noisy = clean + camera.landmark_noise_px * rng.standard_normal(clean.shape)
-            dropped = runs_mask(
-                n, fraction=camera.dropout_fraction, mean_run=camera.dropout_run, rng=rng
-            )
-            noisy[dropped] = np.nan
-            pose = rot.copy()
-            pose[dropped] = np.nan
-            t1 = time.perf_counter()
-            crops = None
-            if images:
-                cap = preset.capture
-                crops = render_crops(
-                    rig.rest, us, rot, face.triangles, albedo, size=cap.image_size[0],
-                    color=cap.color,
-                    light_elevation_deg=rng.normal(*cap.light_elevation_deg),
-                    ambient=float(np.clip(rng.normal(*cap.ambient), 0.05, 0.9)),
+            return out
+
+    n_frames_total = 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        # pipeline: the physics of the next subject runs beside this subject's crops and files
+        prep = prepare(subjects[0]) if subjects else None
+        pending = pool.submit(physics, prep) if subjects else None
+        for index, subject in enumerate(subjects):
+            simulated = pending.result()
+            current = prep
+            if index + 1 < len(subjects):
+                prep = prepare(subjects[index + 1])
+                pending = pool.submit(physics, prep)
+            rig, albedo = current["rig"], current["albedo"]
+            identity, gains = current["identity"], current["gains"]
+            for (task, seq, rng, acts), (us, lm3) in zip(current["tasks"], simulated,
+                                                         strict=True):  # fmt: skip
+                acts = acts[warmup:]
+                n = lm3.shape[0]
+                rot, trans = head_pose_sequence(n, sd_deg=cap.pose_sd_deg, fps=fps, rng=rng)
+                clean = project_landmarks(lm3, rot, trans, intrinsics, distance)
+                noisy = clean + camera.landmark_noise_px * rng.standard_normal(clean.shape)
+                dropped = runs_mask(
+                    n, fraction=camera.dropout_fraction, mean_run=camera.dropout_run, rng=rng
+                )
+                noisy[dropped] = np.nan
+                pose = rot.copy()
+                pose[dropped] = np.nan
+                t1 = time.perf_counter()
+                crops = None
+                if images:
+                    crops = render_crops(
+                        rig.rest, us, rot, face.triangles, albedo, size=cap.image_size[0],
+                        color=cap.color,
+                        light_elevation_deg=rng.normal(*cap.light_elevation_deg),
+                        ambient=float(np.clip(rng.normal(*cap.ambient), 0.05, 0.9)),
+                        chunk=-(-n // -(-n // _CROP_CHUNK)),  # equal chunks of <= 32 frames
+                    )  # fmt: skip
+                t2 = time.perf_counter()
+                timing["rendering"] += t2 - t1
+                labels = seq.labels
+                bp4d = BP4DSequence(
+                    subject=subject,
+                    task=task,
+                    frames=np.arange(1, n + 1, dtype=np.int64),
+                    occurrence=labels.occurrence.astype(np.int8),
+                    aus=occ_aus,
+                    occlusion=labels.occlusion.astype(bool),
+                    intensity={
+                        au: labels.intensity[:, col[au]].astype(np.int8)
+                        for au in BP4D_INTENSITY_AUS
+                    },  # fmt: skip
+                    landmarks=noisy[:, np.asarray(IDX49)],
+                    pose=pose,
+                )
+                write_bp4d_sequence(root, bp4d)
+                if crops is not None:
+                    write_bp4d_frames(root, subject, task, bp4d.frames,
+                                      crops if crops.shape[-1] == 3 else crops[..., 0])  # fmt: skip
+                gt = dict(
+                    intensity=seq.intensity, activations=acts, landmarks_3d=lm3,
+                    landmarks_2d=clean, head_rotation=rot, head_translation=trans,
+                    intrinsics=intrinsics, identity=identity, gains=gains, dropped=dropped,
                 )  # fmt: skip
-            t2 = time.perf_counter()
-            timing["rendering"] += t2 - t1
-            labels = seq.labels
-            bp4d = BP4DSequence(
-                subject=subject,
-                task=task,
-                frames=np.arange(1, n + 1, dtype=np.int64),
-                occurrence=labels.occurrence.astype(np.int8),
-                aus=occ_aus,
-                occlusion=labels.occlusion.astype(bool),
-                intensity={
-                    au: labels.intensity[:, col[au]].astype(np.int8) for au in BP4D_INTENSITY_AUS
-                },  # fmt: skip
-                landmarks=noisy[:, np.asarray(IDX49)],
-                pose=pose,
-            )
-            write_bp4d_sequence(root, bp4d)
-            if crops is not None:
-                write_bp4d_frames(root, subject, task, bp4d.frames,
-                                  crops if crops.shape[-1] == 3 else crops[..., 0])  # fmt: skip
-            gt = dict(
-                intensity=seq.intensity, activations=acts, landmarks_3d=lm3, landmarks_2d=clean,
-                head_rotation=rot, head_translation=trans, intrinsics=intrinsics,
-                identity=identity, gains=gains, dropped=dropped,
-            )  # fmt: skip
-            if save_meshes:
-                gt["meshes"] = (rig.rest[None] + us).astype(np.float32)
-            np.savez_compressed(gt_dir / f"{subject}_{task}.npz", **gt)
-            timing["writing"] += time.perf_counter() - t2
-            n_frames_total += n
-            if progress is not None:
-                progress(f"{subject}_{task}: {n} frames ({time.perf_counter() - t_start:.0f} s)")
+                if save_meshes:
+                    gt["meshes"] = (rig.rest[None] + us).astype(np.float32)
+                np.savez_compressed(gt_dir / f"{subject}_{task}.npz", **gt)
+                timing["writing"] += time.perf_counter() - t2
+                n_frames_total += n
+                if progress is not None:
+                    progress(
+                        f"{subject}_{task}: {n} frames ({time.perf_counter() - t_start:.0f} s)"
+                    )
     summary = {
         "dataset": "bp4d",
         "size": size,

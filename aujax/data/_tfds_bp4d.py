@@ -41,6 +41,7 @@ from PIL import Image
 
 from ._bp4d import N_BP4D_LANDMARKS, list_bp4d_sequences, read_bp4d_frames, read_bp4d_sequence
 from ._folds import BP4D_AUS, BP4D_INTENSITY_AUS, BP4D_PARTS
+from ._tfds_common import check_config, open_data_source, prepare_builder
 
 
 __all__ = [
@@ -222,12 +223,7 @@ def build_bp4d_tfds(
     _check_config(config)
     if not os.path.isdir(os.path.join(os.fspath(manual_dir), "AUCoding", "AU_OCC")):
         raise ValueError(f"manual_dir: expected a BP4D copy with AUCoding/AU_OCC, got {manual_dir}")
-    builder = Bp4d(config=config, data_dir=os.fspath(data_dir), file_format="array_record")
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir)),
-        file_format="array_record",
-    )
-    return builder
+    return prepare_builder(Bp4d, manual_dir, data_dir, config)
 
 
 def bp4d_data_source(
@@ -250,17 +246,8 @@ def bp4d_data_source(
     Raises:
         ValueError: unknown or unprepared ``config``.
     """
-    _check_config(config)
-    builder = Bp4d(config=config, data_dir=os.fspath(data_dir), file_format="array_record")
-    if not builder.is_prepared():
-        raise ValueError(
-            f"config: {config!r} is not prepared under data_dir {data_dir} "
-            "(run build_bp4d_tfds with this config first)"
-        )
-    return builder.as_data_source(split=split)
+    return open_data_source(Bp4d, data_dir, split, config, build_fn="build_bp4d_tfds")
 
 
 def _check_config(config):
-    names = [c.name for c in Bp4d.BUILDER_CONFIGS]
-    if config not in names:
-        raise ValueError(f"config: expected one of {names}, got {config!r}")
+    check_config(Bp4d, config)

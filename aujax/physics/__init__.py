@@ -19,6 +19,8 @@ from ._generalized import (
 )
 from ._implicit import (
     ImplicitIntegrator as ImplicitIntegrator,
+    dense_effective_inverse as dense_effective_inverse,
+    newmark_dense as newmark_dense,
     simulate_implicit as simulate_implicit,
     sparse_damping as sparse_damping,
 )

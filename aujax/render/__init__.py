@@ -18,7 +18,9 @@ from ._rasterizer import (
     RenderOutput as RenderOutput,
     interpolate as interpolate,
     rasterize as rasterize,
+    rasterize_tiles as rasterize_tiles,
     render as render,
     shade as shade,
+    tile_extent as tile_extent,
     vertex_normals as vertex_normals,
 )

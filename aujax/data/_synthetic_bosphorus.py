@@ -1,0 +1,280 @@
+r"""The synthetic Bosphorus-like dataset: posed AU and emotion scans in the real Bosphorus layout.
+
+:func:`generate_bosphorus` writes the Bosphorus layout (REFERENCE §1.3,
+:mod:`aujax.data._bosphorus`) for the ``bosphorus`` preset (:func:`aujax.data.get_preset`): per
+subject (``bs000``-style IDs) one sample per posed context of the preset
+(:data:`aujax.data.BOSPHORUS_CONTEXTS`: the neutral face, single upper/lower-face AUs, two AU
+combinations and the six emotions), each a single frame captured at the apex:
+
+1. per subject: identity, muscle gains, skin and the subject's rig, drawn exactly as in the
+   DISFA-like generator (:func:`aujax.data._synthetic_disfa.subject_physique`, stream
+   ``"bosphorus"``);
+2. per pose: the posed clip of the preset (:func:`aujax.data.generate_sequence`: one posed episode
+   whose apex covers the end of the clip), ``settle`` frames holding the first intensity in front,
+   muscle activations and the **full** spring-mass dynamics; the captured sample is the clip's
+   last frame (the skin has settled on the apex: the sample's ground truth stores the residual
+   speed);
+3. a small random head rotation (the preset's pose standard deviations), an orthographic camera
+   fitted to the subject's neutral face (:func:`aujax.render.frame_vertices`, margin 0.06) and one
+   light per sample; :func:`aujax.render.render` gives the texture image and the depth;
+4. the layout, four files per sample ``bsXXX/bsXXX_{CLASS}_{CODE}_0.{bnt,lm3,lm2,png}``
+   (:func:`aujax.data.write_bosphorus_sample`):
+
+   * ``.bnt``: the range grid from the rendered depth (:func:`aujax.data.range_scan_from_depth`,
+     orthographic; camera frame x right, y up, z toward the camera; millimetres), background
+     pixels invalid;
+   * ``.lm3``: the 22 standard landmarks (:data:`aujax.data.BOSPHORUS_LANDMARKS`) in the scan's
+     frame (mm): 20 from the iBUG-68 points on the deformed mesh
+     (:data:`aujax.data.BOSPHORUS_TO_IBUG68`), the two nose-saddle points from the mesh vertex
+     nearest, on the subject's neutral face, to ``0.55 p27 + 0.45 p39`` (right) /
+     ``0.55 p27 + 0.45 p42`` (left), followed through the deformation;
+   * ``.lm2``: the same points projected into the ``.png`` in pixels, with pixel centres at
+     integer coordinates (``(col, row)``, the pinhole convention of :mod:`aujax.geometry`);
+   * ``.png``: the rendered image (lossless);
+
+5. ground truth in ``synthetic/{stem}.npz``: the true AU intensities at the captured frame and
+   along the clip, activations, the 68 landmarks in the model frame (cm), head rotation, camera
+   scale and offset, identity, gains, the residual skin speed, optionally the mesh; the template
+   model in ``synthetic/blendshape_model.npz``; ``synthetic/summary.json``.
+
+**Names.** Context ``"N_N"`` -> ``bsXXX_N_N_0``, ``"UFAU_1"`` -> ``bsXXX_UFAU_1_0``, ``"LFAU_12"`` ->
+``bsXXX_LFAU_12_0``, ``"E_HAPPY"`` -> ``bsXXX_E_HAPPY_0``. The combined-AU codes are written
+``A{au}A{au}...`` (``"CAU_1+2"`` -> ``bsXXX_CAU_A1A2_0``): a '+' is not allowed in a sample name,
+and the ``A``-prefixed form follows our reading of the real CAU codes (unverified).
+:func:`aujax.data._tfds_bosphorus.bosphorus_aus` parses a name back into the AUs it poses.
+"""
+
+import json
+import pathlib
+import time
+
+import jax
+import numpy as np
+
+from ..render import frame_vertices, render
+from ._bosphorus import (
+    BOSPHORUS_LANDMARKS,
+    BOSPHORUS_TO_IBUG68,
+    BosphorusName,
+    BosphorusSample,
+    Landmarks2D,
+    Landmarks3D,
+    range_scan_from_depth,
+    write_bosphorus_sample,
+)
+from ._episodes import generate_sequence, get_preset, stream_rng
+from ._rig import rig_landmarks
+from ._synthetic import head_pose_sequence
+from ._synthetic_disfa import simulate_subject_sequence, subject_physique, template_model
+
+
+__all__ = [
+    "BOSPHORUS_EMOTIONS",
+    "bosphorus_sample_name",
+    "generate_bosphorus",
+]
+
+#: The emotion codes of the ``E`` class.
+BOSPHORUS_EMOTIONS: tuple[str, ...] = ("ANGER", "DISGUST", "FEAR", "HAPPY", "SADNESS", "SURPRISE")
+
+_SADDLE = {"Nose saddle right": 39, "Nose saddle left": 42}  # inner eye corner of that side
+
+
+def bosphorus_sample_name(subject: str, pose: str, index: int = 0) -> BosphorusName:
+    """The sample name of a preset pose, e.g. ``("bs001", "CAU_1+2")`` -> ``bs001_CAU_A1A2_0``.
+
+    Args:
+        subject: ``"bsXXX"`` subject ID.
+        pose: a context name of the bosphorus preset (``"{CLASS}_{CODE}"``).
+        index: repetition number.
+
+    Returns:
+        The :class:`~aujax.data.BosphorusName`.
+    """
+    cls, _, code = pose.partition("_")
+    if not code:
+        raise ValueError(f"pose: expected '{{CLASS}}_{{CODE}}', got {pose!r}")
+    if cls == "CAU":
+        code = "".join(f"A{int(au)}" for au in code.split("+"))
+    return BosphorusName(subject, cls, code, index)
+
+
+def generate_bosphorus(
+    root,
+    *,
+    size: str = "tiny",
+    seed: int = 0,
+    n_vertices: int | None = None,
+    subjects=None,
+    poses=None,
+    image_size: int | None = None,
+    settle: int = 10,
+    save_meshes: bool = False,
+    progress=print,
+) -> dict:
+    """Writes a synthetic Bosphorus-like dataset in the real Bosphorus layout under ``root``.
+
+    Args:
+        root: output folder (the Bosphorus "manual directory").
+        size: preset size, ``"tiny"``, ``"small"`` or ``"full"``.
+        seed: the one seed everything is derived from.
+        n_vertices: mesh resolution of the face (default: 600 for tiny, 1500 otherwise).
+        subjects: optional subset of the preset's subjects (``bsXXX``).
+        poses: optional subset of the preset's pose names (e.g. ``["N_N", "LFAU_12"]``).
+        image_size: side of the rendered image and range grid (default: the preset's
+            ``capture.image_size``).
+        settle: frames simulated before each clip holding its first (apex) intensity, dropped.
+        save_meshes: also store the (n, 3) float32 mesh in the ground-truth files.
+        progress: called with one line per sample (None: silent).
+
+    Returns:
+        A summary dict (also written to ``synthetic/summary.json``).
+
+    Raises:
+        ValueError: an unknown size, subject or pose, ``settle`` < 0.
+    """
+    preset = get_preset("bosphorus", size)
+    subjects = preset.subjects if subjects is None else tuple(subjects)
+    for s in subjects:
+        if s not in preset.subjects:
+            raise ValueError(f"subjects: {s!r} is not in the bosphorus/{size} preset.")
+    poses = tuple(c.name for c in preset.tasks) if poses is None else tuple(poses)
+    for p in poses:
+        if p not in {c.name for c in preset.tasks}:
+            raise ValueError(
+                f"poses: {p!r} is not a pose of the bosphorus preset "
+                f"{[c.name for c in preset.tasks]}."
+            )
+    if isinstance(settle, bool) or not isinstance(settle, int) or settle < 0:
+        raise ValueError(f"settle must be an int >= 0, got {settle!r}.")
+    if image_size is not None and not 8 <= image_size <= 1024:
+        raise ValueError(f"image_size must be in [8, 1024], got {image_size!r}.")
+    with jax.enable_x64(True):  # the physics runs in float64 whatever the caller's default
+        return _generate(
+            pathlib.Path(root), preset=preset, seed=seed, n_vertices=n_vertices,
+            subjects=subjects, poses=poses, image_size=image_size, settle=settle,
+            save_meshes=save_meshes, progress=progress,
+        )  # fmt: skip
+
+
+def _bosphorus_landmarks(lm68: np.ndarray, vertices: np.ndarray, saddle_idx) -> np.ndarray:
+    """(22, 3) points in the order of BOSPHORUS_LANDMARKS from the 68 landmarks and the mesh."""
+    out = np.empty((len(BOSPHORUS_LANDMARKS), 3))
+    for i, name in enumerate(BOSPHORUS_LANDMARKS):
+        if name in BOSPHORUS_TO_IBUG68:
+            out[i] = lm68[BOSPHORUS_TO_IBUG68[name]]
+        else:
+            out[i] = vertices[saddle_idx[name]]
+    return out
+
+
+def _generate(
+    root, *, preset, seed, n_vertices, subjects, poses, image_size, settle, save_meshes, progress
+) -> dict:
+    n_vertices = (600 if preset.size == "tiny" else 1500) if n_vertices is None else n_vertices
+    gt_dir = root / "synthetic"
+    t_start = time.perf_counter()
+    face, model = template_model(n_vertices, seed, gt_dir)
+    au_acts = np.asarray(model.au_activations, dtype=np.float64)
+    cap = preset.capture
+    size = cap.image_size[0] if image_size is None else image_size
+    fps = preset.fps
+    triangles = np.asarray(face.triangles)
+    timing = {"physics": 0.0, "rendering": 0.0, "writing": 0.0}
+    max_speed = 0.0
+    samples = []
+    for subject in subjects:
+        t0 = time.perf_counter()
+        body = subject_physique(
+            face, model.identity_basis.shape[0], au_acts.shape[1], dataset="bosphorus",
+            subject=subject, seed=seed, fps=fps,
+        )  # fmt: skip
+        rest = body.rig.rest
+        timing["physics"] += time.perf_counter() - t0
+        lm_rest = rig_landmarks(body.rig, np.zeros((1,) + rest.shape))[0]
+        saddle_idx = {
+            n: int(np.argmin(np.sum((rest - (0.55 * lm_rest[27] + 0.45 * lm_rest[k])) ** 2, 1)))
+            for n, k in _SADDLE.items()
+        }
+        for pose in poses:
+            name = bosphorus_sample_name(subject, pose)
+            t0 = time.perf_counter()
+            seq = generate_sequence(preset, subject, pose, seed=seed)
+            rng = stream_rng(seed, "bosphorus", subject, pose, "capture")
+            # one frame more in front, so that the residual speed can be measured on any clip
+            clip = np.concatenate([seq.intensity[:1], seq.intensity])
+            us, acts, lm3 = simulate_subject_sequence(
+                body, clip, au_acts, fps=fps, rng=rng, warmup=settle
+            )
+            speed = float(np.abs(us[-1] - us[-2]).max() * fps)  # cm/s
+            max_speed = max(max_speed, speed)
+            u, lm68 = us[-1], lm3[-1]
+            timing["physics"] += time.perf_counter() - t0
+            t1 = time.perf_counter()
+            rot, _ = head_pose_sequence(1, sd_deg=cap.pose_sd_deg, fps=fps, rng=rng)
+            el = np.radians(rng.normal(*cap.light_elevation_deg))
+            ambient = float(np.clip(rng.normal(*cap.ambient), 0.05, 0.9))
+            cam = frame_vertices(
+                np.asarray(rest, np.float32), height=size, width=size, margin=0.06
+            ).replace(rotation=jax.numpy.asarray(rot[0], jax.numpy.float32))
+            verts = (rest + u).astype(np.float32)
+            out = render(
+                verts, triangles, body.albedo.astype(np.float32), camera=cam,
+                light_dir=(0.0, float(np.sin(el)), float(np.cos(el))), ambient=ambient,
+                diffuse=1.0 - ambient,
+            )  # fmt: skip
+            image = np.clip(np.round(np.asarray(out.image) * 255.0), 0, 255).astype(np.uint8)
+            image = image if cap.color else image[..., 0]
+            depth = np.where(np.asarray(out.mask), np.asarray(out.depth, np.float64), np.nan)
+            scale = float(cam.scale)
+            offset = np.asarray(cam.translation, np.float64)
+            timing["rendering"] += time.perf_counter() - t1
+            t2 = time.perf_counter()
+            scan = range_scan_from_depth(
+                depth, image_file=name.stem + ".png", scale=scale, offset=offset
+            )
+            pts = _bosphorus_landmarks(lm68, rest + u, saddle_idx)
+            cam_pts = pts @ np.asarray(rot[0]).T  # camera frame = the scan's frame (cm)
+            lm2 = np.stack(
+                [scale * cam_pts[:, 0] + offset[0] - 0.5, offset[1] - scale * cam_pts[:, 1] - 0.5],
+                axis=-1,
+            )
+            sample = BosphorusSample(
+                name=name,
+                scan=scan,
+                lm3=Landmarks3D(BOSPHORUS_LANDMARKS, cam_pts * 10.0),
+                lm2=Landmarks2D(BOSPHORUS_LANDMARKS, lm2),
+            )
+            write_bosphorus_sample(root, sample, image=image)
+            gt = dict(
+                intensity=seq.intensity[-1], clip_intensity=seq.intensity, activations=acts[-1],
+                landmarks_3d=lm68, head_rotation=rot[0], camera_scale=scale,
+                camera_offset=offset, identity=body.identity, gains=body.gains,
+                residual_speed=speed,
+            )  # fmt: skip
+            if save_meshes:
+                gt["mesh"] = (rest + u).astype(np.float32)
+            np.savez_compressed(gt_dir / f"{name.stem}.npz", **gt)
+            timing["writing"] += time.perf_counter() - t2
+            samples.append(name.stem)
+            if progress is not None:
+                progress(f"{name.stem}: 1 sample ({time.perf_counter() - t_start:.0f} s)")
+    summary = {
+        "dataset": "bosphorus",
+        "size": preset.size,
+        "seed": seed,
+        "n_vertices": int(face.n_vertices),
+        "subjects": list(subjects),
+        "poses": list(poses),
+        "samples": len(samples),
+        "frames": len(samples),
+        "image_size": size,
+        "settle_frames": settle,
+        "max_residual_speed_cm_s": max_speed,
+        "seconds": time.perf_counter() - t_start,
+        "physics_seconds": timing["physics"],
+        "rendering_seconds": timing["rendering"],
+        "writing_seconds": timing["writing"],
+    }
+    (gt_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

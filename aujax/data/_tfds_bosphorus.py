@@ -1,0 +1,291 @@
+"""A TFDS builder for the Bosphorus layout (real or synthetic) that needs no TensorFlow.
+
+:class:`Bosphorus` turns a Bosphorus copy in ``manual_dir`` (REFERENCE §1.3; read with
+:func:`aujax.data._bosphorus.read_bosphorus_sample`) into one ``array_record`` example per sample
+(``.bnt`` file). Bosphorus has no official subject folds (:mod:`aujax.data._folds` defines them
+for BP4D and DISFA only), so there is a single split ``"train"``; make subject-independent splits
+from the ``subject`` feature.
+
+TensorFlow is not needed to build or read (REFERENCE §11.5): the features are only ``Tensor``,
+``Scalar`` and ``Text``, the file format is ``array_record``, images are raw uint8 tensors.
+
+Per-sample features (``k = 22`` standard landmarks :data:`~aujax.data.BOSPHORUS_LANDMARKS` in
+that order; ``17`` AUs of :data:`aujax.face.AU_IDS`):
+
+================  =================  ========================================================
+feature           shape, dtype       meaning
+================  =================  ========================================================
+``subject``       Text               e.g. ``"bs000"``
+``name``          Text               the sample stem, e.g. ``"bs000_LFAU_12_0"``
+``cls``           Text               ``N``, ``E``, ``LFAU``, ``UFAU``, ``CAU``, ``YR``, ...
+``code``          Text               e.g. ``"12"``, ``"A1A2"``, ``"HAPPY"``
+``emotion``       Text               the emotion of an ``E`` sample, else ``""``
+``aus``           (17,) int8         1 for the AUs the name poses, 0 for the others; all 9
+                                     (not coded) for classes that name no AUs (E, YR, PR,
+                                     CR, O)
+``lm3``           (22, 3) float32    ``.lm3`` points (mm) by name; NaN where absent
+``lm3_mask``      (22,) bool         the point is in the ``.lm3`` file
+``lm2``           (22, 2) float32    ``.lm2`` points (pixels of the original ``.png``)
+``lm2_mask``      (22,) bool         the point is in the ``.lm2`` file
+``image_shape``   (2,) int64         (H, W) of the original ``.png`` (image configs)
+``image``         (S, S, 3) uint8    the ``.png`` resized to the config size (image configs)
+``xyz``           (S, S, 3) float32  the range grid (mm), nearest-neighbour resampled to the
+                                     config size; NaN where there is no measurement
+``xyz_mask``      (S, S) bool        the grid point is a measurement
+================  =================  ========================================================
+
+Landmark points are matched by name (extra points of some files, e.g. ear lobes, are dropped);
+``lm2`` stays in the original image's pixels (scale by ``S / image_shape`` to use it on the
+stored image). Example keys are the sample stems (unique and deterministic).
+"""
+
+import dataclasses
+import os
+import re
+
+import numpy as np
+import tensorflow_datasets as tfds
+from etils import epath
+
+from ..face import AU_IDS
+from ._bosphorus import (
+    BOSPHORUS_LANDMARKS,
+    list_bosphorus_samples,
+    parse_bosphorus_name,
+    read_bosphorus_image,
+    read_bosphorus_sample,
+)
+from ._tfds_bp4d import _rgb
+from ._tfds_common import check_config, open_data_source, prepare_builder
+
+
+__all__ = [
+    "BOSPHORUS_SPLITS",
+    "Bosphorus",
+    "BosphorusConfig",
+    "bosphorus_aus",
+    "bosphorus_data_source",
+    "build_bosphorus_tfds",
+]
+
+#: The split names: a single ``"train"`` split (Bosphorus has no official folds).
+BOSPHORUS_SPLITS: tuple[str, ...] = ("train",)
+
+
+@dataclasses.dataclass(eq=False)
+class BosphorusConfig(tfds.core.BuilderConfig):
+    """A :class:`Bosphorus` variant.
+
+    Attributes:
+        image_size: side S of the stored square image and range grid, or None for labels and
+            landmarks only.
+    """
+
+    image_size: int | None = 128
+
+
+class Bosphorus(tfds.core.GeneratorBasedBuilder):
+    """Bosphorus posed AU / emotion samples: range grid, texture, named 3D and 2D landmarks."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release: one example per sample, a single train split."}
+    MANUAL_DOWNLOAD_INSTRUCTIONS = """\
+    The Bosphorus 3D face database is licensed: request it from Bogazici University
+    (http://bosphorus.ee.boun.edu.tr/) and place (or link) the dataset root in `manual_dir/`,
+    i.e. the subject folders `manual_dir/bsXXX/bsXXX_{CLASS}_{CODE}_{N}.{bnt,lm3,lm2,png}`.
+    A synthetic copy in the same layout needs no licence:
+    `python -m tools.make_synthetic --layout bosphorus --preset small --out DIR`, then use DIR
+    as manual_dir.
+    """
+    BUILDER_CONFIGS = [
+        BosphorusConfig(name="scan64", description="64x64 images and range grids.", image_size=64),
+        BosphorusConfig(
+            name="scan128", description="128x128 images and range grids.", image_size=128
+        ),
+        BosphorusConfig(name="nocrops", description="Labels and landmarks only.", image_size=None),
+    ]
+    DEFAULT_CONFIG_NAME = "scan128"
+    # see Bp4d: TFDS cannot infer these when aujax is seen as a namespace package
+    pkg_dir_path = epath.Path(os.path.dirname(os.path.abspath(__file__)))
+    code_path = epath.Path(os.path.abspath(__file__))
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        k = len(BOSPHORUS_LANDMARKS)
+        features = {
+            "subject": tfds.features.Text(),
+            "name": tfds.features.Text(),
+            "cls": tfds.features.Text(),
+            "code": tfds.features.Text(),
+            "emotion": tfds.features.Text(),
+            "aus": tfds.features.Tensor(shape=(len(AU_IDS),), dtype=np.int8),
+            "lm3": tfds.features.Tensor(shape=(k, 3), dtype=np.float32),
+            "lm3_mask": tfds.features.Tensor(shape=(k,), dtype=np.bool_),
+            "lm2": tfds.features.Tensor(shape=(k, 2), dtype=np.float32),
+            "lm2_mask": tfds.features.Tensor(shape=(k,), dtype=np.bool_),
+        }
+        s = self.builder_config.image_size
+        if s is not None:
+            features["image_shape"] = tfds.features.Tensor(shape=(2,), dtype=np.int64)
+            features["image"] = tfds.features.Tensor(shape=(s, s, 3), dtype=np.uint8)
+            features["xyz"] = tfds.features.Tensor(shape=(s, s, 3), dtype=np.float32)
+            features["xyz_mask"] = tfds.features.Tensor(shape=(s, s), dtype=np.bool_)
+        return self.dataset_info_from_configs(
+            description=(
+                "Bosphorus posed expressions (single AUs, AU combinations, the six emotions, "
+                f"neutral): range grids, textures, the {k} standard 3D/2D landmarks and the posed "
+                f"AUs {AU_IDS} from the sample names; one train split."
+            ),
+            features=tfds.features.FeaturesDict(features),
+            homepage="http://bosphorus.ee.boun.edu.tr/",
+            citation=(
+                "@inproceedings{savran2008bosphorus, title={Bosphorus database for 3D face "
+                'analysis}, author={Savran, Arman and Aly{\\"u}z, Ne{\\c{s}}e and Dibeklio{\\u{g}}lu, '
+                'Hamdi and {\\c{C}}eliktutan, Oya and G{\\"o}kberk, Berk and Sankur, B{\\"u}lent '
+                "and Akarun, Lale}, booktitle={Biometrics and Identity Management (BioID)}, "
+                "pages={47--56}, year={2008}}"
+            ),
+        )
+
+    def _split_generators(self, dl_manager):
+        root = os.fspath(dl_manager.manual_dir)
+        names = list_bosphorus_samples(root)
+        if not names:
+            raise ValueError(f"manual_dir: expected bsXXX/bsXXX_*.bnt samples in {root}")
+        return {"train": self._generate_examples(root, names)}
+
+    def _generate_examples(self, root, names):
+        size = self.builder_config.image_size
+        for name in names:
+            yield name.stem, _sample_example(root, name, size)
+
+
+def bosphorus_aus(name) -> tuple[int, ...] | None:
+    """The AUs a sample name poses: ``LFAU_12`` -> (12,), ``CAU_A1A2`` -> (1, 2), ``N_N`` -> ().
+
+    Unilateral or otherwise suffixed codes (``12L``, ``A12LW``) count as their AU number.
+
+    Args:
+        name: a sample stem, file name or :class:`~aujax.data.BosphorusName`.
+
+    Returns:
+        The sorted AU numbers, ``()`` for the neutral class, None for classes that do not name AUs
+        (emotions, rotations, occlusions).
+    """
+    parsed = parse_bosphorus_name(name)
+    if parsed.cls == "N":
+        return ()
+    if parsed.cls in ("LFAU", "UFAU"):
+        m = re.match(r"^(\d+)", parsed.code)
+        return (int(m[1]),) if m else None
+    if parsed.cls == "CAU":
+        aus = re.findall(r"A?(\d+)", parsed.code)
+        return tuple(sorted({int(a) for a in aus})) or None
+    return None
+
+
+def _named(landmarks, dim):
+    """(22, dim) float32 points by standard name (NaN where absent) and the (22,) mask."""
+    out = np.full((len(BOSPHORUS_LANDMARKS), dim), np.nan, np.float32)
+    if landmarks is not None:
+        for i, name in enumerate(BOSPHORUS_LANDMARKS):
+            if name in landmarks:
+                out[i] = landmarks[name]
+    return out, ~np.isnan(out[:, 0])
+
+
+def _resample(grid: np.ndarray, size: int) -> np.ndarray:
+    """Nearest-neighbour resampling of an (H, W, ...) grid to (size, size, ...)."""
+    h, w = grid.shape[:2]
+    rows = np.minimum(((np.arange(size) + 0.5) * h / size).astype(np.int64), h - 1)
+    cols = np.minimum(((np.arange(size) + 0.5) * w / size).astype(np.int64), w - 1)
+    return grid[rows[:, None], cols[None, :]]
+
+
+def _aus_vector(name) -> np.ndarray:
+    aus = bosphorus_aus(name)
+    if aus is None:
+        return np.full(len(AU_IDS), 9, np.int8)
+    return np.asarray([1 if au in aus else 0 for au in AU_IDS], np.int8)
+
+
+def _sample_example(root, name, size):
+    """The example of one sample (the reader's arrays, resampled to ``size`` if needed)."""
+    sample = read_bosphorus_sample(root, name)
+    lm3, lm3_mask = _named(sample.lm3, 3)
+    lm2, lm2_mask = _named(sample.lm2, 2)
+    ex = {
+        "subject": name.subject,
+        "name": name.stem,
+        "cls": name.cls,
+        "code": name.code,
+        "emotion": name.code if name.cls == "E" else "",
+        "aus": _aus_vector(name),
+        "lm3": lm3,
+        "lm3_mask": lm3_mask,
+        "lm2": lm2,
+        "lm2_mask": lm2_mask,
+    }
+    if size is None:
+        return ex
+    if sample.image_path is None:
+        raise ValueError(
+            f"{name.stem}: the config with {size}x{size} images expects "
+            f"{name.path(root, '.png')} under manual_dir; use config 'nocrops'"
+        )
+    image = read_bosphorus_image(sample.image_path)
+    ex["image_shape"] = np.asarray(image.shape[:2], np.int64)
+    ex["image"] = _rgb(image[None], size)[0]
+    ex["xyz"] = _resample(sample.scan.xyz, size).astype(np.float32)
+    ex["xyz_mask"] = _resample(sample.scan.valid, size)
+    return ex
+
+
+def build_bosphorus_tfds(
+    manual_dir: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    *,
+    config: str = "scan128",
+) -> Bosphorus:
+    """Prepares the Bosphorus TFDS dataset from a copy in ``manual_dir`` (no TensorFlow needed).
+
+    Args:
+        manual_dir: the Bosphorus root (``bsXXX/`` subject folders).
+        data_dir: where TFDS writes the prepared ``array_record`` files.
+        config: ``"scan64"``, ``"scan128"`` or ``"nocrops"``.
+
+    Returns:
+        The prepared builder (``builder.as_data_source(split="train")`` reads it).
+
+    Raises:
+        ValueError: unknown ``config`` or a ``manual_dir`` that is not a directory.
+    """
+    _check_config(config)
+    if not os.path.isdir(os.fspath(manual_dir)):
+        raise ValueError(f"manual_dir: expected a Bosphorus copy (a directory), got {manual_dir}")
+    return prepare_builder(Bosphorus, manual_dir, data_dir, config)
+
+
+def bosphorus_data_source(
+    data_dir: str | os.PathLike,
+    split: str = "train",
+    *,
+    config: str = "scan128",
+):
+    """Random-access source of the prepared split (``len(src)``, ``src[i]`` -> dict of numpy).
+
+    Args:
+        data_dir: the ``data_dir`` given to :func:`build_bosphorus_tfds`.
+        split: ``"train"`` (or a TFDS split expression such as ``"train[:80%]"``).
+        config: the builder config that was prepared.
+
+    Returns:
+        The TFDS ``ArrayRecordDataSource``; Text features come back as ``bytes``.
+
+    Raises:
+        ValueError: unknown or unprepared ``config``.
+    """
+    return open_data_source(Bosphorus, data_dir, split, config, build_fn="build_bosphorus_tfds")
+
+
+def _check_config(config):
+    check_config(Bosphorus, config)

@@ -1,0 +1,43 @@
+"""What the BP4D, DISFA and Bosphorus TFDS builders share: config checks, preparing, opening."""
+
+import os
+
+import tensorflow_datasets as tfds
+
+
+__all__ = ["check_config", "open_data_source", "prepare_builder"]
+
+
+def check_config(builder_cls, config: str) -> None:
+    """Raises ``ValueError`` unless ``config`` names one of ``builder_cls``'s configs."""
+    names = [c.name for c in builder_cls.BUILDER_CONFIGS]
+    if config not in names:
+        raise ValueError(f"config: expected one of {names}, got {config!r}")
+
+
+def prepare_builder(builder_cls, manual_dir, data_dir, config: str):
+    """Builds ``builder_cls(config)`` into ``data_dir`` from ``manual_dir`` as array_record files."""
+    check_config(builder_cls, config)
+    builder = builder_cls(config=config, data_dir=os.fspath(data_dir), file_format="array_record")
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir)),
+        file_format="array_record",
+    )
+    return builder
+
+
+def open_data_source(builder_cls, data_dir, split: str, config: str, *, build_fn: str):
+    """The random-access ``ArrayRecordDataSource`` of a prepared split.
+
+    Raises:
+        ValueError: unknown config, or a config not prepared under ``data_dir`` (the message
+            names ``build_fn``, the function that prepares it).
+    """
+    check_config(builder_cls, config)
+    builder = builder_cls(config=config, data_dir=os.fspath(data_dir), file_format="array_record")
+    if not builder.is_prepared():
+        raise ValueError(
+            f"config: {config!r} is not prepared under data_dir {data_dir} "
+            f"(run {build_fn} with this config first)"
+        )
+    return builder.as_data_source(split=split)
