@@ -1,0 +1,19 @@
+"""Flax NNX building blocks: spiral mesh convolution, mesh hierarchy, mesh encoder, ResNet, MLP."""
+
+from ._mesh_encoder import SpiralDecoder as SpiralDecoder, SpiralEncoder as SpiralEncoder
+from ._mesh_sampling import (
+    MeshHierarchy as MeshHierarchy,
+    MeshSampling as MeshSampling,
+    build_mesh_hierarchy as build_mesh_hierarchy,
+    closest_point_barycentric as closest_point_barycentric,
+    mesh_pool as mesh_pool,
+    mesh_unpool as mesh_unpool,
+    qslim_decimate as qslim_decimate,
+)
+from ._mlp import ACTIVATIONS as ACTIVATIONS, MLP as MLP
+from ._resnet import RESNET_STAGES as RESNET_STAGES, ResNet as ResNet
+from ._spiral import (
+    SpiralConv as SpiralConv,
+    one_rings as one_rings,
+    spiral_indices as spiral_indices,
+)
