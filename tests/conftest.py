@@ -1,4 +1,4 @@
-"""Test configuration: float64 physics, strict promotion, four fake CPU devices (multi-device code is tested on them)."""
+"""Test configuration: float64 physics, strict promotion, four fake CPU devices."""
 
 import jax
 import jax.numpy as jnp

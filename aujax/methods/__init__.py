@@ -1,4 +1,5 @@
 """AU analysis methods built on the face, physics and geometry layers.
 
 * :mod:`aujax.methods.topdown` — the top-down blendshape engine of seed 000 (landmarks -> AU levels).
+* :mod:`aujax.methods.physics` — biomechanics-guided AU detection of seed 001 (the main job).
 """

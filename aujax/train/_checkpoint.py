@@ -18,7 +18,6 @@ files) raises :class:`CheckpointError` naming its directory; :meth:`Checkpoints.
 ``step="latest"`` skips such checkpoints with a warning and falls back to the next newest one.
 """
 
-import json
 import os
 import pathlib
 import warnings
@@ -170,7 +169,7 @@ class Checkpoints:
         """
         step = int(step)
         metrics = {} if metrics is None else {k: float(v) for k, v in metrics.items()}
-        flat, extra = _flatten(state), {"data_state": _encode(data_state)}
+        flat, extra = _flatten(state), _encode(data_state)
 
         def items():  # a fresh dict per call: orbax adds its own keys to the one it is given
             return {"state": flat, "extra": extra}
@@ -247,13 +246,12 @@ class Checkpoints:
             raise CheckpointError(
                 f"checkpoint {path} cannot be read ({type(e).__name__}: {e})"
             ) from e
-        extra = items.get("extra") or {}
         state = items["state"]
         if abstract_state is not None:
             state = _unflatten(abstract_state, state, path)
         return Restored(
             state=state,
-            data_state=_decode(extra.get("data_state")),
+            data_state=_decode(items["extra"]),
             step=step,
             metrics=metrics,
             path=str(path),
@@ -315,22 +313,24 @@ def _abstract(tree):
     return jax.tree.map(leaf, tree)
 
 
-def _encode(data_state: bytes | str | None) -> str:
+def _encode(data_state: bytes | str | None) -> dict:
+    """The iterator state as a uint8 array (an array leaf, like everything orbax stores)."""
     if data_state is None:
-        return ""
-    if isinstance(data_state, bytes):
-        return "b:" + data_state.decode("latin-1")
-    if isinstance(data_state, str):
-        return "s:" + data_state
-    raise ValueError(f"data_state must be bytes, str or None, got {type(data_state).__name__}.")
+        kind, raw = 0, b"\0"
+    elif isinstance(data_state, bytes):
+        kind, raw = 1, data_state or b"\0"
+    elif isinstance(data_state, str):
+        kind, raw = 2, data_state.encode() or b"\0"
+    else:
+        raise ValueError(f"data_state must be bytes, str or None, got {type(data_state).__name__}.")
+    return {"kind": np.asarray(kind, np.int8), "bytes": np.frombuffer(raw, np.uint8).copy(),
+            "size": np.asarray(len(data_state or b""), np.int64)}  # fmt: skip
 
 
-def _decode(text) -> bytes | str | None:
-    if not text:
-        return None
-    text = str(text)
-    if text.startswith("b:"):
-        return text[2:].encode("latin-1")
-    if text.startswith("s:"):
-        return text[2:]
-    raise CheckpointError(f"unrecognised data_state record {json.dumps(text[:20])}...")
+def _decode(record) -> bytes | str | None:
+    try:
+        kind = int(np.asarray(record["kind"]))
+        raw = np.asarray(record["bytes"], np.uint8).tobytes()[: int(np.asarray(record["size"]))]
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(f"unrecognised data_state record ({e})") from e
+    return None if kind == 0 else raw if kind == 1 else raw.decode()

@@ -83,6 +83,9 @@ def create_train_state(
     if not jnp.issubdtype(jnp.asarray(key).dtype, jax.dtypes.prng_key):
         raise ValueError("key must be a typed PRNG key (jax.random.key(seed)).")
     graphdef, params, rest = nnx.split(model, trainable, ...)
+    # fresh buffers: the step donates the state, which must not delete arrays the caller still
+    # holds (e.g. constants shared by several models)
+    params, rest = jax.tree.map(_copy, (params, rest))
     return TrainState(
         params=params,
         rest=rest,
@@ -93,6 +96,10 @@ def create_train_state(
         tx=tx,
         trainable=trainable,
     )
+
+
+def _copy(x):
+    return x.copy() if isinstance(x, jax.Array) else x
 
 
 def _init(tx, params):

@@ -1,0 +1,34 @@
+"""Biomechanics-guided AU detection (seed 001): template physics, the physics branch, its losses."""
+
+from ._experiment import (
+    ROWS as ROWS,
+    row_spec as row_spec,
+    train_and_evaluate as train_and_evaluate,
+)
+from ._frames import (
+    FrameTable as FrameTable,
+    TableSource as TableSource,
+    load_bp4d_table as load_bp4d_table,
+    load_disfa_table as load_disfa_table,
+    reconstruct_coefficients as reconstruct_coefficients,
+)
+from ._losses import (
+    LossWeights as LossWeights,
+    au_loss as au_loss,
+    clean_loss as clean_loss,
+    physics_loss as physics_loss,
+    reconstruction_loss as reconstruction_loss,
+    smooth_loss as smooth_loss,
+)
+from ._network import FEATURES as FEATURES, FORCE_MODES as FORCE_MODES, PhysicsAUNet as PhysicsAUNet
+from ._template import (
+    PhysicsTemplate as PhysicsTemplate,
+    build_physics_template as build_physics_template,
+)
+from ._train import (
+    PhysicsSpec as PhysicsSpec,
+    predict_image as predict_image,
+    predict_physics as predict_physics,
+    train_image as train_image,
+    train_physics as train_physics,
+)

@@ -1,0 +1,107 @@
+r"""Training objectives of the physics branch (seed 001 §3.3, eqs. 13-17).
+
+.. math::
+
+    L = \lambda_{3d} L_{3d} + \lambda_{au} L_{au} + \lambda_c L_{clean} + \lambda_s L_{smooth}
+
+Masks make every term honest about missing data: ``L_3d`` skips frames whose coefficients could
+not be reconstructed (no landmarks), ``L_au`` skips not-coded (9) or occluded labels and, for the
+data-efficiency study (table 4), the labels outside the kept fraction, while the reconstruction
+still uses every frame.
+"""
+
+import jax.numpy as jnp
+import optax
+from flax import struct
+from jaxtyping import Array, Bool, Float
+
+
+__all__ = [
+    "LossWeights",
+    "au_loss",
+    "clean_loss",
+    "physics_loss",
+    "reconstruction_loss",
+    "smooth_loss",
+]
+
+
+@struct.dataclass
+class LossWeights:
+    """The lambdas of eq. 17."""
+
+    reconstruction: float = struct.field(pytree_node=False, default=1.0)
+    au: float = struct.field(pytree_node=False, default=1.0)
+    clean: float = struct.field(pytree_node=False, default=1e-3)
+    smooth: float = struct.field(pytree_node=False, default=1e-3)
+
+
+def _masked_mean(x: Array, mask: Array) -> Array:
+    m = mask.astype(x.dtype)
+    return jnp.sum(x * m) / jnp.maximum(jnp.sum(m), 1.0)
+
+
+def reconstruction_loss(
+    c: Float[Array, "*b T K"], c_tilde: Float[Array, "*b T K"], mask: Bool[Array, "*b T"]
+) -> Float[Array, ""]:
+    r"""``L_3d = 1/T sum_t ||c(t) - c~(t)||^2`` over valid frames (seed 001, eq. 13)."""
+    return _masked_mean(jnp.sum((c - c_tilde) ** 2, axis=-1), mask)
+
+
+def au_loss(
+    logits: Float[Array, "*b T R"], labels: Array, mask: Bool[Array, "*b T R"]
+) -> Float[Array, ""]:
+    r"""Masked binary cross-entropy over frames and AUs (seed 001, eq. 14).
+
+    The paper prints ``1/(TR) sum [y log p + (1 - y) log(1 - p)]``, the log-likelihood; its
+    negative is minimised. Entries with ``mask`` False (label 9, occlusion, or outside the kept
+    label fraction) contribute nothing and the mean is over the counted entries.
+    """
+    y = jnp.where(mask, labels, 0).astype(logits.dtype)
+    return _masked_mean(optax.sigmoid_binary_cross_entropy(logits, y), mask)
+
+
+def clean_loss(forces: Float[Array, "*b T D"], *, n_muscles: int) -> Float[Array, ""]:
+    r"""``L_clean = 1/M sum_j |F_j|_1`` (seed 001, eq. 15), averaged over frames and windows.
+
+    Args:
+        forces: per-frame forces flattened to D = M (activations) or 3M (vectors).
+        n_muscles: M.
+    """
+    return jnp.mean(jnp.sum(jnp.abs(forces), axis=-1)) / n_muscles
+
+
+def smooth_loss(forces: Float[Array, "*b T D"]) -> Float[Array, ""]:
+    r"""``L_smooth = 1/T sum_{t>=2} ||F(t) - F(t-1)||^2`` (seed 001, eq. 16), mean over windows."""
+    per_t = jnp.sum(jnp.diff(forces, axis=-2) ** 2, axis=-1)  # (*b, T-1)
+    return jnp.mean(jnp.sum(per_t, axis=-1)) / forces.shape[-2]
+
+
+def physics_loss(outputs: dict, batch: dict, *, weights: LossWeights) -> tuple[Array, dict]:
+    """Eq. 17 on a batch of windows.
+
+    Args:
+        outputs: :class:`PhysicsAUNet` outputs (``logits``, ``forces``, ``c_tilde``).
+        batch: ``c`` (B, T, K), ``c_mask`` (B, T) valid reconstructions, ``labels`` (B, T, R)
+            0/1 (9s allowed; masked), ``label_mask`` (B, T, R).
+        weights: the lambdas.
+
+    Returns:
+        ``(loss, terms)`` with each term's value.
+    """
+    forces = outputs["forces"]
+    n_muscles = forces.shape[2]
+    flat = forces.reshape(*forces.shape[:2], -1)
+    terms = {
+        "l3d": reconstruction_loss(batch["c"], outputs["c_tilde"], batch["c_mask"]),
+        "lau": au_loss(outputs["logits"], batch["labels"], batch["label_mask"]),
+        "lclean": clean_loss(flat, n_muscles=n_muscles),
+        "lsmooth": smooth_loss(flat),
+    }
+    total = (
+        weights.reconstruction * terms["l3d"]
+        + weights.au * terms["lau"]
+        + weights.clean * terms["lclean"]
+        + weights.smooth * terms["lsmooth"]
+    )
+    return total, terms

@@ -1,0 +1,281 @@
+r"""The physics branch of seed 001 (§3.2.1, §3.2.3, eqs. 7-12) as one Flax NNX module.
+
+Per window of T frames with blendshape coefficients ``c(t)`` (K,) reconstructed from landmarks:
+
+1. meshes ``u(t) = B c(t)`` on the template (eq. 3);
+2. the spiral-convolution encoder ``z3d(t) = E(u(t))`` (eq. 7);
+3. the regressor ``F_reg`` (eq. 8): per-frame muscle forces — directed activations
+   ``a(t) >= 0`` (M,) (``force_mode="activations"``, softplus) or paper-style 3-vectors
+   ``F(t)`` (M, 3) (``force_mode="vectors"``) — and one SPD generalized mass per window from the
+   time-averaged code, ``M^B = L L^T`` with L lower triangular, positive diagonal
+   (:func:`aujax.physics.mass_from_cholesky`);
+4. the generalized force ``Q(t) = g a(t)`` or ``sum_m G_m F_m(t)`` (eq. 9) with the template's maps;
+5. the ODE decoder (eq. 10): ``M^B c'' = Q`` (``dynamics="paper"``, eq. 5) or
+   ``M^B c'' + D c' + K c = Q`` (``"galerkin"``, the Galerkin-projected skin, DESIGN 4.3), started
+   from ``c(0)`` with ``c'(0) = (c(dt) - c(0)) / dt``, integrated by the paper's Euler (eq. 6,
+   ``solver="euler"``) or a diffrax solver (``"heun"``, ``"tsit5"``, ...) -> ``c~(t)``;
+6. the AU head ``H`` (eq. 12): a shallow MLP on the concatenation of the selected per-frame
+   features — ``"force"`` (a or F), ``"position"`` (c), ``"geometry"`` (z3d) and ``"image"``
+   (z2d of the frozen image branch, eq. 11) — giving AU logits.
+
+The table 1 rows of seed 001 are feature choices of this one module (``features``) with or
+without the reconstruction loss (:mod:`aujax.methods.physics._losses`).
+
+Departures (DESIGN 4.4): the mass carries no factor 1/2 (the network absorbs it either way); the
+force is held at its frame value over each interval and ``dt`` is explicit (1/fps; the paper's
+eq. 6 is written with dt = 1).
+"""
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jaxtyping import Array, Float
+
+from ...nn import MLP, SpiralEncoder
+from ...physics import (
+    ReducedModel,
+    cholesky_from_mass,
+    euler_paper,
+    mass_from_cholesky,
+    simulate_reduced,
+)
+from ._template import PhysicsTemplate
+
+
+__all__ = ["FEATURES", "FORCE_MODES", "PhysicsAUNet"]
+
+FEATURES = ("force", "position", "geometry", "image")
+FORCE_MODES = ("activations", "vectors")
+DYNAMICS = ("paper", "galerkin")
+
+
+def _max_frequency(template: PhysicsTemplate) -> float:
+    """The fastest angular frequency (rad/s) of the template's ``M0 c'' + K c = 0``."""
+    red = template.reduced
+    m, k = np.asarray(red.mass, np.float64), np.asarray(red.stiffness, np.float64)
+    return float(np.sqrt(np.max(np.abs(np.linalg.eigvals(np.linalg.solve(m, k))))))
+
+
+def _force_scale(template: PhysicsTemplate, force_mode: str, dynamics: str) -> float:
+    """Output scale of the force regressor, so that unit network outputs are physical-sized.
+
+    ``galerkin`` + activations: the activation whose static response ``K^-1 g a`` moves the
+    coefficients by about one unit (median over muscles). Otherwise: the force that accelerates
+    the coefficients by about 25 units/s^2 through ``M0^-1`` (an intensity change of 2-3 within
+    ~0.3 s, a typical AU onset), median over muscles (and axes).
+    """
+    red = template.reduced
+    if force_mode == "activations":
+        maps = np.asarray(red.force_map, np.float64)  # (K, M)
+    else:
+        maps = (
+            np.asarray(red.muscle_maps, np.float64)
+            .transpose(1, 0, 2)
+            .reshape(template.n_coefficients, -1)
+        )  # (K, 3M)
+    if dynamics == "galerkin" and force_mode == "activations":
+        response = np.linalg.solve(np.asarray(red.stiffness, np.float64), maps)
+        target = 1.0
+    else:
+        response = np.linalg.solve(np.asarray(red.mass, np.float64), maps)
+        target = 25.0
+    norms = np.linalg.norm(response, axis=0)
+    return float(target / np.median(norms[norms > 0]))
+
+
+class PhysicsAUNet(nnx.Module):
+    """Mesh encoder -> forces and mass -> ODE decoder, and the AU head (seed 001, eqs. 7-12).
+
+    Args:
+        template: the :class:`PhysicsTemplate` (basis, reduced skin, mesh hierarchy).
+        n_aus: R, AUs predicted.
+        features: per-frame inputs of the AU head, a subset of :data:`FEATURES`.
+        force_mode: ``"vectors"`` (paper-style F(t), M x 3) or ``"activations"`` (a(t) >= 0, M).
+            The paper's dynamics (eq. 5) has no restoring force, so a face returning to neutral
+            needs forces of either sign: pair ``"paper"`` with ``"vectors"``. Non-negative
+            activations need the elastic term of ``"galerkin"``.
+        dynamics: ``"paper"`` (eq. 5) or ``"galerkin"`` (with the template's K and D).
+        solver: ``"euler"`` (eq. 6) or a diffrax solver name (``"heun"``, ``"tsit5"``, ...).
+        dt: frame interval (s).
+        channels: spiral-encoder channels per level.
+        latent: size of z3d.
+        hidden: hidden width of the regressor and the AU head.
+        image_features: size of z2d (required when ``"image"`` is a feature).
+        mass_eps: floor on the mass factor's diagonal.
+        rngs: parameter initialisation streams.
+    """
+
+    def __init__(
+        self,
+        template: PhysicsTemplate,
+        *,
+        n_aus: int,
+        features: Sequence[str] = ("force", "position"),
+        force_mode: str = "vectors",
+        dynamics: str = "paper",
+        solver: str = "euler",
+        dt: float = 1.0 / 25.0,
+        channels: Sequence[int] = (16, 32),
+        latent: int = 32,
+        hidden: int = 64,
+        image_features: int = 0,
+        mass_eps: float = 1e-3,
+        rngs: nnx.Rngs,
+    ):
+        features = tuple(features)
+        bad = [f for f in features if f not in FEATURES]
+        if bad or not features or len(set(features)) != len(features):
+            raise ValueError(f"features must be distinct names from {FEATURES}, got {features}.")
+        if force_mode not in FORCE_MODES:
+            raise ValueError(f"force_mode must be one of {FORCE_MODES}, got {force_mode!r}.")
+        if dynamics not in DYNAMICS:
+            raise ValueError(f"dynamics must be one of {DYNAMICS}, got {dynamics!r}.")
+        if "image" in features and image_features < 1:
+            raise ValueError("features include 'image': image_features must be >= 1.")
+        if not dt > 0:
+            raise ValueError(f"dt must be > 0, got {dt}.")
+        k, m = template.n_coefficients, template.n_muscles
+        # the encoder holds the mesh hierarchy; one copy per array (a donated state must not
+        # hold the same buffer twice)
+        self.template = nnx.data(template.replace(hierarchy=None))
+        self.features = features
+        self.force_mode, self.dynamics, self.solver = force_mode, dynamics, solver
+        self.dt, self.mass_eps = float(dt), float(mass_eps)
+        self.force_scale = _force_scale(template, force_mode, dynamics)
+        self.n_aus, self.image_features = int(n_aus), int(image_features)
+        if solver == "euler" and dynamics == "galerkin":
+            omega = _max_frequency(template)
+            if omega * dt > 1.0:
+                raise ValueError(
+                    f"solver='euler' is unstable for the galerkin dynamics at dt={dt:.3g} s: the "
+                    f"template's fastest mode has omega = {omega:.0f} rad/s (omega dt = "
+                    f"{omega * dt:.1f} > 1); use a diffrax solver such as 'tsit5'."
+                )
+        self.encoder = SpiralEncoder(
+            template.hierarchy, in_features=3, channels=channels, latent=latent, rngs=rngs
+        )
+        self.code_norm = nnx.LayerNorm(latent, rngs=rngs)
+        self.mass_scale = nnx.data(
+            jnp.asarray(
+                np.linalg.cholesky(np.asarray(template.reduced.mass, np.float64)), jnp.float32
+            )
+        )
+        n_force = m if force_mode == "activations" else 3 * m
+        self.force_head = MLP((latent, hidden, n_force), activation="elu", rngs=rngs)
+        self.mass_head = MLP((latent, hidden, k * k), activation="elu", rngs=rngs)
+        self._initialise_heads(template, scale=0.01)
+        sizes = {"force": n_force, "position": k, "geometry": latent, "image": image_features}
+        self.au_head = MLP(
+            (sum(sizes[f] for f in features), hidden, n_aus), activation="relu", rngs=rngs
+        )
+
+    def _initialise_heads(self, template: PhysicsTemplate, *, scale: float) -> None:
+        """Starts at physically sensible outputs: the template's mass ``M0`` and weak forces.
+
+        The last layers get small kernels, the mass head's bias the identity factor (so
+        ``M^B = M0`` at the start, see :meth:`mass`) and the force head's bias -4 for activations
+        (softplus(-4) ~ 0.02) or 0 for vectors, so the untrained decoder extrapolates ``c(t)``
+        at constant velocity instead of exploding.
+        """
+        k = template.n_coefficients
+        factor = cholesky_from_mass(jnp.eye(k, dtype=jnp.float32), eps=self.mass_eps)
+        for head, bias in (
+            (self.mass_head, factor.reshape(-1)),
+            (self.force_head, None),
+        ):
+            last = head.layers[-1]
+            last.kernel[...] = last.kernel[...] * scale
+            if bias is None:
+                fill = -4.0 if self.force_mode == "activations" else 0.0
+                bias = jnp.full(last.bias.shape, fill, last.bias.dtype)
+            last.bias[...] = bias.astype(last.bias.dtype)
+
+    # -- pieces ------------------------------------------------------------------------------------
+    def meshes(self, c: Float[Array, "*b T K"]) -> Float[Array, "*b T n 3"]:
+        """``u(t) = B c(t)`` on the template (seed 001, eq. 3)."""
+        return jnp.einsum("...k,knd->...nd", c, self.template.basis)
+
+    def forces(self, z3d: Float[Array, "*b T L"]) -> Array:
+        """Muscle forces of eq. 8: (..., T, M) activations >= 0 or (..., T, M, 3) vectors."""
+        raw = self.force_head(z3d)
+        if self.force_mode == "activations":
+            return self.force_scale * jax.nn.softplus(raw)
+        return self.force_scale * raw.reshape(*raw.shape[:-1], self.template.n_muscles, 3)
+
+    def mass(self, z3d: Float[Array, "*b T L"]) -> Float[Array, "*b K K"]:
+        """One SPD generalized mass per window from the time-averaged code (eq. 8).
+
+        ``M^B = C (L L^T) C^T`` with C the Cholesky factor of the template's mass ``M0`` and
+        ``L L^T`` the SPD output of :func:`aujax.physics.mass_from_cholesky`: the network
+        regresses the mass relative to the physical one (``M0`` is ill-conditioned, cond ~ 3e4
+        at 400 vertices, so absolute entries would be a poorly scaled regression target).
+        """
+        k = self.template.n_coefficients
+        raw = self.mass_head(jnp.mean(z3d, axis=-2)).reshape(*z3d.shape[:-2], k, k)
+        c = self.mass_scale
+
+        def fn(r):
+            return c @ mass_from_cholesky(r, eps=self.mass_eps) @ c.T
+
+        for _ in range(raw.ndim - 2):
+            fn = jax.vmap(fn)
+        return fn(raw)
+
+    def generalized_force(self, forces: Array) -> Float[Array, "*b T K"]:
+        """``Q = g a`` or ``Q = sum_m G_m F_m`` (seed 001, eq. 9)."""
+        red = self.template.reduced
+        if self.force_mode == "activations":
+            return jnp.einsum("km,...m->...k", red.force_map, forces)
+        return jnp.einsum("mkj,...mj->...k", red.muscle_maps, forces)
+
+    def decode(
+        self, mass: Float[Array, "K K"], c: Float[Array, "T K"], q: Float[Array, "T K"]
+    ) -> Float[Array, "T K"]:
+        """The ODE decoder of eq. 10 for one window: ``c~(t)`` from ``c(0)``, ``c(dt)`` and Q."""
+        red = self.template.reduced
+        if self.dynamics == "paper":
+            model = ReducedModel(mass=mass, form="paper")
+        else:
+            model = ReducedModel(
+                mass=mass, stiffness=red.stiffness, damping=red.damping, form="galerkin"
+            )
+        if self.solver == "euler":
+            return euler_paper(model, c[0], c[1], q, dt=self.dt)
+        cdot0 = (c[1] - c[0]) / self.dt
+        cs, _ = simulate_reduced(model, c[0], cdot0, q, dt=self.dt, solver=self.solver)
+        return cs
+
+    # -- forward -----------------------------------------------------------------------------------
+    def __call__(self, c: Float[Array, "B T K"], z2d: Float[Array, "B T D"] | None = None) -> dict:
+        """Runs the branch on a batch of windows.
+
+        Args:
+            c: (B, T, K) reconstructed blendshape coefficients, T >= 2.
+            z2d: (B, T, D) frozen image features (when ``"image"`` is a feature).
+
+        Returns:
+            dict with ``logits`` (B, T, R), ``forces`` (B, T, M) or (B, T, M, 3), ``c_tilde``
+            (B, T, K), ``mass`` (B, K, K) and ``z3d`` (B, T, L).
+        """
+        if c.ndim != 3 or c.shape[-1] != self.template.n_coefficients or c.shape[1] < 2:
+            raise ValueError(
+                f"c must have shape (B, T >= 2, K = {self.template.n_coefficients}), got {c.shape}."
+            )
+        if "image" in self.features:
+            if z2d is None or z2d.shape != (*c.shape[:2], self.image_features):
+                got = None if z2d is None else z2d.shape
+                raise ValueError(
+                    f"z2d must have shape {(*c.shape[:2], self.image_features)}, got {got}."
+                )
+        z3d = self.code_norm(self.encoder(self.meshes(c)))
+        forces = self.forces(z3d)
+        mass = self.mass(z3d)
+        q = self.generalized_force(forces)
+        c_tilde = jax.vmap(self.decode)(mass, c, q)
+        flat = forces.reshape(*forces.shape[:2], -1)
+        parts = {"force": flat, "position": c, "geometry": z3d, "image": z2d}
+        logits = self.au_head(jnp.concatenate([parts[f] for f in self.features], axis=-1))
+        return {"logits": logits, "forces": forces, "c_tilde": c_tilde, "mass": mass, "z3d": z3d}

@@ -1,0 +1,158 @@
+"""The physics branch of seed 001 (aujax.methods.physics): shapes, the ODE decoder, gradients, losses."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from aujax.methods.physics import (
+    LossWeights,
+    PhysicsAUNet,
+    au_loss,
+    build_physics_template,
+    clean_loss,
+    physics_loss,
+    reconstruction_loss,
+    smooth_loss,
+)
+from aujax.physics import euler_paper, paper_model
+
+
+@pytest.fixture(scope="module")
+def template():
+    with jax.default_device(jax.devices("cpu")[0]):
+        tpl, _ = build_physics_template(n_vertices=400)
+    return tpl
+
+
+def _batch(b=2, t=6, k=17, r=12, seed=0):
+    rng = np.random.default_rng(seed)
+    c = np.cumsum(rng.normal(0, 0.1, (b, t, k)), axis=1) + 1.0
+    labels = (rng.random((b, t, r)) < 0.3).astype(np.int8)
+    return {
+        "c": jnp.asarray(c, jnp.float32),
+        "c_mask": jnp.ones((b, t), bool),
+        "labels": jnp.asarray(labels),
+        "label_mask": jnp.asarray(rng.random((b, t, r)) < 0.9),
+    }
+
+
+@pytest.mark.parametrize(
+    "features", [("force", "position"), ("geometry",), ("force", "position", "image")]
+)
+def test_shapes_and_decoder_start(template, features):
+    net = PhysicsAUNet(template, n_aus=12, features=features, channels=(8, 8), latent=8, hidden=16,
+                       image_features=5, rngs=nnx.Rngs(0))  # fmt: skip
+    b = _batch()
+    z2d = jnp.ones((2, 6, 5), jnp.float32) if "image" in features else None
+    out = net(b["c"], z2d)
+    m = template.n_muscles
+    assert out["logits"].shape == (2, 6, 12)
+    assert out["forces"].shape == (2, 6, m, 3)
+    assert out["c_tilde"].shape == (2, 6, 17)
+    # the decoder starts from the observed c(0) and c(dt) (seed 001, text of eq. 10)
+    np.testing.assert_allclose(out["c_tilde"][:, :2], b["c"][:, :2], rtol=1e-5, atol=1e-5)
+    # the regressed mass is symmetric positive definite
+    eig = np.linalg.eigvalsh(np.asarray(out["mass"], np.float64))
+    assert np.all(eig > 0)
+
+
+def test_decoder_is_the_papers_euler(template):
+    """The network's decoder equals euler_paper (eq. 6) on its own mass and generalized force."""
+    net = PhysicsAUNet(template, n_aus=12, channels=(8, 8), latent=8, hidden=16, rngs=nnx.Rngs(1))
+    b = _batch(b=1)
+    out = net(b["c"])
+    q = net.generalized_force(out["forces"])[0]
+    ref = euler_paper(paper_model(out["mass"][0]), b["c"][0, 0], b["c"][0, 1], q, dt=net.dt)
+    np.testing.assert_allclose(out["c_tilde"][0], ref, rtol=1e-5, atol=1e-5)
+
+
+def test_gradients_flow_through_the_ode_decoder_into_the_encoder(template):
+    """Non-zero finite gradients on every parameter group, from the reconstruction loss alone."""
+    net = PhysicsAUNet(template, n_aus=12, channels=(8, 8), latent=8, hidden=16, rngs=nnx.Rngs(2))
+    b = _batch()
+
+    def l3d(model):
+        out = model(b["c"])
+        return reconstruction_loss(b["c"], out["c_tilde"], b["c_mask"])
+
+    grads = nnx.grad(l3d)(net)
+    groups = {"encoder": 0.0, "force_head": 0.0, "mass_head": 0.0, "code_norm": 0.0}
+    for path, g in jax.tree_util.tree_flatten_with_path(nnx.state(grads, nnx.Param))[0]:
+        assert np.all(np.isfinite(np.asarray(g))), jax.tree_util.keystr(path)
+        name = str(path[0].key)
+        if name in groups:
+            groups[name] += float(jnp.sum(g**2))
+    assert all(v > 0 for v in groups.values()), groups
+
+    # and the AU loss reaches the AU head and (through the forces) the encoder
+    def lau(model):
+        return au_loss(model(b["c"])["logits"], b["labels"], b["label_mask"])
+
+    g2 = nnx.state(nnx.grad(lau)(net), nnx.Param)
+    assert float(jnp.sum(g2["au_head"]["layers"][0]["kernel"][...] ** 2)) > 0
+    assert float(jnp.sum(g2["encoder"]["linear"]["kernel"][...] ** 2)) > 0
+
+
+def test_galerkin_with_explicit_euler_is_refused(template):
+    with pytest.raises(ValueError, match="unstable for the galerkin dynamics"):
+        PhysicsAUNet(template, n_aus=12, dynamics="galerkin", force_mode="activations",
+                     solver="euler", rngs=nnx.Rngs(0))  # fmt: skip
+
+
+def test_galerkin_activations_with_tsit5(template):
+    net = PhysicsAUNet(template, n_aus=3, dynamics="galerkin", force_mode="activations",
+                       solver="tsit5", channels=(8, 8), latent=8, hidden=16, rngs=nnx.Rngs(0))  # fmt: skip
+    out = net(_batch(b=1, t=4)["c"])
+    assert out["forces"].shape == (1, 4, template.n_muscles)
+    assert np.all(np.asarray(out["forces"]) >= 0) and np.all(np.isfinite(out["c_tilde"]))
+
+
+def test_bad_arguments(template):
+    with pytest.raises(ValueError, match="features"):
+        PhysicsAUNet(template, n_aus=3, features=("colour",), rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="image_features"):
+        PhysicsAUNet(template, n_aus=3, features=("image",), rngs=nnx.Rngs(0))
+    net = PhysicsAUNet(template, n_aus=3, channels=(8, 8), latent=8, hidden=16, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="c must have shape"):
+        net(jnp.zeros((2, 1, 17), jnp.float32))
+
+
+def test_losses_match_the_equations():
+    rng = np.random.default_rng(0)
+    c, ct = rng.normal(size=(2, 5, 3)), rng.normal(size=(2, 5, 3))
+    mask = np.ones((2, 5), bool)
+    mask[1, 3:] = False
+    want = np.mean(np.sum((c - ct) ** 2, -1)[mask])
+    np.testing.assert_allclose(
+        reconstruction_loss(jnp.asarray(c), jnp.asarray(ct), jnp.asarray(mask)), want
+    )
+    f = rng.normal(size=(2, 5, 4))  # 4 muscles, activations
+    np.testing.assert_allclose(
+        clean_loss(jnp.asarray(f), n_muscles=4), np.mean(np.abs(f).sum(-1)) / 4
+    )
+    d = np.sum(np.diff(f, axis=1) ** 2, -1).sum(-1) / 5  # eq. 16 per window
+    np.testing.assert_allclose(smooth_loss(jnp.asarray(f)), np.mean(d), rtol=1e-12)
+    # eq. 14: masked entries do not count
+    logits = rng.normal(size=(2, 5, 3))
+    y = (rng.random((2, 5, 3)) < 0.5).astype(np.int8)
+    m = rng.random((2, 5, 3)) < 0.6
+    p = 1 / (1 + np.exp(-logits))
+    bce = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    np.testing.assert_allclose(au_loss(jnp.asarray(logits), jnp.asarray(y), jnp.asarray(m)),
+                               bce[m].mean(), rtol=1e-10)  # fmt: skip
+    y9 = np.where(m, y, 9)  # 9s in masked entries are ignored
+    np.testing.assert_allclose(au_loss(jnp.asarray(logits), jnp.asarray(y9), jnp.asarray(m)),
+                               bce[m].mean(), rtol=1e-10)  # fmt: skip
+
+
+def test_total_loss_weights(template):
+    net = PhysicsAUNet(template, n_aus=12, channels=(8, 8), latent=8, hidden=16, rngs=nnx.Rngs(0))
+    b = _batch()
+    out = net(b["c"])
+    total, terms = physics_loss(
+        out, b, weights=LossWeights(reconstruction=2.0, au=3.0, clean=0.5, smooth=0.25)
+    )
+    want = 2 * terms["l3d"] + 3 * terms["lau"] + 0.5 * terms["lclean"] + 0.25 * terms["lsmooth"]
+    np.testing.assert_allclose(total, want, rtol=1e-6)
