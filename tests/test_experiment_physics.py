@@ -123,3 +123,22 @@ def test_kill9_resume_is_bit_identical_and_evaluate_reprints(micro, tmp_path):
 
     with Checkpoints(run / "runs" / "fold1" / "3d_physics" / "checkpoints", every=3) as ck:
         assert ck.restore(None).step == 6
+
+
+@pytest.mark.slow
+def test_colab_notebook_executes(micro, tmp_path):
+    """Every code cell of experiments/colab/bp4d_physics.ipynb, in order, on CPU with `tiny`."""
+    nb = json.loads((ROOT / "experiments" / "colab" / "bp4d_physics.ipynb").read_text())
+    code = "\n\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    script = tmp_path / "notebook.py"
+    script.write_text(code)
+    env = _env() | {
+        "AUJAX_NOTEBOOK_PRESET": "tiny",
+        "AUJAX_BP4D_DIR": str(micro),
+        "AUJAX_CACHE": str(tmp_path / "cache"),
+        "AUJAX_WORKDIR": str(tmp_path / "wd"),
+    }
+    out = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=1800)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Table 1" in out.stdout and "figure4.png" in out.stdout
