@@ -207,3 +207,21 @@ def test_loop_resumes_bit_identical(tmp_path):
     again = _run(tmp_path / "run", crash_at=1)
     assert int(again.step) == 9
     assert isinstance(model_of(again), _Net)
+
+
+def test_loop_stops_on_a_non_finite_loss(tmp_path):
+    mesh = data_mesh(jax.devices()[:1])
+    inner = make_train_step(_loss, mesh=mesh)
+
+    def step(state, batch):
+        state, m = inner(state, batch)
+        return state, dict(m, loss=jnp.where(state.step >= 5, jnp.nan, m["loss"]))
+
+    with Checkpoints(tmp_path / "ck", every=2) as ck:
+        with pytest.raises(
+            FloatingPointError, match="loss = nan at step 5.*newest checkpoint is step 4"
+        ):
+            train_loop(_state(), step, _loader(), num_steps=9, mesh=mesh, checkpoints=ck,
+                       log=MetricsLog(tmp_path / "m.jsonl"), log_every=1, progress=False)  # fmt: skip
+        assert ck.steps() == [2, 4]
+    assert [r["step"] for r in read_metrics(tmp_path / "m.jsonl")] == [1, 2, 3, 4]

@@ -61,6 +61,8 @@ def train_loop(
 
     Raises:
         ValueError: bad step counts, or a loader that runs out before ``num_steps``.
+        FloatingPointError: a non-finite loss at a logging or checkpoint step (checked before
+            anything is written, so the checkpoints hold only finite states).
     """
     if not isinstance(num_steps, int) or num_steps < 0:
         raise ValueError(f"num_steps must be an int >= 0, got {num_steps!r}.")
@@ -101,11 +103,22 @@ def train_loop(
         eval_metrics = None
         if evaluate is not None and (last or (eval_every and step % eval_every == 0)):
             eval_metrics = {f"eval/{k}": float(v) for k, v in evaluate(state).items()}
-        if log is not None and (last or step % log_every == 0 or eval_metrics):
+        logging = log is not None and (last or step % log_every == 0 or eval_metrics)
+        saving = checkpoints is not None and (last or step % every == 0 or eval_metrics)
+        if logging or saving:
             host = {k: float(np.asarray(v)) for k, v in jax.device_get(metrics).items()}
+            if not np.isfinite(host.get("loss", 0.0)):
+                bar.close()
+                raise FloatingPointError(
+                    f"training diverged: loss = {host['loss']} at step {step} (metrics {host}); "
+                    "nothing after the last finite check was saved"
+                    + (f", the newest checkpoint is step {checkpoints.latest_step}"
+                       if checkpoints is not None else "") + "."
+                )  # fmt: skip
+        if logging:
             log.write(step, {**host, **(eval_metrics or {})})
             bar.set_postfix(loss=f"{host.get('loss', float('nan')):.4g}")
-        if checkpoints is not None and (last or step % every == 0 or eval_metrics):
+        if saving:
             checkpoints.save(
                 step,
                 state,
