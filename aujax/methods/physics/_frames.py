@@ -11,7 +11,6 @@ step), and serves windows of T consecutive frames or single frames to grain thro
 
 import dataclasses
 import hashlib
-import os
 import pathlib
 
 import jax
@@ -371,6 +370,3 @@ class TableSource:
 
 def _hash(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:12]
-
-
-del os

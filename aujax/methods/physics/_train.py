@@ -251,10 +251,9 @@ def covering_windows(
     return np.stack(wins), np.stack(owner)
 
 
-def _batched(fn, arrays: dict, batch: int, n_dev: int):
-    """Runs ``fn`` over fixed-size batches (padded, multiple of the device count)."""
+def _batched(fn, arrays: dict, batch: int):
+    """Runs ``fn`` over fixed-size batches (the last one padded: one compiled shape)."""
     n = next(iter(arrays.values())).shape[0]
-    batch = max(n_dev, batch - batch % n_dev)
     outs = []
     for s in range(0, n, batch):
         part = {k: v[s : s + batch] for k, v in arrays.items()}
@@ -296,7 +295,7 @@ def predict_physics(state, *, cfg, table: FrameTable, rows, z2d=None, batch: int
     arrays = {"c": table.c[wins]}
     if "image" in model.features:
         arrays["z2d"] = z2d[wins]
-    out = _batched(run, arrays, batch, 1)
+    out = _batched(run, arrays, batch)
     sel = owner.reshape(-1)
     flat = {k: v.reshape(-1, *v.shape[2:])[sel] for k, v in out.items()}
     order = np.argsort(wins.reshape(-1)[sel], kind="stable")
@@ -316,5 +315,5 @@ def predict_image(state, *, table: FrameTable, rows, batch: int = 128):
         return {"prob": jax.nn.sigmoid(logits), "z2d": feats}
 
     rows = np.asarray(rows)
-    out = _batched(run, {"image": table.images[rows]}, batch, 1)
+    out = _batched(run, {"image": table.images[rows]}, batch)
     return {"rows": rows, **out}
