@@ -37,11 +37,14 @@ def main(argv) -> int:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from absl import logging
 
+    from aujax.data import cache_root
     from aujax.methods.physics import train_and_evaluate
-    from aujax.train import initialize
+    from aujax.train import initialize, use_compilation_cache
 
     logging.set_verbosity(logging.WARNING)  # JAX's backend probing logs through absl at INFO
     initialize()
+    # compiled steps are cached beside the data: the same row on every fold compiles once
+    use_compilation_cache(cache_root(_CONFIG.value.data.cache_dir) / "jax")
     train_and_evaluate(_CONFIG.value, _WORKDIR.value)
     return 0
 

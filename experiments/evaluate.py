@@ -1,9 +1,11 @@
-"""`python -m experiments.evaluate --workdir W [--step latest|N]`: restore a run, reprint its tables.
+"""`python -m experiments.evaluate --workdir W [--step latest|best|N]`: restore, reprint the tables.
 
 Every model of the run is restored from its checkpoints (orbax), evaluated on the same test
 frames and the tables are printed again; with ``--step latest`` (the default, the step a finished
-run ends with) they are identical to the ones the run printed. A missing or corrupt checkpoint is
-reported with its directory. The run's resolved ``config.json`` is used.
+run ends with) they are identical to the ones the run printed; ``--step best`` evaluates each
+model's checkpoint of highest validation F1 (bp4d_physics). A missing or corrupt checkpoint is
+reported with its directory. The run's resolved ``config.json`` is used; its ``experiment`` field
+says which experiment wrote it (``bp4d_topdown``; absent: ``bp4d_physics``).
 """
 
 import json
@@ -14,7 +16,9 @@ from absl import app, flags
 
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run directory.", required=True)
-_STEP = flags.DEFINE_string("step", "latest", "Checkpoint to evaluate: 'latest' or a step number.")
+_STEP = flags.DEFINE_string(
+    "step", "latest", "Checkpoint to evaluate: 'latest', 'best' (bp4d_physics) or a step number."
+)
 
 
 def main(argv) -> int:
@@ -23,8 +27,6 @@ def main(argv) -> int:
     import ml_collections
     from absl import logging
 
-    from aujax.methods.physics import train_and_evaluate
-
     logging.set_verbosity(logging.WARNING)
     workdir = pathlib.Path(_WORKDIR.value)
     path = workdir / "config.json"
@@ -32,12 +34,25 @@ def main(argv) -> int:
         print(f"evaluate: {path} not found; is {workdir} a bp4d_physics workdir?", file=sys.stderr)
         return 2
     step = _STEP.value
-    if step == "best":
-        print("evaluate: runs keep no best checkpoint (no validation split); use latest or N.",
+    if step not in ("latest", "best") and not step.isdigit():
+        print(f"evaluate: --step must be latest, best or a step number, got {step!r}.",
               file=sys.stderr)  # fmt: skip
         return 2
-    step = step if step == "latest" else int(step)
-    config = ml_collections.ConfigDict(json.loads(path.read_text()))
+    step = step if step in ("latest", "best") else int(step)
+    saved = json.loads(path.read_text())
+    experiment = saved.get("experiment", "bp4d_physics")
+    if step == "best" and experiment != "bp4d_physics":
+        print(f"evaluate: {experiment} runs keep no best checkpoint (no validation split); use "
+              "latest or N.", file=sys.stderr)  # fmt: skip
+        return 2
+    if experiment == "bp4d_topdown":
+        from aujax.methods.topdown import train_and_evaluate
+    elif experiment == "bp4d_physics":
+        from aujax.methods.physics import train_and_evaluate
+    else:
+        print(f"evaluate: {path} names an unknown experiment {experiment!r}.", file=sys.stderr)
+        return 2
+    config = ml_collections.ConfigDict(saved)
     train_and_evaluate(config, workdir, train=False, step=step)
     return 0
 

@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+from aujax.train import read_metrics
+
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "experiments" / "configs" / "bp4d_physics.py")
@@ -111,6 +113,14 @@ def test_kill9_resume_is_bit_identical_and_evaluate_reprints(micro, tmp_path):
                          check=True, capture_output=True, text=True, timeout=1800)  # fmt: skip
     printed = [ln for ln in out.stdout.splitlines() if ln.startswith("|")]
     assert printed == [ln for ln in _tables(run).splitlines() if ln.startswith("|")]
+    # the best checkpoints (validation F1 of the held-out training subject) restore and score
+    out = subprocess.run(_cmd("experiments.evaluate", f"--workdir={run}", "--step=best"),
+                         cwd=ROOT, env=_env(), check=True, capture_output=True, text=True,
+                         timeout=1800)  # fmt: skip
+    assert "Table 1" in out.stdout
+    for name in ("3d_physics", "physics_plus_image", "image"):
+        rows = read_metrics(run / "runs" / "fold1" / name / "metrics.jsonl")
+        assert [r["step"] for r in rows if "eval/f1" in r] == [3, 6]
     # a corrupt checkpoint: a clear error naming it; the other models stay usable
     bad = run / "runs" / "fold1" / "image" / "checkpoints" / "latest"
     for step in bad.iterdir():

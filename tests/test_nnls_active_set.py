@@ -1,5 +1,8 @@
 """Tests for the exact block-principal-pivoting NNLS (aujax.optim, method="active_set")."""
 
+import functools
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -181,3 +184,20 @@ def test_masked_cholesky_solve_faces_and_dropped_variable():
         expect = np.zeros(5)
         expect[face] = np.linalg.solve(g[np.ix_(face, face)], h[face, c])
         np.testing.assert_allclose(x[:, c], expect, atol=1e-10)
+
+
+def test_masked_cholesky_solve_computes_each_entry_once():
+    """The compiled face solve holds each entry's arithmetic once (no re-computation in fusions).
+
+    Every entry ends on a division, which XLA materialises; with entries ending on a
+    multiplication, XLA fused both substitutions into each output entry: 1,770 instead of 585
+    multiply/subtract/divide instructions for n = 10, ~2x the solver's time.
+    """
+    n = 10
+    solve = jax.jit(functools.partial(masked_cholesky_solve, pivot_tol=1e-12))
+    text = solve.lower(jnp.eye(n), jnp.ones((n, 4), bool), jnp.ones((n, 4))).compile().as_text()
+    ops = len(re.findall(r"= \S+ (?:multiply|subtract|divide)\(", text))
+    # Cholesky (pivots, entries with their divisions) + forward and back substitution
+    essential = sum(2 * j + (n - 1 - j) * (2 * j + 1) for j in range(n)) + 2 * n * n
+    assert essential == 575
+    assert ops <= 1.25 * essential, ops

@@ -225,3 +225,22 @@ def test_loop_stops_on_a_non_finite_loss(tmp_path):
                        log=MetricsLog(tmp_path / "m.jsonl"), log_every=1, progress=False)  # fmt: skip
         assert ck.steps() == [2, 4]
     assert [r["step"] for r in read_metrics(tmp_path / "m.jsonl")] == [1, 2, 3, 4]
+
+
+def test_loop_compiles_the_step_once():
+    """A fresh state is placed like the step's outputs, so the step compiles once, not twice."""
+    mesh = data_mesh(jax.devices()[:2])
+    step = make_train_step(_loss, mesh=mesh)
+    state, loader = _state(), _loader()
+    compiles = []
+
+    def listener(event, duration, **kw):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        train_loop(state, step, loader, num_steps=4, mesh=mesh, progress=False)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert len(compiles) == 1

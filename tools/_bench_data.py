@@ -1,16 +1,17 @@
 """`python -m tools.bench data`: synthetic-data generation speed, split into physics, rendering, writing.
 
-1. Rendering alone: aligned face crops (`aujax.data._crops.render_crops`, tile-splatting
-   rasterizer) of a simulated mesh at 64 and 128 px, frames/second after compilation, beside the
-   same call forced onto the banded rasterizer of `aujax.render.render` (the reference, runs
-   interleaved with the measured ones: the machine may be shared). Goal: >= 1,000 frames/s at
-   64x64.
+1. Rendering alone: aligned face crops of a simulated mesh at 64 and 128 px as the generator
+   renders them (`aujax.data._synthetic.sequence_crops`: `aujax.render._splat.render_splat`, one
+   packed z-buffer scatter per chunk of 32 frames), frames/second after compilation, beside the
+   previous tile renderer `aujax.data._crops.render_crops` (the reference: same images up to 1
+   grey level; runs interleaved with the measured ones, as the machine may be shared). Goal:
+   >= 1,000 frames/s at 64x64.
 2. Physics alone: one subject's 8 BP4D-like tasks (preset length plus the generator's warm-up) as
    one batch through `simulate_expressions` (jitted Newmark scan, dense K_eff^-1), beside the
    host SuperLU integrator (`simulate_expression`) on 2 of them, with the relative displacement
    difference between the two.
 3. End to end: `generate_bp4d` on `--subjects` subjects of the `small` BP4D-like preset (all 8
-   tasks, the preset's mesh resolution and crop size), timed per stage (physics runs in a worker
+   tasks, the preset's mesh resolution and its default 64 px crops), timed per stage (physics runs in a worker
    thread beside rendering and writing, so the stage times overlap the wall time), then
    extrapolated linearly in subjects to all 41 (the once-only setup is counted 41 times:
    conservative). Goal: the `small` preset in <= 5 minutes. The table says that the figure is
@@ -48,12 +49,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import jax
 
-    import aujax.data._crops as crops_module
     from aujax.data import generate_bp4d, get_preset, muscle_activations
     from aujax.data._crops import render_crops
     from aujax.data._episodes import generate_sequence
     from aujax.data._rig import build_subject_rig, simulate_expression, simulate_expressions
-    from aujax.data._synthetic import DEFAULT_N_VERTICES, head_pose_sequence
+    from aujax.data._synthetic import DEFAULT_N_VERTICES, head_pose_sequence, sequence_crops
     from aujax.face import make_face, skin_albedo
     from aujax.physics import build_au_blendshapes
 
@@ -76,28 +76,25 @@ def main(argv=None) -> int:
     fps = {}
     for size in (64, 128):
 
-        def crops(banded, size=size):
-            saved = crops_module._MAX_TILE
-            crops_module._MAX_TILE = 0 if banded else saved  # 0: the banded rasterizer
-            try:
-                render_crops(face.vertices, u, rot, face.triangles, albedo, size=size, chunk=32)
-            finally:
-                crops_module._MAX_TILE = saved
+        def crops(reference, size=size):
+            fn = render_crops if reference else sequence_crops
+            return fn(face.vertices, u, rot, face.triangles, albedo, size=size, chunk=32)
 
-        crops(False), crops(True)  # compile
+        a, b = crops(False), crops(True)  # compile
+        grey = int(np.abs(a.astype(int) - b.astype(int)).max())
         times = {False: [], True: []}
         for _ in range(repeat):  # interleaved: a shared machine's load drifts
-            for banded in (False, True):
+            for reference in (False, True):
                 t0 = time.perf_counter()
-                crops(banded)
-                times[banded].append(time.perf_counter() - t0)
+                crops(reference)
+                times[reference].append(time.perf_counter() - t0)
         t, t_ref = (float(np.median(times[b])) for b in (False, True))
         fps[size] = n / t
         goal = " (goal >= 1000)" if size == 64 else ""
         rows.append([f"render crops {size}x{size}, N={face.n_vertices}",
                      f"{fps[size]:.0f} frames/s{goal}", f"{t / n * 1e3:.2f} ms/frame",
-                     f"banded rasterizer {n / t_ref:.0f} frames/s ({t_ref / t:.1f}x the time; "
-                     "interleaved runs)"])  # fmt: skip
+                     f"previous tile renderer {n / t_ref:.0f} frames/s ({t_ref / t:.1f}x the "
+                     f"time; interleaved runs); max diff {grey} grey level"])  # fmt: skip
     ok &= fps[64] >= 1000.0
 
     # --- 2. physics alone -------------------------------------------------------------------------
@@ -151,7 +148,7 @@ def main(argv=None) -> int:
     rows.append([
         f"small preset end to end ({total_frames} frames)", f"{estimate / 60:.1f} min (goal <= 5)",
         f"extrapolated from {frames} frames", f"{len(subjects)} subjects x {len(e2e_tasks)} tasks "
-        f"in {wall:.1f} s wall, N={summary['n_vertices']}",
+        f"in {wall:.1f} s wall, N={summary['n_vertices']}, {summary['image_size']} px",
     ])  # fmt: skip
     ok &= estimate <= 300.0
     print_table(["what", "speed", "detail", "note"], rows, title="bench data")

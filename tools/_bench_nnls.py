@@ -156,7 +156,7 @@ def main(argv=None) -> int:
         h_k = (b @ a) * dk[None]
         f0 = (h_k @ np.linalg.pinv(g_k)) > 0
 
-        def one_solve(g, f, h, chunk=args.chunk or 128):
+        def one_solve(g, f, h, chunk=args.chunk or 256):
             nb = h.shape[1] // chunk * chunk
             fc = f[:, :nb].reshape(f.shape[0], -1, chunk).transpose(1, 0, 2)
             hc = h[:, :nb].reshape(h.shape[0], -1, chunk).transpose(1, 0, 2)

@@ -1,7 +1,7 @@
 """Benchmarks: `python -m tools.bench <name> [--quick]`.
 
 Each benchmark prints a table, measures its reference in the same run, ends with one headline
-line, and exits non-zero when a goal is missed. Names: `physics`, `nnls`, `data`.
+line, and exits non-zero when a goal is missed. Names: `physics`, `nnls`, `data`, `train`.
 """
 
 import sys
@@ -11,6 +11,7 @@ BENCHMARKS = {
     "physics": "tools._bench_physics",
     "nnls": "tools._bench_nnls",
     "data": "tools._bench_data",
+    "train": "tools._bench_train",
 }
 
 

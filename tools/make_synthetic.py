@@ -9,7 +9,8 @@ Layouts: `bp4d` (aujax.data.generate_bp4d: subjects x 8 tasks), `disfa`
 (aujax.data._synthetic_disfa.generate_disfa: one stimulus video per subject, 12 AU intensities,
 66 landmarks, PNG frames) and `bosphorus` (aujax.data._synthetic_bosphorus.generate_bosphorus: one
 posed apex scan per subject and pose; a "frame" is a sample). `--subjects`, `--frames`, `--poses`
-and `--image-size` make smaller runs; bad values exit with status 2.
+and `--image-size` make smaller runs (the `small` bp4d and disfa presets render 64 px crops by
+default; `--image-size 128` for the presets' 128 px); bad values exit with status 2.
 """
 
 import argparse
@@ -56,7 +57,11 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--frames", type=int, default=None, help="disfa: frames per subject")
     ap.add_argument("--poses", default=None, help="bosphorus: comma-separated subset of the poses")
-    ap.add_argument("--image-size", type=int, default=None, help="disfa, bosphorus: image side")
+    ap.add_argument(
+        "--image-size", type=int, default=None,
+        help="crop / image side in pixels (default: 64 for the small bp4d and disfa presets, 128 "
+        "otherwise; the preset's for bosphorus)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     from aujax.data import get_preset
 
@@ -71,7 +76,8 @@ def main(argv=None) -> int:
             bar = _Bar(n_subjects * len(preset.tasks))
             summary = generate_bp4d(
                 args.out, size=args.preset, seed=args.seed, n_vertices=args.n_vertices,
-                subjects=subjects, images=not args.no_images, progress=bar,
+                subjects=subjects, image_size=args.image_size, images=not args.no_images,
+                progress=bar,
             )  # fmt: skip
         elif args.layout == "disfa":
             from aujax.data._synthetic_disfa import generate_disfa

@@ -48,6 +48,11 @@ from ._bp4d import (
     write_bp4d_frames as write_bp4d_frames,
     write_bp4d_sequence as write_bp4d_sequence,
 )
+from ._cache import (
+    DATASET_ENV as DATASET_ENV,
+    cache_root as cache_root,
+    dataset_root as dataset_root,
+)
 from ._disfa import (
     N_DISFA_LANDMARKS as N_DISFA_LANDMARKS,
     DISFASequence as DISFASequence,
@@ -101,6 +106,7 @@ from ._folds import (
 )
 from ._pipeline import (
     WindowSource as WindowSource,
+    crops_to_float as crops_to_float,
     fold_split as fold_split,
     frame_loader as frame_loader,
     window_index as window_index,
@@ -112,12 +118,16 @@ from ._rig import (
     rig_landmarks as rig_landmarks,
     simulate_expression as simulate_expression,
     simulate_expressions as simulate_expressions,
+    simulate_long_expression as simulate_long_expression,
 )
 from ._synthetic import (
+    DEFAULT_IMAGE_SIZE as DEFAULT_IMAGE_SIZE,
+    DEFAULT_N_VERTICES as DEFAULT_N_VERTICES,
     CameraSetup as CameraSetup,
     generate_bp4d as generate_bp4d,
     head_pose_sequence as head_pose_sequence,
     project_landmarks as project_landmarks,
+    sequence_crops as sequence_crops,
 )
 from ._synthetic_bosphorus import (
     BOSPHORUS_EMOTIONS as BOSPHORUS_EMOTIONS,

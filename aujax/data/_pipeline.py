@@ -12,6 +12,8 @@ process (``worker_count=0``); the data layer is host-side numpy.
 """
 
 import grain.python as pygrain
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ._folds import BP4D_PARTS, folds
@@ -19,6 +21,7 @@ from ._tfds_bp4d import BP4D_SPLITS
 
 
 __all__ = [
+    "crops_to_float",
     "WindowSource",
     "fold_split",
     "frame_loader",
@@ -27,6 +30,11 @@ __all__ = [
 ]
 
 _SCAN_CHUNK = 1024
+
+
+def crops_to_float(images) -> jax.Array:
+    """The image networks' input: uint8 crops (..., S, S, C) -> float32 in [-0.5, 0.5]."""
+    return jnp.asarray(images, jnp.float32) / 255.0 - 0.5
 
 
 def fold_split(fold: int) -> tuple[tuple[str, str], str]:

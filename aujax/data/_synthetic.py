@@ -26,8 +26,11 @@ preset (:func:`aujax.data.get_preset`), so that the same readers serve synthetic
    ``synthetic/blendshape_model.npz``.
 
 5. the frame images: aligned face crops rendered from the simulated meshes under the head
-   rotation (:func:`aujax.data._crops.render_crops`), one light per sequence, the subject's skin
-   albedo, written as ``img/{subj}/{task}/{frame}.jpg`` like the real frames.
+   rotation (:func:`sequence_crops`: the crops of :func:`aujax.data._crops.render_crops` through
+   the batched packed-z-buffer renderer :func:`aujax.render._splat.render_splat`), one light per
+   sequence, the subject's skin albedo, written as ``img/{subj}/{task}/{frame}.jpg`` like the
+   real frames. The side is :data:`DEFAULT_IMAGE_SIZE` of the preset size (64 px for ``small``,
+   what the main job consumes; ``image_size=128`` gives the preset's 128 px).
 """
 
 import concurrent.futures
@@ -42,9 +45,10 @@ import numpy as np
 
 from ..face import AU_IDS, IDX49, make_face, skin_albedo
 from ..geometry import perspective_project
+from ..render import frame_vertices
+from ..render._splat import render_splat
 from ._activation import ActivationDynamics, muscle_activations
 from ._bp4d import BP4DSequence, write_bp4d_frames, write_bp4d_sequence
-from ._crops import render_crops
 from ._episodes import generate_sequence, get_preset, runs_mask, stream_rng
 from ._folds import BP4D_INTENSITY_AUS
 from ._rig import build_subject_rig, rig_landmarks, simulate_expressions
@@ -54,13 +58,18 @@ __all__ = [
     "DEFAULT_N_VERTICES",
     "CameraSetup",
     "generate_bp4d",
+    "DEFAULT_IMAGE_SIZE",
     "head_pose_sequence",
     "project_landmarks",
+    "sequence_crops",
 ]
 
 # Mesh resolution per preset size: the small preset's ~650 vertices (instead of 1,500) are what
 # lets it run in minutes on 2 cores (docs/data.md, "Measured": landmark cost of the coarser mesh).
 DEFAULT_N_VERTICES = {"tiny": 600, "small": 650, "full": 1500}
+# Crop side per preset size: `small` at 64 px, the size the main job (experiments.bp4d_physics)
+# trains on and ~4x cheaper to render and write than 128; 128 (the presets' capture size) on request.
+DEFAULT_IMAGE_SIZE = {"tiny": 128, "small": 64, "full": 128}
 _RTOL = 1e-5  # Newmark residual tolerance: ~3e-6 relative to a converged solution (docs/data.md)
 _CROP_CHUNK = 32  # most frames per jitted crop-rendering call (faster than 128 on 2 cores)
 _FLIP = np.diag([1.0, -1.0, -1.0])  # model frame -> camera frame (face looking at the camera)
@@ -132,6 +141,59 @@ def project_landmarks(points, rotation, translation, intrinsics, distance_cm) ->
     return np.asarray(q).reshape(cam.shape[:-1] + (2,))
 
 
+def sequence_crops(
+    rest,
+    displacements,
+    rotations,
+    triangles,
+    albedo,
+    *,
+    size: int,
+    color: bool = True,
+    light_elevation_deg: float = 30.0,
+    ambient: float = 0.4,
+    chunk: int = 32,
+) -> np.ndarray:
+    """Aligned face crops (T, size, size, C) uint8 of a simulated sequence.
+
+    The crops of :func:`aujax.data._crops.render_crops` (orthographic camera fitted to the
+    subject's neutral face with a 6 % margin, the head rotation per frame, one key light at
+    ``light_elevation_deg`` above the camera axis, ambient ``ambient`` and diffuse
+    ``1 - ambient``), rendered by :func:`aujax.render._splat.render_splat` (equal up to 1 grey
+    level at a few edge pixels).
+
+    Args:
+        rest: (n, 3) the subject's rest vertices (cm, model frame).
+        displacements: (T, n, 3) simulated displacements.
+        rotations: (T, 3, 3) head rotations in the model frame.
+        triangles: (f, 3) faces.
+        albedo: (n, 3) RGB albedo in [0, 1].
+        size: crop side in pixels, 8..1024.
+        color: RGB (C = 3) or grayscale (C = 1).
+        light_elevation_deg: elevation of the key light.
+        ambient: ambient fraction in [0, 1).
+        chunk: frames per jitted call.
+
+    Returns:
+        (T, size, size, C) uint8 images.
+    """
+    rest = np.asarray(rest, dtype=np.float32)
+    u = np.asarray(displacements, dtype=np.float32)
+    if u.ndim != 3 or u.shape[1:] != rest.shape:
+        raise ValueError(f"displacements must have shape (T, {rest.shape[0]}, 3), got {u.shape}.")
+    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 1024:
+        raise ValueError(f"size must be an int in [8, 1024], got {size!r}.")
+    if not 0.0 <= ambient < 1.0:
+        raise ValueError(f"ambient must be in [0, 1), got {ambient}.")
+    camera = frame_vertices(jnp.asarray(rest), height=size, width=size, margin=0.06)
+    el = np.radians(light_elevation_deg)
+    return render_splat(
+        rest[None] + u, triangles, albedo, camera=camera, rotations=rotations,
+        light_dir=(0.0, float(np.sin(el)), float(np.cos(el))), ambient=float(ambient),
+        diffuse=1.0 - float(ambient), color=color, chunk=chunk,
+    )  # fmt: skip
+
+
 def generate_bp4d(
     root,
     *,
@@ -141,6 +203,7 @@ def generate_bp4d(
     subjects=None,
     tasks=None,
     camera: CameraSetup | None = None,
+    image_size: int | None = None,
     warmup: int = 10,
     save_meshes: bool = False,
     images: bool = True,
@@ -157,26 +220,34 @@ def generate_bp4d(
         subjects: optional subset of the preset's subjects.
         tasks: optional subset of task names.
         camera: the virtual camera (default :class:`CameraSetup`).
+        image_size: side of the crops (default :data:`DEFAULT_IMAGE_SIZE`: 64 for small, 128
+            for tiny and full), 8..1024.
         warmup: frames simulated before each sequence (holding its first activation), dropped.
         save_meshes: also store the (T, n, 3) float32 meshes in the ground-truth files.
-        images: render the aligned face crops (``preset.capture.image_size``, RGB or gray) and
+        images: render the aligned face crops (``image_size``, RGB or gray per the preset) and
             write them as the frame images ``img/{subj}/{task}/{frame}.jpg``.
         progress: called with one line per sequence (None: silent).
 
     Returns:
         A summary dict (also written to ``synthetic/summary.json``).
     """
+    if image_size is not None and (
+        isinstance(image_size, bool) or not isinstance(image_size, int)
+        or not 8 <= image_size <= 1024
+    ):  # fmt: skip
+        raise ValueError(f"image_size must be an int in [8, 1024], got {image_size!r}.")
     with jax.enable_x64(True):  # the physics runs in float64 whatever the caller's default
         return _generate_bp4d(
             root, size=size, seed=seed, n_vertices=n_vertices, subjects=subjects, tasks=tasks,
-            camera=camera, warmup=warmup, save_meshes=save_meshes, images=images,
+            camera=camera, image_size=image_size, warmup=warmup, save_meshes=save_meshes, images=images,
             progress=progress,
         )  # fmt: skip
 
 
 def _generate_bp4d(
-    root, *, size, seed, n_vertices, subjects, tasks, camera, warmup, save_meshes, images, progress
-) -> dict:
+    root, *, size, seed, n_vertices, subjects, tasks, camera, image_size, warmup, save_meshes,
+    images, progress,
+) -> dict:  # fmt: skip
     from ..physics import build_au_blendshapes
 
     preset = get_preset("bp4d", size)
@@ -191,6 +262,7 @@ def _generate_bp4d(
     if not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be an int >= 0, got {warmup!r}.")
     n_vertices = DEFAULT_N_VERTICES[size] if n_vertices is None else n_vertices
+    image_size = DEFAULT_IMAGE_SIZE[size] if image_size is None else image_size
     root = pathlib.Path(root)
     gt_dir = root / "synthetic"
     gt_dir.mkdir(parents=True, exist_ok=True)
@@ -280,8 +352,8 @@ def _generate_bp4d(
                 t1 = time.perf_counter()
                 crops = None
                 if images:
-                    crops = render_crops(
-                        rig.rest, us, rot, face.triangles, albedo, size=cap.image_size[0],
+                    crops = sequence_crops(
+                        rig.rest, us, rot, face.triangles, albedo, size=image_size,
                         color=cap.color,
                         light_elevation_deg=rng.normal(*cap.light_elevation_deg),
                         ambient=float(np.clip(rng.normal(*cap.ambient), 0.05, 0.9)),
@@ -330,6 +402,7 @@ def _generate_bp4d(
         "subjects": list(subjects),
         "tasks": list(task_names),
         "frames": n_frames_total,
+        "image_size": image_size if images else None,
         "seconds": time.perf_counter() - t_start,
         "physics_seconds": timing["physics"],
         "rendering_seconds": timing["rendering"],

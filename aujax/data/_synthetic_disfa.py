@@ -21,7 +21,7 @@ r"""The synthetic DISFA-like dataset: one long stimulus video per subject, in th
    12 DISFA AUs, ``Landmark_Points/SNxxx/tmp_frame_lm/SNxxx_{t:04d}_lm.mat`` with the 66 points
    (iBUG 68 without the inner mouth corners 60 and 64, :data:`aujax.face.IDX66`), and the
    left-camera frames ``Videos_LeftCamera/frames/SNxxx/{t}.png`` (the aligned face crops rendered
-   by :func:`aujax.data._crops.render_crops`; PNG, so lossless). The real dataset ships the
+   by :func:`aujax.data._synthetic.sequence_crops`; PNG, so lossless). The real dataset ships the
    full 1024 x 768 video instead; the landmarks are in that video frame's pixels, not the crop's.
 5. ground truth the real data lack in ``synthetic/SNxxx.npz`` (true intensities of the 17 model
    AUs, activations, 3D landmarks, clean 2D landmarks, head rotation and translation,
@@ -44,12 +44,24 @@ import numpy as np
 
 from ..face import AU_IDS, IDX66, make_face, skin_albedo
 from ._activation import ActivationDynamics, muscle_activations
-from ._crops import render_crops
 from ._disfa import DISFASequence, write_disfa_frames, write_disfa_sequence
 from ._episodes import generate_sequence, get_preset, runs_mask, stream_rng
 from ._folds import DISFA_AUS
-from ._rig import SubjectRig, build_subject_rig, rig_landmarks, simulate_expression
-from ._synthetic import CameraSetup, head_pose_sequence, project_landmarks
+from ._rig import (
+    SubjectRig,
+    build_subject_rig,
+    rig_landmarks,
+    simulate_expression,
+    simulate_long_expression,
+)
+from ._synthetic import (
+    DEFAULT_IMAGE_SIZE,
+    DEFAULT_N_VERTICES,
+    CameraSetup,
+    head_pose_sequence,
+    project_landmarks,
+    sequence_crops,
+)
 
 
 __all__ = [
@@ -70,6 +82,11 @@ DISFA_CAMERA = CameraSetup(
     dropout_fraction=0.002,
     dropout_run=2.0,
 )
+
+
+# a subject's video is simulated as this many overlapping pieces in one batch (the dense Newmark's
+# matrix read then serves 8 residuals; docs/data.md)
+_SEGMENTS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +146,7 @@ def simulate_subject_sequence(
     rng: np.random.Generator,
     warmup: int,
     dynamics: ActivationDynamics | None = None,
+    segments: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """AU intensities -> activations -> full spring-mass dynamics -> 68 landmarks.
 
@@ -143,6 +161,11 @@ def simulate_subject_sequence(
         rng: generator for the activation noise (consumed).
         warmup: frames simulated before the sequence (>= 0).
         dynamics: activation dynamics (defaults if None).
+        segments: None: the host SuperLU integrator (:func:`aujax.data.simulate_expression`, rtol
+            1e-6; short posed clips); an int: the jitted dense Newmark with the sequence cut
+            into that many overlapping pieces run as one batch
+            (:func:`aujax.data._rig.simulate_long_expression`, 50 frames of overlap, rtol 1e-5;
+            the long DISFA-like videos).
 
     Returns:
         ``(displacements, activations, landmarks_3d)``: (T, n, 3), (T, M) and (T, 68, 3) in the
@@ -158,7 +181,10 @@ def simulate_subject_sequence(
         x, au_activations, fps=fps, rng=rng, gains=physique.gains,
         dynamics=ActivationDynamics() if dynamics is None else dynamics,
     )  # fmt: skip
-    us, _ = simulate_expression(physique.rig, acts, rtol=1e-6)
+    if segments is None:
+        us, _ = simulate_expression(physique.rig, acts, rtol=1e-6)
+    else:
+        us = simulate_long_expression(physique.rig, acts, segments=segments, overlap=50, rtol=1e-5)
     us, acts = us[warmup:], acts[warmup:]
     return us, acts, rig_landmarks(physique.rig, us)
 
@@ -184,11 +210,13 @@ def generate_disfa(
         root: output folder (the DISFA "manual directory").
         size: preset size, ``"tiny"``, ``"small"`` or ``"full"``.
         seed: the one seed everything is derived from.
-        n_vertices: mesh resolution of the face (default: 600 for tiny, 1500 otherwise).
+        n_vertices: mesh resolution of the face (default
+            :data:`aujax.data._synthetic.DEFAULT_N_VERTICES`: 600 tiny, 650 small, 1,500 full).
         subjects: optional subset of the preset's subjects (``SNxxx``).
         n_frames: frames per subject (default: the preset's ``frames_per_task``).
         camera: the virtual camera (default :data:`DISFA_CAMERA`).
-        image_size: side of the rendered crops (default: the preset's ``capture.image_size``).
+        image_size: side of the rendered crops (default
+            :data:`aujax.data._synthetic.DEFAULT_IMAGE_SIZE`: 64 for small, 128 otherwise).
         warmup: frames simulated before each sequence (holding its first activation), dropped.
         save_meshes: also store the (T, n, 3) float32 meshes in the ground-truth files.
         images: render the aligned face crops and write them as the left-camera frames.
@@ -248,7 +276,8 @@ def _generate_disfa(
     root, *, preset, seed, n_vertices, subjects, camera, image_size, warmup, save_meshes, images,
     progress,
 ) -> dict:  # fmt: skip
-    n_vertices = (600 if preset.size == "tiny" else 1500) if n_vertices is None else n_vertices
+    n_vertices = DEFAULT_N_VERTICES[preset.size] if n_vertices is None else n_vertices
+    image_size = DEFAULT_IMAGE_SIZE[preset.size] if image_size is None else image_size
     gt_dir = root / "synthetic"
     t_start = time.perf_counter()
     face, model = template_model(n_vertices, seed, gt_dir)
@@ -269,7 +298,7 @@ def _generate_disfa(
         seq = generate_sequence(preset, subject, task, seed=seed)
         rng = stream_rng(seed, "disfa", subject, task, "capture")
         us, acts, lm3 = simulate_subject_sequence(
-            body, seq.intensity, au_acts, fps=fps, rng=rng, warmup=warmup
+            body, seq.intensity, au_acts, fps=fps, rng=rng, warmup=warmup, segments=_SEGMENTS
         )
         timing["physics"] += time.perf_counter() - t0
         n = lm3.shape[0]
@@ -283,9 +312,9 @@ def _generate_disfa(
         t1 = time.perf_counter()
         crops = None
         if images:
-            crops = render_crops(
-                body.rig.rest, us, rot, face.triangles, body.albedo,
-                size=cap.image_size[0] if image_size is None else image_size, color=cap.color,
+            crops = sequence_crops(
+                body.rig.rest, us, rot, face.triangles, body.albedo, size=image_size,
+                color=cap.color,
                 light_elevation_deg=rng.normal(*cap.light_elevation_deg),
                 ambient=float(np.clip(rng.normal(*cap.ambient), 0.05, 0.9)),
             )  # fmt: skip
@@ -323,6 +352,7 @@ def _generate_disfa(
         "subjects": list(subjects),
         "tasks": [task],
         "frames": n_total,
+        "image_size": image_size if images else None,
         "seconds": time.perf_counter() - t_start,
         "physics_seconds": timing["physics"],
         "rendering_seconds": timing["rendering"],

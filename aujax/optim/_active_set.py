@@ -24,21 +24,42 @@ warm start. Free (unconstrained) variables are always in ``F`` and never exchang
 entry of ``L`` is a ``(C,)`` array over a chunk of ``C`` problems (batch on the minor axis), so the
 whole factorisation and both substitutions are elementwise array code that XLA fuses, instead of a
 per-matrix LAPACK loop (batched ``cho_factor``/``cho_solve`` on (10000, 17, 17) was ~4x slower on
-this CPU). A variable outside ``F`` gets the inverse pivot 0 (``rsqrt(inf)``; ending the pivot on
-the ``rsqrt`` matters: a final ``where`` made XLA duplicate the whole elimination chain into every
-consumer, ~5x slower and ~5x longer to compile), which zeroes its column of ``L`` and its component
-of ``x``. A pivot below ``100 eps`` (the Gram has unit diagonal) means that the column is
-(numerically) in the span of the earlier columns of the face (rank-deficient ``A``, duplicate
-columns): the variable is *dropped* the same way (``x_j = 0``), which leaves the face's minimum
-unchanged, and its gradient ``y_j`` vanishes. A dropped variable whose gradient is nevertheless
-negative beyond the tolerance counts as infeasible. Cost: ~n^3/6 + n^2 ~ 1,100 multiply-adds per
-problem and pivot for n = 17; the chunk (default 128 in float64, 256 in float32) keeps the ~290
-entry arrays in cache.
+this CPU). A variable outside ``F`` gets the pivot root ``inf``, which zeroes its column of ``L``
+and its component of ``x`` (``t / inf = 0``). A pivot below ``100 eps`` (the Gram has unit
+diagonal) means that the column is (numerically) in the span of the earlier columns of the face
+(rank-deficient ``A``, duplicate columns): the variable is *dropped* the same way (``x_j = 0``),
+which leaves the face's minimum unchanged, and its gradient ``y_j`` vanishes. A dropped variable
+whose gradient is nevertheless negative beyond the tolerance counts as infeasible.
+
+Every entry (of ``L``, ``z = L^{-1} h`` and ``x``) ends on a **division** by its pivot root. XLA
+counts a division as expensive and materialises such an entry once; an entry that ended on a
+multiplication (by an inverse root) or a ``where`` was instead fused into each of its consumers and
+re-computed there, so that each of the n output entries of ``x`` re-ran both substitutions: the
+compiled kernel had ~3x the essential arithmetic (1,770 against 585 multiply/subtract/divide
+instructions for n = 10, 575 essential), and changing to divisions made the whole solver ~2x
+faster and ~1.4x faster to compile (same run, process CPU time). Cost now: ~n^3/3 + 2 n^2
+~ 2,200 flops per problem and pivot for n = 17, ~2.5 us per problem (process CPU time; up to ~6 us
+of wall time on the loaded machine): XLA runs each of the ~190 fused entry kernels on ``(C,)``
+arrays at ~1 GFLOP/s, so the per-kernel cost, not the arithmetic, dominates. The chunk (default
+256 in float64, 512 in float32) keeps the ~150 entry arrays of a chunk in L2.
 
 **Passes and compaction.** The solver runs in passes: each pass gathers the problems that are not
 finished to the front of the batch (a prefix sum), and runs one pivot on them in chunks of
 ``chunk`` problems (a ``lax.while_loop`` over only as many chunks as needed). A pass costs what its
 unfinished problems cost, so the total work is the sum of pivot counts rather than the maximum.
+
+**Measured and dropped** (issue 3's 50x goal; landmark AU basis, 10,000 frames): the optimal
+passive sets barely repeat (9,001 distinct among 10,000 frames, 7,265 distinct starting sets), so
+factoring each distinct set once saves nothing; a start from k projected-gradient iterations cuts
+the mean pivot count from 3.6 only to 3.4 (k = 5), 2.8 (k = 10) and 2.0 (k = 20) (a NumPy
+simulation of this pivoting), while an iteration costs ~0.2-0.25 of a pivot (the bench's ns per
+problem-iteration against ns per pivot), so k = 20 costs more than it saves; the same
+factorisation on stacked ``(n - j, C)`` column arrays (fewer, larger kernels) was ~2x slower;
+``lax.optimization_barrier`` does not stop the re-computation (XLA's CPU pipeline removes it
+before fusion); LAPACK ``potrf`` through ``jax.lax.linalg.cholesky`` costs ~1.6 us per 8 x 8
+matrix, so a face reordered to its passive variables would not gain from it; a float32 pre-solve
+for float64 (pivot in float32, then one float64 face solve) would save ~10% at best by the measured
+float32/float64 ratio (~0.6).
 
 Problems that have not terminated after ``max_pivots`` pivots are reported as not converged; the
 caller (:func:`aujax.optim.nnls`) hands them to the projected-gradient solver, warm-started.
@@ -64,8 +85,9 @@ def masked_cholesky_solve(
     The Cholesky factorisation ``M = L L^T`` of ``M = G * (f f^T) + diag(1 - f)`` and the two
     triangular substitutions are unrolled over the n x n entries; each entry is a ``(C,)`` array.
     Variables outside ``F``, and variables whose pivot is ``<= pivot_tol * G_jj`` (linearly
-    dependent on the earlier variables of ``F``), get the inverse pivot 0: their column of ``L``
-    and their component of ``x`` are zero.
+    dependent on the earlier variables of ``F``), get the pivot root ``inf``: their column of ``L``
+    and their component of ``x`` are zero. Every entry ends on a division by its pivot root, so
+    that XLA computes it once (see the module docstring).
 
     Args:
         gram: (n, n) symmetric positive semi-definite matrix, shared by the chunk.
@@ -79,32 +101,33 @@ def masked_cholesky_solve(
     """
     n = gram.shape[0]
     lower = [[None] * n for _ in range(n)]
-    inv = [None] * n
+    root = [None] * n
     for j in range(n):
         s = jnp.where(f[j], gram[j, j], 1.0)
         for k in range(j):
             s = s - lower[j][k] * lower[j][k]
-        # rsqrt(inf) = 0 drops the variable; rsqrt last keeps XLA from duplicating the chain
-        r = jax.lax.rsqrt(jnp.where(f[j] & (s > pivot_tol * gram[j, j]), s, jnp.inf))
-        inv[j] = r
+        # a root of inf drops the variable (t / inf = 0); every entry ends on a division, which
+        # XLA counts as expensive and therefore materialises once instead of re-computing it in
+        # each consumer (ending on a multiplication tripled the kernel's arithmetic)
+        root[j] = jnp.sqrt(jnp.where(f[j] & (s > pivot_tol * gram[j, j]), s, jnp.inf))
         for i in range(j + 1, n):
             t = jnp.where(f[i] & f[j], gram[i, j], 0.0)
             for k in range(j):
                 t = t - lower[i][k] * lower[j][k]
-            lower[i][j] = t * r
+            lower[i][j] = t / root[j]
     z = [None] * n
     for i in range(n):
         t = h[i]
         for k in range(i):
             t = t - lower[i][k] * z[k]
-        z[i] = t * inv[i]
+        z[i] = t / root[i]
     x = [None] * n
     for i in reversed(range(n)):
         t = z[i]
         for k in range(i + 1, n):
             t = t - lower[k][i] * x[k]
-        x[i] = t * inv[i]
-    return jnp.stack(x), jnp.stack([r != 0 for r in inv])
+        x[i] = t / root[i]
+    return jnp.stack(x), jnp.stack([r != jnp.inf for r in root])
 
 
 def _pivot(gram, f, h, scale, free, best, alpha, tol, pivot_tol):

@@ -54,18 +54,18 @@ does not go through ``lax.while_loop``).
 
 Speed (``python -m tools.bench nnls``, the landmark AU basis, cond(A) ~100, a shared A, against a
 Python loop over ``scipy.optimize.nnls`` timed in the same run, on the 2-core CPU of this project
-while other jobs shared it, so the ratios moved by ~3x between runs): ``method="active_set"`` is
-exact (gaps <= 6e-16 float64, <= 5e-6 float32, every frame converged, mean 3.6 pivots, max 26)
-and 3.3-11x (float64) / 4.6-28x (float32) faster than SciPy; ``"apg"`` 1.9-7x (float64,
-tol 3e-7) and 3-19x (float32); in the same run the exact path was 1.5-1.7x faster than APG in
-both dtypes. The 50x goal is not reached. Where the time goes (exact path): ~3.6 masked face solves
-per problem (``F_0 = {x_unc > 0}`` is the optimal face for only ~1% of the frames; thresholded
-variants were no better), each an unrolled 17 x 17 Cholesky (~1,100 multiply-adds) that XLA's CPU
-code runs at ~2-5 us per problem (~0.3-1 GFLOP/s: it is not one register-resident loop), float64
-~1.5-2x float32; the passes and compaction add little (one face solve for all frames alone ~50 ms
-when the full solve took ~195 ms, in the same run). The two matmuls (``A^T b`` and the residual)
-alone would allow ~70-170x. Untried: ordering each face's variables first and solving with a
-smaller static size (|F| ~8-10 of 17 would cut the Cholesky ~5x).
+while other jobs shared it, so the ratios move by ~2-3x between runs): ``method="active_set"`` is
+exact (gaps <= 6e-16 float64, <= 5e-6 float32, every frame converged, mean 3.6 pivots, max 26);
+with the face solve of :mod:`aujax.optim._active_set` computing each entry once (issue 3) it was
+~2x faster than before in both dtypes (process CPU time, old and new in the same run), i.e.
+7-10x (float64) and 11-16x (float32) faster than SciPy under load (the quiet-machine figures
+before the change were 8.5x and 14.7x). ``"apg"`` is several times slower than the exact path.
+The 50x goal is not reached. Where the time goes (exact path): ~3.6 masked face solves per
+problem (``F_0 = {x_unc > 0}`` is the optimal face for only ~1% of the frames), each an unrolled
+17 x 17 Cholesky whose ~190 fused entry kernels XLA's CPU code runs at ~1 GFLOP/s (~1.5-2.5 us per
+problem and pivot, float32 ~0.6x float64); the passes and compaction add little. The two matmuls
+(``A^T b`` and the residual) alone would allow ~85-130x. What was measured and dropped is listed
+in :mod:`aujax.optim._active_set`.
 """
 
 import functools
@@ -576,9 +576,10 @@ def nnls(
             iteration semantics; the module docstring compares the two (static).
         max_pivots: face solves per problem for ``"active_set"`` before the problem is handed to
             the projected gradient, warm-started from its last face solution (static).
-        chunk: problems per face solve for ``"active_set"`` (static); None: 128 in float64, 256
-            in float32, so that the ~290 factor entries of a chunk (~300 KB) stay in cache (the
-            fastest on this CPU: float64 chunk 256 was ~2x slower than 128).
+        chunk: problems per face solve for ``"active_set"`` (static); None: 256 in float64, 512
+            in float32, so that the ~150 factor entries of a chunk (~300 KB) stay in L2 (the
+            fastest on this CPU: in the same run float64 chunk 128 took ~1.2-1.6x and 512
+            ~1.2x the time of 256; float32 256 ~1.3x and 1024 ~1.5x that of 512).
 
     Iteration counts grow like ``sqrt(cond(D G D))``: at the default float64 tolerance the landmark
     AU basis (cond(A) ~100) takes a median of ~160 and at most ~1000 iterations, while cond(A) ~1e3
@@ -676,7 +677,7 @@ def nnls(
     if method == "auto":
         method = "active_set" if exact_ok else "apg"
     if chunk is None:  # ~300 KB of factor entries: in L2 (measured best on this CPU)
-        chunk = 128 if np.dtype(dtype).itemsize >= 8 else 256
+        chunk = 256 if np.dtype(dtype).itemsize >= 8 else 512
     return _nnls_jit(A, b, upper, free, x0, ridge, lipschitz, tol, batch_shape=batch_shape,
                      dtype=dtype, max_iter=max_iter, jacobi=jacobi, slots=slots, block=block,
                      power_iterations=power_iterations, method=method, max_pivots=max_pivots,

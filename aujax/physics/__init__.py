@@ -36,6 +36,7 @@ from ._reduced import (
     paper_model as paper_model,
     reduced_force as reduced_force,
     simulate_reduced as simulate_reduced,
+    simulate_reduced_exact as simulate_reduced_exact,
     static_response as static_response,
 )
 from ._sparse import (

@@ -34,6 +34,7 @@ __all__ = [
     "paper_model",
     "reduced_force",
     "simulate_reduced",
+    "simulate_reduced_exact",
     "static_response",
 ]
 
@@ -579,3 +580,71 @@ def simulate_reduced(
         **solver_kwargs,
     )
     return cs.astype(dtype), cdots.astype(dtype)
+
+
+def simulate_reduced_exact(
+    model: ReducedModel,
+    c0: Float[ArrayLike, " K"],
+    cdot0: Float[ArrayLike, " K"],
+    force: Float[ArrayLike, "T K"],
+    *,
+    dt: float,
+) -> tuple[Float[Array, "T K"], Float[Array, "T K"]]:
+    r"""The reduced dynamics solved exactly on the frame grid (zero-order-hold discretisation).
+
+    ``M c'' + D c' + K c = Q`` (``galerkin``; ``paper`` has D = K = 0, seed 001 eq. 5) is linear
+    with the force held constant over each frame interval (as in :func:`simulate_reduced`), so
+    the state ``x = (c, c')`` advances by
+
+    .. math::
+
+        x_{t+1} = \Phi x_t + \Gamma Q_t, \qquad
+        \exp\!\left(\begin{bmatrix} A & B \\ 0 & 0 \end{bmatrix} \Delta t\right)
+        = \begin{bmatrix} \Phi & \Gamma \\ 0 & I \end{bmatrix},\quad
+        A = \begin{bmatrix} 0 & I \\ -M^{-1}K & -M^{-1}D \end{bmatrix},\;
+        B = \begin{bmatrix} 0 \\ M^{-1} \end{bmatrix},
+
+    one matrix exponential of size 3K per call (``jax.scipy.linalg.expm``, differentiable), then
+    T - 1 matrix-vector steps. It is the limit of any convergent solver and is stable for every
+    dt, so it suits the stiff ``galerkin`` form at 25 fps, where the paper's explicit Euler is
+    unstable (omega dt ~ 4.6) and an adaptive diffrax solver takes many steps (measured in the
+    physics experiment: tsit5 ~5 s per training step against ~0.1 s with this propagator).
+
+    Args:
+        model: ``paper`` or ``galerkin`` reduced model.
+        c0: (K,) coefficients at frame 0.
+        cdot0: (K,) velocity at frame 0.
+        force: (T, K) generalized force per frame; ``force[t]`` acts on ``[t dt, (t+1) dt)``.
+        dt: frame interval in seconds (> 0).
+
+    Returns:
+        ``(cs, cdots)``: (T, K) coefficients and velocities at frames 0..T-1 (``cs[0] = c0``).
+    """
+    k = _validate(model)
+    c0 = _check_vector("c0", c0, k)
+    cdot0 = _check_vector("cdot0", cdot0, k)
+    force = _check_forcing("force", force, k)
+    _check_dt(dt)
+    dtype = _model_dtype(model, c0, cdot0, force)
+    mass = jnp.asarray(model.mass, dtype)
+    chol = jax.scipy.linalg.cho_factor(mass)
+    minv = jax.scipy.linalg.cho_solve(chol, jnp.eye(k, dtype=dtype))
+    zero = jnp.zeros((k, k), dtype)
+    stiff = zero if model.stiffness is None else jnp.asarray(model.stiffness, dtype)
+    damp = zero if model.damping is None else jnp.asarray(model.damping, dtype)
+    big = jnp.block([
+        [zero, jnp.eye(k, dtype=dtype), zero],
+        [-minv @ stiff, -minv @ damp, minv],
+        [zero, zero, zero],
+    ])  # fmt: skip
+    e = jax.scipy.linalg.expm(big * dt)
+    phi, gamma = e[: 2 * k, : 2 * k], e[: 2 * k, 2 * k :]
+
+    def step(x, q):
+        x = phi @ x + gamma @ q
+        return x, x
+
+    x0 = jnp.concatenate([c0, cdot0]).astype(dtype)
+    _, xs = jax.lax.scan(step, x0, force[:-1].astype(dtype))
+    xs = jnp.concatenate([x0[None], xs], axis=0)
+    return xs[:, :k], xs[:, k:]

@@ -5,7 +5,9 @@
 * :mod:`~aujax.train._state` / :mod:`~aujax.train._step` — the NNX model as a pure
   :class:`TrainState` and the jitted data-parallel step;
 * :mod:`~aujax.train._checkpoint` — orbax-checkpoint V1 periodic and best checkpoints;
-* :mod:`~aujax.train._log` / :mod:`~aujax.train._loop` — ``metrics.jsonl`` and the resumable loop.
+* :mod:`~aujax.train._log` / :mod:`~aujax.train._loop` — ``metrics.jsonl`` and the resumable loop;
+* :mod:`~aujax.train._runs` — what experiments share around the loop: optimizer, run seeds,
+  train-or-restore, batched prediction, run log and result tables.
 """
 
 from ._checkpoint import (
@@ -34,6 +36,17 @@ from ._parallel import (
     replicate as replicate,
     replicated_sharding as replicated_sharding,
     shard_batch as shard_batch,
+)
+from ._runs import (
+    RunLog as RunLog,
+    check_run_config as check_run_config,
+    csv_table as csv_table,
+    fit_or_restore as fit_or_restore,
+    markdown_table as markdown_table,
+    predict_in_batches as predict_in_batches,
+    run_seed as run_seed,
+    use_compilation_cache as use_compilation_cache,
+    warmup_cosine_adamw as warmup_cosine_adamw,
 )
 from ._state import (
     TrainState as TrainState,

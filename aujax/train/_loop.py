@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from ._checkpoint import Checkpoints
 from ._log import MetricsLog
-from ._parallel import shard_batch
+from ._parallel import replicate, shard_batch
 from ._state import TrainState
 
 
@@ -76,6 +76,10 @@ def train_loop(
             it.set_state(restored.data_state)
         if log is not None:
             log.truncate(restored.step)
+    if mesh is not None:
+        # committed and replicated like the step's outputs: otherwise the second step compiles
+        # the whole step again for the new input shardings (measured: +30 s per ResNet model)
+        state = replicate(state, mesh)
     start = int(jax.device_get(state.step))
     if start > num_steps:
         raise ValueError(

@@ -49,17 +49,37 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
         force_mode="vectors",  # paper-style F (M x 3); "activations" pairs with galerkin
         dynamics="paper",  # "paper" (eq. 5) or "galerkin"
         solver="euler",  # the paper's Euler (eq. 6) or a diffrax solver name
+        # c'(0): "paper" = (c(dt) - c(0)) / dt, "fit" = slope of the first 4 frames (robust to the
+        # frame-to-frame noise of coefficients reconstructed from 2-D landmarks)
+        initial_velocity="fit",
+        mass_floor=0.05,  # smallest eigenvalue of the regressed mass, relative to the template's
     )
-    c.loss = dict(reconstruction=1.0, au=1.0, clean=1e-3, smooth=1e-3)
-    c.train = dict(batch_size=16, steps=600, lr=2e-3, warmup=50, checkpoint_every=200, log_every=50)
-    c.image = dict(depth=18, width=16, stem="imagenet", batch_size=64, steps=600, lr=2e-3)
+    # lambda_3d balances the two data terms at initialisation: L_3d of the untrained decoder is
+    # ~470 on the synthetic small set (coefficient jitter no per-frame force can follow) against
+    # L_au ~0.7, so lambda_3d = 1e-3 makes them comparable. Chosen from the loss scales, not from
+    # test scores; docs/physics_method.md.
+    c.loss = dict(reconstruction=1e-3, au=1.0, clean=1e-3, smooth=1e-3)
+    # sized for the 20-minute CPU budget (docs/physics_method.md gives the measured split)
+    c.train = dict(
+        batch_size=16,
+        steps=300,
+        lr=2e-3,
+        warmup=30,
+        checkpoint_every=150,
+        log_every=50,
+        # training subjects held out per fold for the validation F1 that picks the `best`
+        # checkpoint (`experiments.evaluate --step best`); tables report the latest step
+        validation_subjects=3,
+    )
+    c.image = dict(depth=18, width=16, stem="imagenet", batch_size=32, steps=450, lr=2e-3)
     c.folds = (1, 2, 3)
     c.rows = ("3D geometry", "3D physics", "2D image", "physics + image")
     c.table4 = dict(enabled=True, fractions=(0.5, 0.2, 0.05), folds=(1,))
     c.table5 = dict(enabled=True, fold=1)
     # force correlation, paper vs galerkin dynamics (synthetic data only); explicit Euler is
-    # unstable for galerkin's stiff modes at 25 fps, so its decoder uses an adaptive solver
-    c.forces = dict(enabled=True, fold=1, galerkin_solver="tsit5")
+    # unstable for galerkin's stiff modes at 25 fps, so its decoder uses the exact
+    # zero-order-hold propagator (an adaptive tsit5 took ~5 s per training step on 2 cores)
+    c.forces = dict(enabled=True, fold=1, galerkin_solver="exact")
     c.figures = True
 
     if preset == "table1":
@@ -71,7 +91,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
         c.model.channels = (8, 16)
         c.model.latent = 16
         c.model.hidden = 32
-        c.train.update(batch_size=4, steps=6, checkpoint_every=3, log_every=2, warmup=2)
+        c.train.update(
+            batch_size=4, steps=6, checkpoint_every=3, log_every=2, warmup=2, validation_subjects=1
+        )
         c.image.update(depth=18, width=8, batch_size=8, steps=4)
         c.folds = (1,)
         c.rows = ("3D physics", "2D image", "physics + image")
@@ -89,7 +111,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
         c.model.factors = (4, 4, 4)
         c.model.latent = 64
         c.model.hidden = 128
-        c.train.update(batch_size=64, steps=20_000, checkpoint_every=1000, log_every=100)
+        c.train.update(
+            batch_size=64, steps=20_000, warmup=1000, checkpoint_every=1000, log_every=100
+        )
         c.image.update(depth=50, width=64, batch_size=128, steps=20_000, lr=1e-3)
         c.rows = ROWS
     return c

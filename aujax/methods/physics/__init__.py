@@ -10,7 +10,9 @@ from ._frames import (
     TableSource as TableSource,
     load_bp4d_table as load_bp4d_table,
     load_disfa_table as load_disfa_table,
+    prepared_table as prepared_table,
     reconstruct_coefficients as reconstruct_coefficients,
+    table_f1 as table_f1,
 )
 from ._losses import (
     LossWeights as LossWeights,
@@ -20,13 +22,21 @@ from ._losses import (
     reconstruction_loss as reconstruction_loss,
     smooth_loss as smooth_loss,
 )
-from ._network import FEATURES as FEATURES, FORCE_MODES as FORCE_MODES, PhysicsAUNet as PhysicsAUNet
+from ._network import (
+    FEATURES as FEATURES,
+    FORCE_MODES as FORCE_MODES,
+    INITIAL_VELOCITIES as INITIAL_VELOCITIES,
+    PhysicsAUNet as PhysicsAUNet,
+    initial_velocity as initial_velocity,
+)
 from ._template import (
     PhysicsTemplate as PhysicsTemplate,
     build_physics_template as build_physics_template,
 )
 from ._train import (
     PhysicsSpec as PhysicsSpec,
+    image_loss_fn as image_loss_fn,
+    physics_loss_fn as physics_loss_fn,
     predict_image as predict_image,
     predict_physics as predict_physics,
     train_image as train_image,

@@ -16,24 +16,15 @@ coefficients) is cached under the cache directory and shared between runs.
 """
 
 import json
-import os
 import pathlib
 import time
 
 import jax
 import numpy as np
 
-from ...data import BP4D_AUS, DISFA_DETECTION_AUS, folds
-from ...train import data_mesh, f1_score
-from ._frames import (
-    FrameTable,
-    load_bp4d_table,
-    load_disfa_table,
-    nominal_intrinsics,
-    reconstruct_coefficients,
-    synthetic_intrinsics,
-    table_fingerprint,
-)
+from ...data import BP4D_AUS, DISFA_DETECTION_AUS, cache_root, folds
+from ...train import RunLog, check_run_config, csv_table, data_mesh, markdown_table
+from ._frames import FrameTable, prepared_table, table_f1
 from ._template import build_physics_template
 from ._train import PhysicsSpec, predict_image, predict_physics, train_image, train_physics
 
@@ -63,110 +54,6 @@ def _slug(name: str) -> str:
     return name.lower().replace(" + ", "_plus_").replace(" ", "_").replace("%", "pct")
 
 
-class _Log:
-    def __init__(self, workdir: pathlib.Path, echo):
-        self.path, self.echo = workdir / "log.txt", echo
-
-    def __call__(self, msg: str) -> None:
-        if self.echo is not None:
-            self.echo(msg)
-        with open(self.path, "a") as f:
-            f.write(msg + "\n")
-
-
-def _cache_dir(cfg) -> pathlib.Path:
-    d = cfg.data.cache_dir or os.environ.get("AUJAX_CACHE") or "~/.cache/aujax"
-    return pathlib.Path(d).expanduser()
-
-
-def _dataset_dir(kind: str, cfg, cache: pathlib.Path, log, seed: int) -> tuple[pathlib.Path, bool]:
-    """A real copy if configured (config or environment), else the cached synthetic one."""
-    env = {"bp4d": "AUJAX_BP4D_DIR", "disfa": "AUJAX_DISFA_DIR"}[kind]
-    given = (cfg.data.bp4d_dir if kind == "bp4d" else cfg.data.disfa_dir) or os.environ.get(env)
-    if given:
-        path = pathlib.Path(given).expanduser()
-        if not path.is_dir():
-            raise ValueError(f"data.{kind}_dir: {path} is not a directory.")
-        return path, (path / "synthetic").is_dir()
-    preset = cfg.data.synthetic_preset if kind == "bp4d" else cfg.data.disfa_preset
-    path = cache / "datasets" / f"{kind}_synthetic_{preset}_seed{seed}"
-    done = path / "synthetic" / "COMPLETE"
-    if not done.exists():
-        log(
-            f"No {kind.upper()} copy given (data.{kind}_dir or ${env}): generating the synthetic "
-            f"{kind.upper()}-like '{preset}' dataset once into {path}."
-        )
-        from ...data import generate_bp4d, generate_disfa
-
-        gen = generate_bp4d if kind == "bp4d" else generate_disfa
-        t0 = time.perf_counter()
-        summary = gen(path, size=preset, seed=seed, progress=None)
-        done.write_text(json.dumps(summary))
-        log(f"  {summary['frames']} frames in {time.perf_counter() - t0:.0f} s.")
-    else:
-        log(f"No {kind.upper()} copy given: using the cached synthetic dataset {path}.")
-    return path, True
-
-
-def _prepared_table(
-    kind, cfg, cache, log, seed, blendshapes
-) -> tuple[FrameTable, pathlib.Path, bool]:
-    root, synthetic = _dataset_dir(kind, cfg, cache, log, seed)
-    tfds_dir = cache / "tfds" / root.name
-    t0 = time.perf_counter()
-    if kind == "bp4d":
-        table = load_bp4d_table(root, tfds_dir, image_size=cfg.data.image_size)
-    else:
-        table = load_disfa_table(root, tfds_dir, aus=BP4D_AUS, image_size=cfg.data.image_size)
-    intrinsics = synthetic_intrinsics(root)
-    if intrinsics is None:
-        intrinsics = nominal_intrinsics()
-        log(f"  {kind}: no camera calibration known; a nominal 30-degree camera is assumed.")
-    key = (
-        f"{table_fingerprint(table)}_v{cfg.data.template_vertices}_"
-        f"i{cfg.data.engine_iterations}_n{cfg.data.engine_nnls_iterations}"
-    )
-    cpath = cache / "coefficients" / f"{root.name}_{key}.npz"
-    if cpath.exists():
-        with np.load(cpath) as z:
-            table.c, table.c_mask = z["c"], z["c_mask"]
-    else:
-        log(
-            f"  {kind}: reconstructing blendshape coefficients of {len(table)} frames (top-down engine)..."
-        )
-        reconstruct_coefficients(
-            table, blendshapes, intrinsics=intrinsics, iterations=cfg.data.engine_iterations,
-            nnls_iterations=cfg.data.engine_nnls_iterations,
-        )  # fmt: skip
-        cpath.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cpath, c=table.c, c_mask=table.c_mask)
-    log(
-        f"  {kind}: {len(table)} frames of {len(set(table.subject.tolist()))} subjects ready in "
-        f"{time.perf_counter() - t0:.0f} s ({100 * table.c_mask.mean():.1f} % reconstructed)."
-    )
-    return table, root, synthetic
-
-
-def _f1(prob, table: FrameTable, rows) -> np.ndarray:
-    labels = np.where(table.label_mask[rows], table.labels[rows], 9)
-    return f1_score(prob, labels)
-
-
-def _table_md(title: str, header: list[str], lines: list[tuple[str, list[float]]], note="") -> str:
-    out = [f"### {title}", "", "| " + " | ".join(header) + " |",
-           "|" + "---|" * len(header)]  # fmt: skip
-    for name, vals in lines:
-        out.append("| " + " | ".join([name] + [f"{100 * v:.1f}" for v in vals]) + " |")
-    if note:
-        out += ["", note]
-    return "\n".join(out) + "\n"
-
-
-def _table_csv(header: list[str], lines) -> str:
-    rows = [",".join(header)] + [",".join([n] + [f"{v:.6f}" for v in vals]) for n, vals in lines]
-    return "\n".join(rows) + "\n"
-
-
 def train_and_evaluate(config, workdir, *, train: bool = True, step="latest", echo=print) -> dict:
     """Runs (or, with ``train=False``, restores and re-evaluates) the whole experiment.
 
@@ -175,7 +62,8 @@ def train_and_evaluate(config, workdir, *, train: bool = True, step="latest", ec
         workdir: the run directory; a rerun with the same config resumes where it stopped.
         train: False restores every model from its checkpoints instead of training
             (``python -m experiments.evaluate``); a model without checkpoints is an error.
-        step: the checkpoint to evaluate when ``train`` is False: ``"latest"`` or an int.
+        step: the checkpoint to evaluate when ``train`` is False: ``"latest"``, ``"best"``
+            (highest validation F1; needs ``train.validation_subjects`` > 0) or an int.
         echo: where progress lines and tables are printed (None: silent).
 
     Returns:
@@ -184,73 +72,90 @@ def train_and_evaluate(config, workdir, *, train: bool = True, step="latest", ec
     cfg = config
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    resolved = json.loads(cfg.to_json_best_effort())
-    cpath = workdir / "config.json"
-    if cpath.exists():
-        saved = json.loads(cpath.read_text())
-        if saved != resolved:
-            diff = sorted(k for k in set(saved) | set(resolved) if saved.get(k) != resolved.get(k))
-            raise ValueError(
-                f"{cpath} holds a run with a different config (sections {diff}); use a new "
-                "workdir or the same config to resume."
-            )
-    elif train:
-        cpath.write_text(json.dumps(resolved, indent=2, sort_keys=True))
-    else:
-        raise ValueError(f"{cpath} not found: {workdir} is not a bp4d_physics workdir.")
-    log = _Log(workdir, echo)
+    check_run_config(cfg, workdir, train=train, experiment="bp4d_physics")
+    log = RunLog(workdir, echo)
     t_start = time.perf_counter()
-    cache = _cache_dir(cfg)
+    cache = cache_root(cfg.data.cache_dir)
     mesh = data_mesh()
     log(f"bp4d_physics: workdir {workdir}, {jax.device_count()} {jax.default_backend()} device(s).")
     template, blendshapes = build_physics_template(
         n_vertices=cfg.data.template_vertices, factors=tuple(cfg.model.factors), seed=cfg.seed
     )
-    table, root, synthetic = _prepared_table("bp4d", cfg, cache, log, cfg.seed, blendshapes)
+    table, root, synthetic = prepared_table(
+        "bp4d", cfg.data, seed=cfg.seed, cache=cache, log=log, blendshapes=blendshapes
+    )
     aus = table.aus
     fold_subjects = folds("bp4d")
+    present = set(table.subject.tolist())
 
     def run_dir(*names):
         return workdir / "runs" / "/".join(_slug(n) for n in names)
 
-    def fit_physics(name_parts, spec, train_rows, z2d):
+    def split(fold):
+        """Training, validation and test rows of a fold (validation: held-out training subjects)."""
+        tr_subj, te_subj = fold_subjects[fold - 1]
+        tr_subj = sorted(s for s in tr_subj if s in present)
+        n_val = int(cfg.train.validation_subjects)
+        if n_val and len(tr_subj) > n_val:
+            rng = np.random.default_rng([cfg.seed, fold])
+            val_subj = sorted(rng.choice(tr_subj, n_val, replace=False).tolist())
+        else:
+            val_subj = []
+        fit_subj = [s for s in tr_subj if s not in val_subj]
+        tr, val, te = table.rows(fit_subj), table.rows(val_subj), table.rows(te_subj)
+        if tr.size == 0 or te.size == 0:
+            raise ValueError(f"fold {fold}: no training or test frames in {root}.")
+        return tr, val, te
+
+    def fit_physics(name_parts, spec, fold, z2d):
+        tr, val, _ = split(fold)
         d = run_dir(*name_parts)
         if not train and not (d / "checkpoints").exists():
             raise ValueError(f"{d}: no checkpoints to evaluate (was the run finished?).")
-        return train_physics(d, cfg=cfg, table=table, rows=train_rows, template=template,
-                             spec=spec, z2d=z2d, mesh=mesh, seed=cfg.seed,
-                             progress="/".join(name_parts), restore=None if train else step)  # fmt: skip
+        t0 = time.perf_counter()
+        st = train_physics(d, cfg=cfg, table=table, rows=tr, template=template,
+                           spec=spec, z2d=z2d, mesh=mesh, seed=cfg.seed, val_rows=val,
+                           progress="/".join(name_parts), restore=None if train else step)  # fmt: skip
+        log(f"  {'/'.join(name_parts)}: {'trained' if train else 'restored'} in "
+            f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
+        return st
 
-    def fit_image(fold, train_rows):
+    def fit_image(fold):
+        tr, val, _ = split(fold)
         d = run_dir(f"fold{fold}", "image")
         if not train and not (d / "checkpoints").exists():
             raise ValueError(f"{d}: no checkpoints to evaluate (was the run finished?).")
-        return train_image(d, cfg=cfg, table=table, rows=train_rows, mesh=mesh, seed=cfg.seed,
-                           progress=f"fold{fold}/image", restore=None if train else step)  # fmt: skip
+        t0 = time.perf_counter()
+        st = train_image(d, cfg=cfg, table=table, rows=tr, mesh=mesh, seed=cfg.seed,
+                         val_rows=val, progress=f"fold{fold}/image",
+                         restore=None if train else step)  # fmt: skip
+        log(f"  fold{fold}/image: {'trained' if train else 'restored'} in "
+            f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
+        return st
 
     results: dict = {"table1": {}, "table4": {}, "table5": {}, "forces": {}}
     per_fold: dict = {r: [] for r in cfg.rows}
     states: dict = {}
     for fold in cfg.folds:
-        tr_subj, te_subj = fold_subjects[fold - 1]
-        tr, te = table.rows(tr_subj), table.rows(te_subj)
-        if tr.size == 0 or te.size == 0:
-            raise ValueError(f"fold {fold}: no training or test frames in {root}.")
+        _, _, te = split(fold)
         z2d = None
         if {"2D image", "physics + image"} & set(cfg.rows):
-            st = fit_image(fold, tr)
+            st = fit_image(fold)
+            t0 = time.perf_counter()
             img = predict_image(st, table=table, rows=np.arange(len(table)))
+            log(f"  fold{fold}/image: features of {len(table)} frames in "
+                f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
             z2d = img["z2d"].astype(np.float32)
             if "2D image" in cfg.rows:
                 covered = _covered(table, te, cfg.model.window)
-                per_fold["2D image"].append(_f1(img["prob"][covered], table, covered))
+                per_fold["2D image"].append(table_f1(img["prob"][covered], table, covered))
         for row in cfg.rows:
             if row == "2D image":
                 continue
-            st = fit_physics((f"fold{fold}", row), row_spec(row, cfg), tr, z2d)
+            st = fit_physics((f"fold{fold}", row), row_spec(row, cfg), fold, z2d)
             states[(fold, row)] = st
             pred = predict_physics(st, cfg=cfg, table=table, rows=te, z2d=z2d)
-            per_fold[row].append(_f1(pred["prob"], table, pred["rows"]))
+            per_fold[row].append(table_f1(pred["prob"], table, pred["rows"]))
         log(f"fold {fold}: " + ", ".join(
             f"{r} {100 * np.mean(per_fold[r][-1]):.1f}" for r in cfg.rows))  # fmt: skip
     header = ["Method"] + [f"AU{a}" for a in aus] + ["Avg"]
@@ -264,11 +169,11 @@ def train_and_evaluate(config, workdir, *, train: bool = True, step="latest", ec
             "per_fold_avg": [float(np.mean(x)) for x in per_fold[row]],
         }
     src = "synthetic BP4D-like" if synthetic else "BP4D"
-    md = [_table_md(
+    md = [markdown_table(
         f"Table 1 — F1 (%) on {src}, mean of folds {list(cfg.folds)}", header, lines,
         note="Frame-based F1 (threshold 0.5, 9s skipped), per fold then averaged over folds.",
     )]  # fmt: skip
-    csv = {"table1": _table_csv(header, lines)}
+    csv = {"table1": csv_table(header, lines)}
 
     if cfg.table4.enabled:
         t4_lines = []
@@ -280,31 +185,29 @@ def train_and_evaluate(config, workdir, *, train: bool = True, step="latest", ec
             ):
                 scores = []
                 for fold in cfg.table4.folds:
-                    tr_subj, te_subj = fold_subjects[fold - 1]
-                    tr, te = table.rows(tr_subj), table.rows(te_subj)
+                    _, _, te = split(fold)
                     spec = PhysicsSpec(("force", "position"), reconstruction=lam,
                                        force_mode=cfg.model.force_mode,
                                        dynamics=cfg.model.dynamics, label_fraction=float(frac))  # fmt: skip
                     st = fit_physics(
-                        ("table4", f"fold{fold}", f"{variant} {frac:g}"), spec, tr, None
+                        ("table4", f"fold{fold}", f"{variant} {frac:g}"), spec, fold, None
                     )
                     pred = predict_physics(st, cfg=cfg, table=table, rows=te)
-                    scores.append(float(np.mean(_f1(pred["prob"], table, pred["rows"]))))
+                    scores.append(float(np.mean(table_f1(pred["prob"], table, pred["rows"]))))
                 vals.append(float(np.mean(scores)))
                 results["table4"].setdefault(f"{100 * frac:g}%", {})[variant] = vals[-1]
             t4_lines.append((f"{100 * frac:g}%", vals))
-        md.append(_table_md(
+        md.append(markdown_table(
             f"Table 4 — average F1 (%) with a fraction of the AU labels (folds {list(cfg.table4.folds)})",
             ["AU labels", "AU", "AU + Reconstruction"], t4_lines,
             note="3D physics model; the reconstruction loss uses every frame.",
         ))  # fmt: skip
-        csv["table4"] = _table_csv(["labels", "au", "au_reconstruction"], t4_lines)
+        csv["table4"] = csv_table(["labels", "au", "au_reconstruction"], t4_lines)
 
     if cfg.table5.enabled:
         fold = cfg.table5.fold
-        tr_subj, _ = fold_subjects[fold - 1]
-        tr = table.rows(tr_subj)
-        disfa, _, _ = _prepared_table("disfa", cfg, cache, log, cfg.seed, blendshapes)
+        disfa, _, _ = prepared_table("disfa", cfg.data, seed=cfg.seed, cache=cache, log=log,
+                                     aus=BP4D_AUS, blendshapes=blendshapes)  # fmt: skip
         shared = [a for a in aus if a in DISFA_DETECTION_AUS]
         cols = [aus.index(a) for a in shared]
         vals = []
@@ -317,25 +220,23 @@ def train_and_evaluate(config, workdir, *, train: bool = True, step="latest", ec
             if variant == "physics-based" and (fold, "3D physics") in states:
                 st = states[(fold, "3D physics")]
             else:
-                st = fit_physics(("table5", f"fold{fold}", variant), spec, tr, None)
+                st = fit_physics(("table5", f"fold{fold}", variant), spec, fold, None)
             pred = predict_physics(st, cfg=cfg, table=disfa, rows=np.arange(len(disfa)))
-            f1 = _f1(pred["prob"][:, cols], _subset(disfa, cols), pred["rows"])
+            f1 = table_f1(pred["prob"][:, cols], _subset(disfa, cols), pred["rows"])
             vals.append(float(np.mean(f1)))
             results["table5"][variant] = {
                 "avg": vals[-1],
                 "per_au": dict(zip(shared, f1.tolist(), strict=True)),
             }
-        md.append(_table_md(
+        md.append(markdown_table(
             f"Table 5 — train BP4D-like (fold {fold} training subjects), test DISFA-like, "
             f"F1 (%) on the shared AUs {shared}",
             ["Method", "data-driven", "physics-based"], [("Avg.", vals)],
         ))  # fmt: skip
-        csv["table5"] = _table_csv(["metric", "data_driven", "physics_based"], [("avg", vals)])
+        csv["table5"] = csv_table(["metric", "data_driven", "physics_based"], [("avg", vals)])
 
     if cfg.forces.enabled and synthetic:
-        results["forces"] = _force_correlation(
-            cfg, table, root, fold_subjects, fit_physics, states, log
-        )
+        results["forces"] = _force_correlation(cfg, table, root, split, fit_physics, states, log)
         lines_f = [(k, [v]) for k, v in results["forces"].items()]
         md.append(
             "### Estimated vs true muscle forces (synthetic ground truth)\n\n"
@@ -345,7 +246,7 @@ def train_and_evaluate(config, workdir, *, train: bool = True, step="latest", ec
             "a_m(t) (galerkin, directed activations) against the generator's activation of muscle m; "
             "mean over muscles that were active.\n"
         )
-        csv["forces"] = _table_csv(["dynamics", "r"], lines_f)
+        csv["forces"] = csv_table(["dynamics", "r"], lines_f)
 
     if cfg.figures and cfg.rows and train:
         _figures(workdir, cfg, table, template, states, log)
@@ -405,11 +306,10 @@ def _pearson_mean(est: np.ndarray, true: np.ndarray) -> float:
     return float(np.mean(rs)) if rs else float("nan")
 
 
-def _force_correlation(cfg, table, root, fold_subjects, fit_physics, states, log) -> dict:
+def _force_correlation(cfg, table, root, split, fit_physics, states, log) -> dict:
     """Correlation of estimated with true muscle forces, ``paper`` vs ``galerkin`` dynamics."""
     fold = cfg.forces.fold
-    tr_subj, te_subj = fold_subjects[fold - 1]
-    tr, te = table.rows(tr_subj), table.rows(te_subj)
+    _, _, te = split(fold)
     out = {}
     for dynamics, mode, solver in (
         ("paper", "vectors", cfg.model.solver),
@@ -426,7 +326,7 @@ def _force_correlation(cfg, table, root, fold_subjects, fit_physics, states, log
         if key in states and same:
             st = states[key]
         else:
-            st = fit_physics(("forces", f"fold{fold}", dynamics), spec, tr, None)
+            st = fit_physics(("forces", f"fold{fold}", dynamics), spec, fold, None)
         pred = predict_physics(st, cfg=cfg, table=table, rows=te)
         f = pred["forces"]
         est = np.linalg.norm(f, axis=-1) if f.ndim == 3 else f

@@ -12,14 +12,23 @@ step), and serves windows of T consecutive frames or single frames to grain thro
 import dataclasses
 import hashlib
 import pathlib
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ...data import BP4D_AUS, BP4D_PARTS, BP4D_SPLITS, bp4d_data_source, build_bp4d_tfds
+from ...data import (
+    BP4D_AUS,
+    BP4D_PARTS,
+    BP4D_SPLITS,
+    bp4d_data_source,
+    build_bp4d_tfds,
+    dataset_root,
+)
 from ...face import BlendshapeModel
 from ...geometry import Camera
+from ...train import f1_score
 from ..topdown import SubjectNeutral, TopDownEngine
 
 
@@ -29,8 +38,10 @@ __all__ = [
     "load_bp4d_table",
     "load_disfa_table",
     "nominal_intrinsics",
+    "prepared_table",
     "reconstruct_coefficients",
     "synthetic_intrinsics",
+    "table_f1",
 ]
 
 
@@ -311,6 +322,79 @@ def _fit_chunked(engine, lm, valid, cam, neutral, chunk):
         r = engine.fit(jnp.asarray(part), camera=cam, valid=jnp.asarray(v), neutral=neutral)
         outs.append(jax.tree.map(lambda x, m=chunk - pad: np.asarray(x)[:m], r))
     return jax.tree.map(lambda *xs: np.concatenate(xs), *outs)
+
+
+def table_f1(prob: np.ndarray, table: FrameTable, rows) -> np.ndarray:
+    """Per-AU frame-based F1 of probabilities ``prob`` (n, R) on table ``rows`` (masked labels
+    count as not coded, REFERENCE §3)."""
+    labels = np.where(table.label_mask[rows], table.labels[rows], 9)
+    return f1_score(prob, labels)
+
+
+def prepared_table(
+    kind: str, data, *, seed: int, cache: pathlib.Path, log=print, aus=None, blendshapes=None
+) -> tuple[FrameTable, pathlib.Path, bool]:
+    """A dataset as a :class:`FrameTable` with reconstructed coefficients, everything cached.
+
+    The copy (a given one, or the synthetic default generated once, :func:`aujax.data.dataset_root`),
+    its TFDS files and its coefficients (keyed by the table's fingerprint and the engine
+    settings) live under ``cache``, so every experiment reuses what another prepared.
+
+    Args:
+        kind: ``"bp4d"`` or ``"disfa"``.
+        data: the config's ``data`` section (``bp4d_dir``/``disfa_dir``, ``synthetic_preset``/
+            ``disfa_preset``, ``image_size``, ``template_vertices``, ``engine_iterations``,
+            ``engine_nnls_iterations``).
+        seed: the synthetic generator's and the template's seed.
+        cache: the cache directory (:func:`aujax.data.cache_root`).
+        log: progress lines.
+        aus: DISFA label columns (default: its 12 coded AUs); BP4D always has its 12.
+        blendshapes: the template's :class:`BlendshapeModel` (None: built when coefficients must
+            be reconstructed).
+
+    Returns:
+        ``(table, root, synthetic)``.
+    """
+    given = data.bp4d_dir if kind == "bp4d" else data.disfa_dir
+    preset = data.synthetic_preset if kind == "bp4d" else data.disfa_preset
+    root, synthetic = dataset_root(kind, given=given, preset=preset, seed=seed, cache=cache,
+                                   image_size=data.image_size, log=log)  # fmt: skip
+    tfds_dir = cache / "tfds" / root.name
+    t0 = time.perf_counter()
+    if kind == "bp4d":
+        table = load_bp4d_table(root, tfds_dir, image_size=data.image_size)
+    else:
+        table = load_disfa_table(root, tfds_dir, aus=aus, image_size=data.image_size)
+    key = (
+        f"{table_fingerprint(table)}_v{data.template_vertices}_"
+        f"i{data.engine_iterations}_n{data.engine_nnls_iterations}"
+    )
+    cpath = cache / "coefficients" / f"{root.name}_{key}.npz"
+    if cpath.exists():
+        with np.load(cpath) as z:
+            table.c, table.c_mask = z["c"], z["c_mask"]
+    else:
+        intrinsics = synthetic_intrinsics(root)
+        if intrinsics is None:
+            intrinsics = nominal_intrinsics()
+            log(f"  {kind}: no camera calibration known; a nominal 30-degree camera is assumed.")
+        if blendshapes is None:
+            from ._template import build_physics_template
+
+            _, blendshapes = build_physics_template(n_vertices=data.template_vertices, seed=seed)
+        log(f"  {kind}: reconstructing blendshape coefficients of {len(table)} frames "
+            "(top-down engine)...")  # fmt: skip
+        reconstruct_coefficients(
+            table, blendshapes, intrinsics=intrinsics, iterations=data.engine_iterations,
+            nnls_iterations=data.engine_nnls_iterations,
+        )  # fmt: skip
+        cpath.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cpath, c=table.c, c_mask=table.c_mask)
+    log(
+        f"  {kind}: {len(table)} frames of {len(set(table.subject.tolist()))} subjects ready in "
+        f"{time.perf_counter() - t0:.0f} s ({100 * table.c_mask.mean():.1f} % reconstructed)."
+    )
+    return table, root, synthetic
 
 
 def table_fingerprint(table: FrameTable) -> str:

@@ -12,8 +12,10 @@ Per window of T frames with blendshape coefficients ``c(t)`` (K,) reconstructed 
 4. the generalized force ``Q(t) = g a(t)`` or ``sum_m G_m F_m(t)`` (eq. 9) with the template's maps;
 5. the ODE decoder (eq. 10): ``M^B c'' = Q`` (``dynamics="paper"``, eq. 5) or
    ``M^B c'' + D c' + K c = Q`` (``"galerkin"``, the Galerkin-projected skin, DESIGN 4.3), started
-   from ``c(0)`` with ``c'(0) = (c(dt) - c(0)) / dt``, integrated by the paper's Euler (eq. 6,
-   ``solver="euler"``) or a diffrax solver (``"heun"``, ``"tsit5"``, ...) -> ``c~(t)``;
+   from ``c(0)`` with the paper's ``c'(0) = (c(dt) - c(0)) / dt`` (``initial_velocity="paper"``)
+   or the least-squares slope of the first frames (``"fit"``, see below), integrated by the
+   paper's Euler (eq. 6, ``solver="euler"``) or a diffrax solver (``"heun"``, ``"tsit5"``, ...)
+   -> ``c~(t)``;
 6. the AU head ``H`` (eq. 12): a shallow MLP on the concatenation of the selected per-frame
    features — ``"force"`` (a or F), ``"position"`` (c), ``"geometry"`` (z3d) and ``"image"``
    (z2d of the frozen image branch, eq. 11) — giving AU logits.
@@ -24,6 +26,20 @@ without the reconstruction loss (:mod:`aujax.methods.physics._losses`).
 Departures (DESIGN 4.4): the mass carries no factor 1/2 (the network absorbs it either way); the
 force is held at its frame value over each interval and ``dt`` is explicit (1/fps; the paper's
 eq. 6 is written with dt = 1).
+
+Two departures for coefficients reconstructed from 2-D landmarks (docs/physics_method.md):
+
+* ``initial_velocity="fit"`` (the experiment's default): ``c'(0)`` is the least-squares slope of
+  the first ``velocity_frames`` frames. Reconstructed ``c(t)`` jitters from frame to frame by
+  about as much as it varies (synthetic small BP4D-like set: rms frame difference 1.5 against a
+  standard deviation of 1.8 per coefficient), and the paper's two-frame difference, extrapolated
+  over a T = 16 window, then dominates ``L_3d`` (mean 4,800 for zero force, against 470 with the
+  4-frame slope) with an error no per-frame force can cancel: forces are regressed from one
+  frame's code and cannot see the next frame's noise.
+* ``mass_floor``: the regressed relative mass is ``L L^T + floor I`` so its smallest eigenvalue
+  is at least ``floor`` times the template's (a bare Cholesky diagonal floor does not bound it:
+  large off-diagonal entries make ``L L^T`` nearly singular, the accelerations blow up and the
+  first model of the default run to do so went to NaN within 200 steps).
 """
 
 from collections.abc import Sequence
@@ -41,15 +57,39 @@ from ...physics import (
     euler_paper,
     mass_from_cholesky,
     simulate_reduced,
+    simulate_reduced_exact,
 )
 from ._template import PhysicsTemplate
 
 
-__all__ = ["FEATURES", "FORCE_MODES", "PhysicsAUNet"]
+__all__ = ["FEATURES", "FORCE_MODES", "INITIAL_VELOCITIES", "PhysicsAUNet", "initial_velocity"]
 
 FEATURES = ("force", "position", "geometry", "image")
 FORCE_MODES = ("activations", "vectors")
 DYNAMICS = ("paper", "galerkin")
+INITIAL_VELOCITIES = ("paper", "fit")
+
+
+def initial_velocity(
+    c: Float[Array, "T K"], *, dt: float, method: str = "paper", frames: int = 4
+) -> Float[Array, " K"]:
+    """The decoder's initial velocity ``c'(0)`` from observed coefficients (seed 001, eq. 10 text).
+
+    Args:
+        c: (T, K) observed coefficients of the window, T >= 2.
+        dt: frame interval (s).
+        method: ``"paper"``: ``(c(dt) - c(0)) / dt``; ``"fit"``: the least-squares slope of the
+            first ``min(frames, T)`` frames (robust to frame-to-frame reconstruction noise).
+        frames: frames of the ``"fit"`` line (>= 2).
+
+    Returns:
+        (K,) velocity.
+    """
+    if method == "paper":
+        return (c[1] - c[0]) / dt
+    n = min(int(frames), c.shape[0])
+    t = jnp.arange(n, dtype=c.dtype) - (n - 1) / 2.0
+    return jnp.einsum("t,tk->k", t, c[:n]) / (jnp.sum(t * t) * dt)
 
 
 def _max_frequency(template: PhysicsTemplate) -> float:
@@ -98,13 +138,20 @@ class PhysicsAUNet(nnx.Module):
             needs forces of either sign: pair ``"paper"`` with ``"vectors"``. Non-negative
             activations need the elastic term of ``"galerkin"``.
         dynamics: ``"paper"`` (eq. 5) or ``"galerkin"`` (with the template's K and D).
-        solver: ``"euler"`` (eq. 6) or a diffrax solver name (``"heun"``, ``"tsit5"``, ...).
+        solver: ``"euler"`` (eq. 6), ``"exact"`` (the zero-order-hold propagator of the linear
+            reduced model, :func:`aujax.physics.simulate_reduced_exact`: stable at any dt, the
+            choice for ``galerkin``) or a diffrax solver name (``"heun"``, ``"tsit5"``, ...).
         dt: frame interval (s).
         channels: spiral-encoder channels per level.
         latent: size of z3d.
         hidden: hidden width of the regressor and the AU head.
         image_features: size of z2d (required when ``"image"`` is a feature).
         mass_eps: floor on the mass factor's diagonal.
+        mass_floor: the relative mass is ``L L^T + mass_floor I`` (smallest eigenvalue >=
+            ``mass_floor`` times the template's mass); 0 gives the bare Cholesky form.
+        initial_velocity: ``"paper"`` (two-frame difference) or ``"fit"`` (least-squares slope
+            of the first ``velocity_frames`` frames), see :func:`initial_velocity`.
+        velocity_frames: frames of the ``"fit"`` slope.
         rngs: parameter initialisation streams.
     """
 
@@ -123,6 +170,9 @@ class PhysicsAUNet(nnx.Module):
         hidden: int = 64,
         image_features: int = 0,
         mass_eps: float = 1e-3,
+        mass_floor: float = 0.0,
+        initial_velocity: str = "paper",
+        velocity_frames: int = 4,
         rngs: nnx.Rngs,
     ):
         features = tuple(features)
@@ -137,13 +187,22 @@ class PhysicsAUNet(nnx.Module):
             raise ValueError("features include 'image': image_features must be >= 1.")
         if not dt > 0:
             raise ValueError(f"dt must be > 0, got {dt}.")
+        if initial_velocity not in INITIAL_VELOCITIES:
+            raise ValueError(
+                f"initial_velocity must be one of {INITIAL_VELOCITIES}, got {initial_velocity!r}."
+            )
+        if not 0 <= mass_floor < 1:
+            raise ValueError(f"mass_floor must be in [0, 1), got {mass_floor}.")
+        if int(velocity_frames) < 2:
+            raise ValueError(f"velocity_frames must be >= 2, got {velocity_frames}.")
         k, m = template.n_coefficients, template.n_muscles
         # the encoder holds the mesh hierarchy; one copy per array (a donated state must not
         # hold the same buffer twice)
         self.template = nnx.data(template.replace(hierarchy=None))
         self.features = features
         self.force_mode, self.dynamics, self.solver = force_mode, dynamics, solver
-        self.dt, self.mass_eps = float(dt), float(mass_eps)
+        self.dt, self.mass_eps, self.mass_floor = float(dt), float(mass_eps), float(mass_floor)
+        self.initial_velocity, self.velocity_frames = initial_velocity, int(velocity_frames)
         self.force_scale = _force_scale(template, force_mode, dynamics)
         self.n_aus, self.image_features = int(n_aus), int(image_features)
         if solver == "euler" and dynamics == "galerkin":
@@ -152,7 +211,8 @@ class PhysicsAUNet(nnx.Module):
                 raise ValueError(
                     f"solver='euler' is unstable for the galerkin dynamics at dt={dt:.3g} s: the "
                     f"template's fastest mode has omega = {omega:.0f} rad/s (omega dt = "
-                    f"{omega * dt:.1f} > 1); use a diffrax solver such as 'tsit5'."
+                    f"{omega * dt:.1f} > 1); use solver='exact' or a diffrax solver such as "
+                    "'tsit5'."
                 )
         self.encoder = SpiralEncoder(
             template.hierarchy, in_features=3, channels=channels, latent=latent, rngs=rngs
@@ -181,7 +241,8 @@ class PhysicsAUNet(nnx.Module):
         at constant velocity instead of exploding.
         """
         k = template.n_coefficients
-        factor = cholesky_from_mass(jnp.eye(k, dtype=jnp.float32), eps=self.mass_eps)
+        eye = (1.0 - self.mass_floor) * jnp.eye(k, dtype=jnp.float32)  # L L^T + floor I = I
+        factor = cholesky_from_mass(eye, eps=self.mass_eps)
         for head, bias in (
             (self.mass_head, factor.reshape(-1)),
             (self.force_head, None),
@@ -208,8 +269,9 @@ class PhysicsAUNet(nnx.Module):
     def mass(self, z3d: Float[Array, "*b T L"]) -> Float[Array, "*b K K"]:
         """One SPD generalized mass per window from the time-averaged code (eq. 8).
 
-        ``M^B = C (L L^T) C^T`` with C the Cholesky factor of the template's mass ``M0`` and
-        ``L L^T`` the SPD output of :func:`aujax.physics.mass_from_cholesky`: the network
+        ``M^B = C (L L^T + f I) C^T`` with C the Cholesky factor of the template's mass ``M0``,
+        ``L L^T`` the SPD output of :func:`aujax.physics.mass_from_cholesky` and f the
+        ``mass_floor``: the network
         regresses the mass relative to the physical one (``M0`` is ill-conditioned, cond ~ 3e4
         at 400 vertices, so absolute entries would be a poorly scaled regression target).
         """
@@ -217,8 +279,10 @@ class PhysicsAUNet(nnx.Module):
         raw = self.mass_head(jnp.mean(z3d, axis=-2)).reshape(*z3d.shape[:-2], k, k)
         c = self.mass_scale
 
+        floor = self.mass_floor * jnp.eye(k, dtype=raw.dtype)
+
         def fn(r):
-            return c @ mass_from_cholesky(r, eps=self.mass_eps) @ c.T
+            return c @ (mass_from_cholesky(r, eps=self.mass_eps) + floor) @ c.T
 
         for _ in range(raw.ndim - 2):
             fn = jax.vmap(fn)
@@ -242,9 +306,13 @@ class PhysicsAUNet(nnx.Module):
             model = ReducedModel(
                 mass=mass, stiffness=red.stiffness, damping=red.damping, form="galerkin"
             )
+        cdot0 = initial_velocity(c, dt=self.dt, method=self.initial_velocity,
+                                 frames=self.velocity_frames)  # fmt: skip
         if self.solver == "euler":
-            return euler_paper(model, c[0], c[1], q, dt=self.dt)
-        cdot0 = (c[1] - c[0]) / self.dt
+            # euler_paper takes c(dt) and forms (c(dt) - c(0)) / dt: hand it c(0) + dt c'(0)
+            return euler_paper(model, c[0], c[0] + self.dt * cdot0, q, dt=self.dt)
+        if self.solver == "exact":
+            return simulate_reduced_exact(model, c[0], cdot0, q, dt=self.dt)[0]
         cs, _ = simulate_reduced(model, c[0], cdot0, q, dt=self.dt, solver=self.solver)
         return cs
 

@@ -12,24 +12,24 @@ features) of a trained state; evaluation by restore calls them on a restored che
 """
 
 import dataclasses
+import functools
 import pathlib
-import zlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 
-from ...data import frame_loader, window_index, window_loader
+from ...data import crops_to_float, frame_loader, window_index, window_loader
 from ...nn import ResNet
 from ...train import (
-    Checkpoints,
-    MetricsLog,
     create_train_state,
-    make_train_step,
+    f1_score,
+    fit_or_restore,
     model_of,
-    train_loop,
+    predict_in_batches,
+    run_seed,
+    warmup_cosine_adamw,
 )
 from ._frames import FrameTable, TableSource
 from ._losses import LossWeights, au_loss, physics_loss
@@ -42,6 +42,8 @@ __all__ = [
     "build_image_net",
     "build_physics_net",
     "covering_windows",
+    "image_loss_fn",
+    "physics_loss_fn",
     "predict_image",
     "predict_physics",
     "train_image",
@@ -69,25 +71,6 @@ class PhysicsSpec:
     solver: str | None = None
 
 
-def _tx(steps: int, lr: float, warmup: int) -> optax.GradientTransformation:
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, lr, warmup_steps=min(warmup, max(steps - 1, 1)), decay_steps=max(steps, 2)
-    )
-    return optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=1e-4))
-
-
-def _fit(run_dir, cfg, state, loss_fn, loader, prepare, *, steps, mesh, progress, restore):
-    """Trains through the shared loop (resuming from ``run_dir``), or restores a checkpoint."""
-    with Checkpoints(run_dir / "checkpoints", every=cfg.train.checkpoint_every) as ck:
-        if restore is not None:
-            return ck.restore(state, step=restore).state
-        return train_loop(
-            state, make_train_step(loss_fn, mesh=mesh), loader, num_steps=steps, mesh=mesh,
-            checkpoints=ck, log=MetricsLog(run_dir / "metrics.jsonl"),
-            log_every=cfg.train.log_every, prepare=prepare, progress=progress,
-        )  # fmt: skip
-
-
 def build_physics_net(
     template: PhysicsTemplate, cfg, spec: PhysicsSpec, *, n_aus: int, image_features: int, seed: int
 ) -> PhysicsAUNet:
@@ -103,6 +86,8 @@ def build_physics_net(
         latent=cfg.model.latent,
         hidden=cfg.model.hidden,
         image_features=image_features if "image" in spec.features else 0,
+        mass_floor=cfg.model.mass_floor,
+        initial_velocity=cfg.model.initial_velocity,
         rngs=nnx.Rngs(seed),
     )
 
@@ -118,13 +103,27 @@ def build_image_net(cfg, *, n_aus: int, seed: int) -> ResNet:
     )
 
 
-def _images(x) -> jax.Array:
-    return jnp.asarray(x, jnp.float32) / 255.0 - 0.5
+def physics_loss_fn(cfg, spec: PhysicsSpec):
+    """``loss_fn(model, batch, *, key)`` of a physics-branch model: eq. 17 with the config's lambdas
+    (``spec.reconstruction`` is lambda_3d)."""
+    weights = LossWeights(reconstruction=spec.reconstruction, au=cfg.loss.au,
+                          clean=cfg.loss.clean, smooth=cfg.loss.smooth)  # fmt: skip
+
+    def loss_fn(model, batch, *, key):
+        del key
+        out = model(batch["c"], batch.get("z2d"))
+        return physics_loss(out, batch, weights=weights)
+
+    return loss_fn
 
 
-def _loader_seed(seed: int, name: str) -> int:
-    """A per-run shuffling seed: the run seed mixed with the run's name."""
-    return (seed * 1_000_003 + zlib.crc32(name.encode())) % 2**31
+def image_loss_fn(model, batch, *, key):
+    """The image branch's loss: masked BCE on AU labels (eq. 14), BatchNorm in training mode."""
+    del key
+    model.train()
+    _, logits = model(crops_to_float(batch["image"]))
+    loss = au_loss(logits, batch["labels"], batch["label_mask"])
+    return loss, {"lau": loss}
 
 
 def train_physics(
@@ -140,12 +139,15 @@ def train_physics(
     seed: int,
     progress: str | bool = True,
     restore: int | str | None = None,
+    val_rows: np.ndarray | None = None,
 ):
     """Trains (or resumes) a physics-branch model on ``rows``, or restores one of its checkpoints.
 
     Args:
-        restore: None trains (resuming from the newest checkpoint); ``"latest"`` or a step number
-            restores that checkpoint without training (evaluation by restore).
+        restore: None trains (resuming from the newest checkpoint); ``"latest"``, ``"best"`` or a
+            step number restores that checkpoint without training (evaluation by restore).
+        val_rows: validation frames (held-out training subjects): their mean F1 is logged at
+            every checkpoint (``eval/f1``) and the best checkpoint is kept; None: none.
 
     Returns:
         The :class:`aujax.train.TrainState`.
@@ -160,55 +162,50 @@ def train_physics(
     index = window_index(source, window=cfg.model.window, stride=1)
     loader = window_loader(
         source, window=cfg.model.window, batch_size=cfg.train.batch_size, index=index,
-        seed=_loader_seed(seed, run_dir.name), num_epochs=None,
+        seed=run_seed(seed, run_dir.name), num_epochs=None,
     )  # fmt: skip
     net = build_physics_net(template, cfg, spec, n_aus=table.labels.shape[1],
                             image_features=0 if z2d is None else z2d.shape[1], seed=seed)  # fmt: skip
-    tx = _tx(cfg.train.steps, cfg.train.lr, cfg.train.warmup)
+    tx = warmup_cosine_adamw(cfg.train.steps, lr=cfg.train.lr, warmup=cfg.train.warmup)
     state = create_train_state(net, tx, key=jax.random.key(seed))
-    weights = LossWeights(reconstruction=spec.reconstruction, au=cfg.loss.au,
-                          clean=cfg.loss.clean, smooth=cfg.loss.smooth)  # fmt: skip
-
-    def loss_fn(model, batch, *, key):
-        del key
-        out = model(batch["c"], batch.get("z2d"))
-        return physics_loss(out, batch, weights=weights)
+    loss_fn = physics_loss_fn(cfg, spec)
 
     def prepare(batch):
         keep = ("c", "c_mask", "labels", "label_mask") + (("z2d",) if "z2d" in fields else ())
         return {k: batch[k] for k in keep}
 
-    return _fit(run_dir, cfg, state, loss_fn, loader, prepare, steps=cfg.train.steps, mesh=mesh,
-                progress=progress, restore=restore)  # fmt: skip
+    evaluate = _physics_validation(cfg, table, val_rows, z2d, spec.features)
+    return fit_or_restore(
+        run_dir, state, loss_fn, loader, steps=cfg.train.steps, mesh=mesh, prepare=prepare,
+        checkpoint_every=cfg.train.checkpoint_every, log_every=cfg.train.log_every,
+        progress=progress, restore=restore, evaluate=evaluate,
+    )  # fmt: skip
 
 
 def train_image(
-    run_dir, *, cfg, table: FrameTable, rows, mesh, seed: int, progress=True, restore=None
-):
+    run_dir, *, cfg, table: FrameTable, rows, mesh, seed: int, progress=True, restore=None,
+    val_rows=None,
+):  # fmt: skip
     """Trains (or resumes) the image branch on single frames of ``rows`` (masked BCE, eq. 14).
 
-    ``restore`` as in :func:`train_physics`.
+    ``restore`` and ``val_rows`` as in :func:`train_physics`.
     """
     run_dir = pathlib.Path(run_dir)
     source = TableSource(table, rows, fields=("labels", "image"), seed=seed)
     loader = frame_loader(source, batch_size=cfg.image.batch_size,
-                          seed=_loader_seed(seed, run_dir.name), num_epochs=None)  # fmt: skip
+                          seed=run_seed(seed, run_dir.name), num_epochs=None)  # fmt: skip
     net = build_image_net(cfg, n_aus=table.labels.shape[1], seed=seed)
-    tx = _tx(cfg.image.steps, cfg.image.lr, cfg.train.warmup)
+    tx = warmup_cosine_adamw(cfg.image.steps, lr=cfg.image.lr, warmup=cfg.train.warmup)
     state = create_train_state(net, tx, key=jax.random.key(seed))
-
-    def loss_fn(model, batch, *, key):
-        del key
-        model.train()
-        _, logits = model(_images(batch["image"]))
-        loss = au_loss(logits, batch["labels"], batch["label_mask"])
-        return loss, {"lau": loss}
 
     def prepare(batch):
         return {k: batch[k] for k in ("image", "labels", "label_mask")}
 
-    return _fit(run_dir, cfg, state, loss_fn, loader, prepare, steps=cfg.image.steps, mesh=mesh,
-                progress=progress, restore=restore)  # fmt: skip
+    return fit_or_restore(
+        run_dir, state, image_loss_fn, loader, steps=cfg.image.steps, mesh=mesh, prepare=prepare,
+        checkpoint_every=cfg.train.checkpoint_every, log_every=cfg.train.log_every,
+        progress=progress, restore=restore, evaluate=_image_validation(table, val_rows),
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------
@@ -251,20 +248,49 @@ def covering_windows(
     return np.stack(wins), np.stack(owner)
 
 
-def _batched(fn, arrays: dict, batch: int):
-    """Runs ``fn`` over fixed-size batches (the last one padded: one compiled shape)."""
-    n = next(iter(arrays.values())).shape[0]
-    outs = []
-    for s in range(0, n, batch):
-        part = {k: v[s : s + batch] for k, v in arrays.items()}
-        m = next(iter(part.values())).shape[0]
-        if m < batch:
-            part = {
-                k: np.concatenate([v, np.repeat(v[-1:], batch - m, 0)]) for k, v in part.items()
-            }
-        out = jax.device_get(fn(part))
-        outs.append(jax.tree.map(lambda x, m=m: np.asarray(x)[:m], out))
-    return jax.tree.map(lambda *xs: np.concatenate(xs), *outs)
+@functools.partial(jax.jit, static_argnums=0)
+def _physics_outputs(graphdef, st, b):
+    m = nnx.merge(graphdef, st, copy=True)
+    out = m(b["c"], b.get("z2d"))
+    return {
+        "prob": jax.nn.sigmoid(out["logits"]),
+        "forces": out["forces"],
+        "c_tilde": out["c_tilde"],
+        "mass_trace": jnp.broadcast_to(
+            jnp.trace(out["mass"], axis1=-2, axis2=-1)[:, None], out["logits"].shape[:2]
+        ),
+    }
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _image_outputs(graphdef, st, b):
+    m = nnx.merge(graphdef, st, copy=True)
+    feats, logits = m(crops_to_float(b["image"]))
+    return {"prob": jax.nn.sigmoid(logits), "z2d": feats}
+
+
+def _eval_split(state):
+    """``(graphdef, arrays)`` of a state's model in eval mode (one compiled predictor per model)."""
+    model = model_of(state)
+    model.eval()
+    return nnx.split(model)
+
+
+def _physics_inputs(cfg, table: FrameTable, rows, z2d, features):
+    wins, owner = covering_windows(table, np.asarray(rows), cfg.model.window)
+    arrays = {"c": table.c[wins]}
+    if "image" in features:
+        arrays["z2d"] = z2d[wins]
+    return wins, owner, arrays
+
+
+def _physics_predict(state, wins, owner, arrays, batch):
+    graphdef, st = _eval_split(state)
+    out = predict_in_batches(functools.partial(_physics_outputs, graphdef, st), arrays, batch)
+    sel = owner.reshape(-1)
+    flat = {k: v.reshape(-1, *v.shape[2:])[sel] for k, v in out.items()}
+    order = np.argsort(wins.reshape(-1)[sel], kind="stable")
+    return {"rows": wins.reshape(-1)[sel][order], **{k: v[order] for k, v in flat.items()}}
 
 
 def predict_physics(state, *, cfg, table: FrameTable, rows, z2d=None, batch: int = 32):
@@ -274,46 +300,43 @@ def predict_physics(state, *, cfg, table: FrameTable, rows, z2d=None, batch: int
         dict with ``rows`` (covered table rows), ``prob`` (n, R), ``forces`` (n, M[, 3]),
         ``c_tilde`` (n, K), ``mass_trace`` (n,).
     """
-    wins, owner = covering_windows(table, np.asarray(rows), cfg.model.window)
-    model = model_of(state)
-    model.eval()
-    graphdef, st = nnx.split(model)
-
-    @jax.jit
-    def run(b):
-        m = nnx.merge(graphdef, st, copy=True)
-        out = m(b["c"], b.get("z2d"))
-        return {
-            "prob": jax.nn.sigmoid(out["logits"]),
-            "forces": out["forces"],
-            "c_tilde": out["c_tilde"],
-            "mass_trace": jnp.broadcast_to(
-                jnp.trace(out["mass"], axis1=-2, axis2=-1)[:, None], out["logits"].shape[:2]
-            ),
-        }
-
-    arrays = {"c": table.c[wins]}
-    if "image" in model.features:
-        arrays["z2d"] = z2d[wins]
-    out = _batched(run, arrays, batch)
-    sel = owner.reshape(-1)
-    flat = {k: v.reshape(-1, *v.shape[2:])[sel] for k, v in out.items()}
-    order = np.argsort(wins.reshape(-1)[sel], kind="stable")
-    return {"rows": wins.reshape(-1)[sel][order], **{k: v[order] for k, v in flat.items()}}
+    wins, owner, arrays = _physics_inputs(cfg, table, rows, z2d, model_of(state).features)
+    return _physics_predict(state, wins, owner, arrays, batch)
 
 
 def predict_image(state, *, table: FrameTable, rows, batch: int = 128):
     """Per-frame AU probabilities and pooled features (z2d, eq. 11) of the image branch."""
-    model = model_of(state)
-    model.eval()
-    graphdef, st = nnx.split(model)
-
-    @jax.jit
-    def run(b):
-        m = nnx.merge(graphdef, st, copy=True)
-        feats, logits = m(_images(b["image"]))
-        return {"prob": jax.nn.sigmoid(logits), "z2d": feats}
-
+    graphdef, st = _eval_split(state)
     rows = np.asarray(rows)
-    out = _batched(run, {"image": table.images[rows]}, batch)
+    out = predict_in_batches(functools.partial(_image_outputs, graphdef, st), {"image": table.images[rows]},
+                   batch)  # fmt: skip
     return {"rows": rows, **out}
+
+
+def _mean_f1(prob, table: FrameTable, rows) -> float:
+    labels = np.where(table.label_mask[rows], table.labels[rows], 9)
+    return float(np.mean(f1_score(prob, labels)))
+
+
+def _physics_validation(cfg, table, rows, z2d, features):
+    """``evaluate(state) -> {"f1": ...}`` on the validation subjects' frames (None: no rows)."""
+    if rows is None or len(rows) == 0:
+        return None
+    wins, owner, arrays = _physics_inputs(cfg, table, rows, z2d, features)
+
+    def evaluate(state):
+        pred = _physics_predict(state, wins, owner, arrays, 32)
+        return {"f1": _mean_f1(pred["prob"], table, pred["rows"])}
+
+    return evaluate
+
+
+def _image_validation(table, rows):
+    if rows is None or len(rows) == 0:
+        return None
+    rows = np.asarray(rows)
+
+    def evaluate(state):
+        return {"f1": _mean_f1(predict_image(state, table=table, rows=rows)["prob"], table, rows)}
+
+    return evaluate

@@ -1,0 +1,281 @@
+"""The experiment of seed 000: ``train_and_evaluate(config, workdir)`` (DESIGN §7.2).
+
+Table 1 of the paper — top-down, bottom-up and integration, per-AU F1 and average over the
+three subject-independent folds — under two protocols:
+
+* ``apex``: the apex (peak-intensity) frame of every AU episode of the test subjects (the paper
+  scores 732 apex frames of BP4D); the top-down thresholds are chosen on the training subjects'
+  apex frames;
+* ``all``: every frame of the test subjects; thresholds chosen on every training frame.
+
+Per fold: the top-down levels ``a*`` are the blendshape coefficients the top-down engine
+reconstructs from each frame's landmarks (:func:`aujax.methods.physics.reconstruct_coefficients`,
+eqs. 2-4; cached and shared with the physics experiment); the bottom-up CNN (eq. 5) trains on
+the training subjects' crops; the integration network (eq. 6) trains on the training subjects'
+``[p^bu || a*]``. The bottom-up and integration models are trained once per fold and scored
+under both protocols.
+
+A run's workdir::
+
+    config.json                       the resolved config (``experiment = "bp4d_topdown"``)
+    runs/fold<f>/bottomup/            checkpoints/, metrics.jsonl
+    runs/fold<f>/integration/         checkpoints/, metrics.jsonl
+    runs/fold<f>/thresholds_<p>.json  the top-down thresholds and the subjects/folds they saw
+    results/tables.md, table1_<p>.csv, results.json
+    figures/table1_per_au.png
+"""
+
+import json
+import pathlib
+import time
+
+import jax
+import numpy as np
+
+from ...data import BP4D_AUS, DISFA_DETECTION_AUS, cache_root, folds
+from ...face import AU_IDS
+from ...train import RunLog, check_run_config, csv_table, data_mesh, markdown_table
+from ..physics._frames import FrameTable, prepared_table, table_f1
+from ._apex import apex_rows, synthetic_intensities
+from ._thresholds import LevelThresholds, choose_thresholds
+from ._train import predict_bottomup, predict_integration, train_bottomup, train_integration
+
+
+__all__ = [
+    "EXPERIMENT",
+    "PROTOCOLS",
+    "ROWS",
+    "load_frames",
+    "top_down_levels",
+    "train_and_evaluate",
+]
+
+EXPERIMENT = "bp4d_topdown"
+ROWS = ("Top-down", "Bottom-up", "Integration")
+PROTOCOLS = ("apex", "all")
+_DATASET_AUS = {"bp4d": BP4D_AUS, "disfa": DISFA_DETECTION_AUS}
+
+
+def top_down_levels(table: FrameTable) -> np.ndarray:
+    """(N, R) top-down AU levels a* (eq. 2) of the table's label AUs, from its coefficients c."""
+    if table.c is None:
+        raise ValueError("table: no coefficients c (run reconstruct_coefficients first).")
+    if table.c.shape[1] != len(AU_IDS):
+        raise ValueError(
+            f"table.c must have the {len(AU_IDS)} AU_IDS columns, got {table.c.shape}."
+        )
+    cols = [AU_IDS.index(a) for a in table.aus]
+    return np.where(table.c_mask[:, None], table.c[:, cols], 0.0).astype(np.float64)
+
+
+def load_frames(cfg, log=print) -> tuple[FrameTable, pathlib.Path, bool]:
+    """The configured dataset (``cfg.data.dataset``) as a table with top-down coefficients.
+
+    The dataset (generated once when synthetic), its TFDS files and its coefficients are cached
+    under the cache directory with the keys of the physics experiment
+    (:func:`aujax.methods.physics.prepared_table`), so either experiment reuses what the other
+    prepared.
+
+    Returns:
+        ``(table, root, synthetic)``.
+    """
+    kind = cfg.data.dataset
+    if kind not in _DATASET_AUS:
+        raise ValueError(f"data.dataset must be 'bp4d' or 'disfa', got {kind!r}.")
+    return prepared_table(kind, cfg.data, seed=cfg.seed, cache=cache_root(cfg.data.cache_dir),
+                          log=log, aus=_DATASET_AUS[kind])  # fmt: skip
+
+
+def _thresholds_json(th: LevelThresholds) -> dict:
+    return {
+        "aus": list(th.aus),
+        "thresholds": [float(t) for t in th.thresholds],
+        "train_f1": [float(f) for f in th.train_f1],
+        "subjects": list(th.subjects),
+        "folds": list(th.folds),
+        "n_rows": th.n_rows,
+    }
+
+
+def train_and_evaluate(
+    config,
+    workdir,
+    *,
+    train: bool = True,
+    step="latest",
+    table: FrameTable | None = None,
+    intensity: np.ndarray | None = None,
+    echo=print,
+) -> dict:
+    """Runs (or, with ``train=False``, restores and re-evaluates) the seed 000 experiment.
+
+    Args:
+        config: the ``get_config()`` ConfigDict (experiments/configs/bp4d_topdown.py).
+        workdir: the run directory; a rerun with the same config resumes where it stopped.
+        train: False restores every model from its checkpoints instead of training
+            (``python -m experiments.evaluate``); a model without checkpoints is an error.
+        step: the checkpoint to evaluate when ``train`` is False: ``"latest"`` or an int.
+        table: optional frames with top-down coefficients to use instead of the configured
+            dataset (notebooks, tests); its subjects must belong to ``cfg.data.dataset``'s folds.
+        intensity: optional (N, R) intensities of ``table``'s rows for the apex frames (None with
+            a given ``table``: middle frames of the episodes).
+        echo: where progress lines and tables are printed (None: silent).
+
+    Returns:
+        dict with ``table1`` (protocol -> method -> per-AU F1, avg, per-fold avg), ``apex``
+        (per-fold apex frame and episode counts) and ``thresholds`` (fold -> protocol -> the
+        thresholds and the subjects/folds their search touched).
+    """
+    cfg = config
+    workdir = pathlib.Path(workdir)
+    if cfg.get("experiment", None) != EXPERIMENT:
+        raise ValueError(
+            f"config.experiment must be {EXPERIMENT!r}, got {cfg.get('experiment')!r}."
+        )
+    for p in cfg.protocols:
+        if p not in PROTOCOLS:
+            raise ValueError(f"config.protocols: unknown protocol {p!r} (expected {PROTOCOLS}).")
+    check_run_config(cfg, workdir, train=train, experiment=EXPERIMENT)
+    log = RunLog(workdir, echo)
+    t_start = time.perf_counter()
+    dataset = cfg.data.dataset
+    log(f"{EXPERIMENT}: workdir {workdir}, {jax.device_count()} {jax.default_backend()} device(s).")
+    if table is None:
+        table, root, synthetic = load_frames(cfg, log)
+        if synthetic:
+            intensity = synthetic_intensities(root, table, dataset=dataset)
+        src = f"synthetic {dataset.upper()}-like" if synthetic else dataset.upper()
+    else:
+        src = f"given {dataset.upper()} table"
+    if table.images is None:
+        raise ValueError("table: the bottom-up model needs crops (data.image_size 64 or 128).")
+    aus = table.aus
+    levels = top_down_levels(table)
+    labels = np.where(table.label_mask, table.labels, 9)
+    fold_subjects = folds(dataset)
+    mesh = data_mesh()
+
+    results: dict = {"table1": {}, "apex": {}, "thresholds": {}}
+    per_fold = {p: {r: [] for r in ROWS} for p in cfg.protocols}
+    for fold in cfg.folds:
+        tr_subj, te_subj = fold_subjects[fold - 1]
+        tr, te = table.rows(tr_subj), table.rows(te_subj)
+        if tr.size == 0 or te.size == 0:
+            raise ValueError(f"fold {fold}: no training or test frames in the {src} data.")
+        fdir = workdir / "runs" / f"fold{fold}"
+        restore = None if train else step
+        for name in ("bottomup", "integration"):
+            if not train and not (fdir / name / "checkpoints").exists():
+                raise ValueError(
+                    f"{fdir / name}: no checkpoints to evaluate (was the run finished?)."
+                )
+        st = train_bottomup(fdir / "bottomup", cfg=cfg, table=table, rows=tr, mesh=mesh,
+                            seed=cfg.seed, progress=f"fold{fold}/bottomup", restore=restore)  # fmt: skip
+        everything = np.concatenate([tr, te])
+        prob = np.zeros(labels.shape)
+        prob[everything] = predict_bottomup(st, table=table, rows=everything)
+        st = train_integration(fdir / "integration", cfg=cfg, table=table, rows=tr, prob=prob,
+                               levels=levels, mesh=mesh, seed=cfg.seed,
+                               progress=f"fold{fold}/integration", restore=restore)  # fmt: skip
+        integ = np.zeros(labels.shape)
+        integ[te] = predict_integration(st, prob=prob[te], levels=levels[te])
+        apex_tr, _ = apex_rows(table, tr, intensity=intensity)
+        apex_te, n_episodes = apex_rows(table, te, intensity=intensity)
+        results["apex"][f"fold{fold}"] = {"test_frames": int(apex_te.size),
+                                          "test_episodes": n_episodes,
+                                          "train_frames": int(apex_tr.size)}  # fmt: skip
+        results["thresholds"][f"fold{fold}"] = {}
+        for protocol in cfg.protocols:
+            fit_rows, test_rows = (apex_tr, apex_te) if protocol == "apex" else (tr, te)
+            if fit_rows.size == 0 or test_rows.size == 0:
+                raise ValueError(
+                    f"fold {fold}: no {protocol} frames among the training or test rows."
+                )
+            th = choose_thresholds(levels[fit_rows], labels[fit_rows],
+                                   subjects=table.subject[fit_rows], aus=aus, dataset=dataset)  # fmt: skip
+            if set(th.subjects) & set(te_subj) or fold in th.folds:
+                raise AssertionError(f"fold {fold}: thresholds touched test subjects.")
+            record = _thresholds_json(th)
+            results["thresholds"][f"fold{fold}"][protocol] = record
+            if train:
+                (fdir / f"thresholds_{protocol}.json").write_text(json.dumps(record, indent=2))
+            scores = {
+                "Top-down": th.detect(levels[test_rows]),
+                "Bottom-up": prob[test_rows],
+                "Integration": integ[test_rows],
+            }
+            for row in ROWS:
+                per_fold[protocol][row].append(table_f1(scores[row], table, test_rows))
+        log(f"fold {fold} (apex test frames {apex_te.size}): " + "; ".join(
+            f"{p}: " + ", ".join(f"{r} {100 * np.mean(per_fold[p][r][-1]):.1f}" for r in ROWS)
+            for p in cfg.protocols))  # fmt: skip
+
+    header = ["Method"] + [f"AU{a}" for a in aus] + ["Avg"]
+    md, csv = [], {}
+    for protocol in cfg.protocols:
+        lines = []
+        results["table1"][protocol] = {}
+        for row in ROWS:
+            f1 = np.mean(np.stack(per_fold[protocol][row]), axis=0)
+            lines.append((row, [*f1.tolist(), float(np.mean(f1))]))
+            results["table1"][protocol][row] = {
+                "per_au": dict(zip(aus, f1.tolist(), strict=True)),
+                "avg": float(np.mean(f1)),
+                "per_fold_avg": [float(np.mean(x)) for x in per_fold[protocol][row]],
+            }
+        n_apex = sum(results["apex"][f"fold{f}"]["test_frames"] for f in cfg.folds)
+        what = (f"apex frames ({n_apex} test frames over the folds)" if protocol == "apex"
+                else "all frames")  # fmt: skip
+        md.append(markdown_table(
+            f"Table 1 ({protocol}) — F1 (%) on {src}, {what}, mean of folds {list(cfg.folds)}",
+            header, lines,
+            note="Top-down: levels >= per-AU thresholds chosen on the training subjects' "
+            f"{'apex ' if protocol == 'apex' else ''}frames; bottom-up and integration: "
+            "probability >= 0.5. Frame-based F1, 9s skipped, per fold then averaged.",
+        ))  # fmt: skip
+        csv[f"table1_{protocol}"] = csv_table(header, lines)
+
+    text = "\n".join(md)
+    if train:
+        out = workdir / "results"
+        out.mkdir(exist_ok=True)
+        (out / "tables.md").write_text(text)
+        for name, body in csv.items():
+            (out / f"{name}.csv").write_text(body)
+        (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+        if cfg.figures:
+            _figure(workdir, results, aus, log)
+    log("")
+    log(text)
+    log(f"{EXPERIMENT}: done in {time.perf_counter() - t_start:.0f} s.")
+    return results
+
+
+def _figure(workdir: pathlib.Path, results: dict, aus, log) -> None:
+    """Per-AU F1 bars of the three methods, one panel per protocol."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    protocols = list(results["table1"])
+    fig, axes = plt.subplots(len(protocols), 1, figsize=(10, 2.8 * len(protocols)), sharex=True)
+    axes = np.atleast_1d(axes)
+    x = np.arange(len(aus) + 1)
+    width = 0.8 / len(ROWS)
+    for ax, protocol in zip(axes, protocols, strict=True):
+        for i, row in enumerate(ROWS):
+            r = results["table1"][protocol][row]
+            vals = [100 * r["per_au"][a] for a in aus] + [100 * r["avg"]]
+            ax.bar(x + (i - 1) * width, vals, width, label=row)
+        ax.set_ylabel(f"F1 (%), {protocol}")
+        ax.set_ylim(0, 100)
+        ax.legend(loc="upper right", fontsize=8, ncol=3)
+    axes[-1].set_xticks(x, [f"AU{a}" for a in aus] + ["Avg"])
+    fig.suptitle("Table 1 per AU: top-down vs bottom-up vs integration")
+    fig.tight_layout()
+    figs = workdir / "figures"
+    figs.mkdir(exist_ok=True)
+    fig.savefig(figs / "table1_per_au.png", dpi=110)
+    plt.close(fig)
+    log(f"figure: {figs / 'table1_per_au.png'}")
