@@ -81,7 +81,7 @@ def _flops(step, state, batch) -> float | None:
     return float(cost["flops"]) if cost and "flops" in cost else None
 
 
-def _reference_step(loss_fn, tx):
+def _reference_step(loss_fn):
     """The Flax NNX examples' idiom: nnx.Optimizer + nnx.value_and_grad under nnx.jit."""
     from flax import nnx
 
@@ -101,7 +101,7 @@ def _time_reference(model, tx, loss_fn, batch, *, steps: int, repeat: int) -> fl
     from flax import nnx
 
     opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
-    step = _reference_step(loss_fn, tx)
+    step = _reference_step(loss_fn)
     jax.block_until_ready(step(model, opt, batch))
     times = []
     for _ in range(repeat):

@@ -354,6 +354,19 @@ def _check_dt(dt) -> None:
         raise ValueError(f"dt must be > 0, got {dt}.")
 
 
+def _check_initial_value_problem(model: ReducedModel, dt, force, **states):
+    """Validates a trajectory call: the model, each (K,) start state, the (T, K) force and dt.
+
+    Returns:
+        The checked start states (in keyword order) followed by the force.
+    """
+    k = _validate(model)
+    checked = [_check_vector(name, value, k) for name, value in states.items()]
+    force = _check_forcing("force", force, k)
+    _check_dt(dt)
+    return (*checked, force)
+
+
 def _model_dtype(model: ReducedModel, *arrays):
     """The float dtype that holds the model's matrices and ``arrays`` (numpy promotion)."""
     leaves = [model.mass, model.stiffness, model.damping, *arrays]
@@ -487,11 +500,7 @@ def euler_paper(
     Raises:
         ValueError: on shape mismatch, non-finite inputs or non-positive dt.
     """
-    k = _validate(model)
-    c0 = _check_vector("c0", c0, k)
-    c1 = _check_vector("c1", c1, k)
-    force = _check_forcing("force", force, k)
-    _check_dt(dt)
+    c0, c1, force = _check_initial_value_problem(model, dt, force, c0=c0, c1=c1)
     dtype = _model_dtype(model, c0, c1, force)
     c0, c1, force = c0.astype(dtype), c1.astype(dtype), force.astype(dtype)
     accel = _accel_fn(model, dtype)
@@ -548,11 +557,7 @@ def simulate_reduced(
         ValueError: on shape mismatch, non-finite inputs, ``semi_implicit_euler`` with a damped
             model, or bad solver settings (from ``solve_frames``).
     """
-    k = _validate(model)
-    c0 = _check_vector("c0", c0, k)
-    cdot0 = _check_vector("cdot0", cdot0, k)
-    force = _check_forcing("force", force, k)
-    _check_dt(dt)
+    c0, cdot0, force = _check_initial_value_problem(model, dt, force, c0=c0, cdot0=cdot0)
     if "velocity_dependent" in solver_kwargs:
         raise ValueError(
             "velocity_dependent is derived from the model (damping or not); do not pass it."
@@ -620,11 +625,8 @@ def simulate_reduced_exact(
     Returns:
         ``(cs, cdots)``: (T, K) coefficients and velocities at frames 0..T-1 (``cs[0] = c0``).
     """
-    k = _validate(model)
-    c0 = _check_vector("c0", c0, k)
-    cdot0 = _check_vector("cdot0", cdot0, k)
-    force = _check_forcing("force", force, k)
-    _check_dt(dt)
+    c0, cdot0, force = _check_initial_value_problem(model, dt, force, c0=c0, cdot0=cdot0)
+    k = c0.shape[0]
     dtype = _model_dtype(model, c0, cdot0, force)
     mass = jnp.asarray(model.mass, dtype)
     chol = jax.scipy.linalg.cho_factor(mass)

@@ -159,11 +159,8 @@ def train_bottomup(
         loss = au_loss(model(crops_to_float(batch["image"])), batch["labels"], batch["label_mask"])
         return loss, {"lau": loss}
 
-    def prepare(batch):
-        return flatten_blocks(batch)
-
     return fit_or_restore(
-        run_dir, state, loss_fn, loader, steps=cfg.train.steps, mesh=mesh, prepare=prepare,
+        run_dir, state, loss_fn, loader, steps=cfg.train.steps, mesh=mesh, prepare=flatten_blocks,
         checkpoint_every=cfg.train.checkpoint_every, log_every=cfg.train.log_every,
         progress=progress, restore=restore,
     )  # fmt: skip
@@ -233,11 +230,9 @@ def train_integration(
         loss = au_loss(logits, batch["labels"], batch["label_mask"])
         return loss, {"lau": loss}
 
-    def prepare(batch):
-        return flatten_blocks(batch)
-
     return fit_or_restore(
-        run_dir, state, loss_fn, loader, steps=cfg.integration.steps, mesh=mesh, prepare=prepare,
+        run_dir, state, loss_fn, loader, steps=cfg.integration.steps, mesh=mesh,
+        prepare=flatten_blocks,
         checkpoint_every=cfg.train.checkpoint_every, log_every=cfg.train.log_every,
         progress=progress, restore=restore,
     )  # fmt: skip
