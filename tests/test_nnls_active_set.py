@@ -157,8 +157,8 @@ def test_auto_method_and_bad_input():
         nnls(a, b, method="simplex")
     with pytest.raises(ValueError, match="active_set"):
         nnls(a, b, method="active_set", upper=upper)
-    with pytest.raises(ValueError, match="active_set"):
-        nnls(np.stack([a, a, a]), b[:3], method="active_set")
+    with pytest.raises(ValueError, match="fallback"):
+        nnls(a, b, method="active_set", fallback=1)
     with pytest.raises(ValueError, match="max_pivots"):
         nnls(a, b, method="active_set", max_pivots=0)
     with pytest.raises(ValueError, match="chunk"):
@@ -201,3 +201,47 @@ def test_masked_cholesky_solve_computes_each_entry_once():
     essential = sum(2 * j + (n - 1 - j) * (2 * j + 1) for j in range(n)) + 2 * n * n
     assert essential == 575
     assert ops <= 1.25 * essential, ops
+
+
+def test_per_problem_matrices_match_scipy():
+    """A 3-D A (one matrix per problem, e.g. per-frame Jacobians) runs the single-problem pivoting
+    under vmap; free variables and a ridge as in the top-down engine's Gauss-Newton step."""
+    rng = _rng(9)
+    a = np.stack([_with_condition(rng, 20, 6, c) for c in (3.0, 30.0, 300.0, 1e3)])
+    a[:, :, 4:] *= 100.0  # badly scaled free columns (pose) beside the bounded ones
+    b = rng.normal(size=(4, 20))
+    free = np.array([False, False, False, False, True, True])
+    res = nnls(a, b, method="active_set", free=free, ridge=1e-6)
+    assert np.all(np.asarray(res.converged))
+    assert np.max(np.asarray(res.iterations)) < 20
+    lower = np.where(free, -np.inf, 0.0)
+    for i in range(4):
+        a_aug = np.concatenate([a[i], 1e-3 * np.eye(6)])
+        b_aug = np.concatenate([b[i], np.zeros(6)])
+        ref = scipy.optimize.lsq_linear(a_aug, b_aug, bounds=(lower, np.inf), method="bvls",
+                                        tol=1e-14)  # fmt: skip
+        assert _gap(a_aug, b_aug, np.asarray(res.x[i]), ref.x) <= 1e-9
+    # the same problems one at a time under the caller's vmap, without the APG fallback
+    one = jax.jit(jax.vmap(lambda ai, bi: nnls(ai, bi, method="active_set", free=free,
+                                               ridge=1e-6, fallback=False)))(a, b)  # fmt: skip
+    np.testing.assert_allclose(np.asarray(one.x), np.asarray(res.x), rtol=1e-10, atol=1e-12)
+    # one problem starts from its unconstrained solution's positive set (a pseudo-inverse), a
+    # 3-D A from every variable passive: one face solve more at most
+    its_one, its = np.asarray(one.iterations), np.asarray(res.iterations)
+    assert np.all((its_one <= its) & (its_one >= its - 1))
+
+
+def test_no_fallback_reports_unfinished_problems():
+    rng = _rng(10)
+    a = np.stack([_with_condition(rng, 20, 6, 30.0) for _ in range(8)])
+    b = rng.normal(size=(8, 20))
+    capped = nnls(a, b, method="active_set", max_pivots=1, fallback=False)
+    its = np.asarray(capped.iterations)
+    conv = np.asarray(capped.converged)
+    np.testing.assert_array_equal(its, 1)
+    assert (~conv).sum() >= 3  # F_0 = all variables is rarely the optimal face
+    assert np.all(np.asarray(capped.kkt_residual)[~conv] > 1e-6)
+    exact = nnls(a, b, method="active_set", fallback=False)
+    assert np.all(np.asarray(exact.converged))
+    for i in range(8):
+        assert _gap(a[i], b[i], np.asarray(exact.x[i]), scipy.optimize.nnls(a[i], b[i])[0]) <= 1e-12

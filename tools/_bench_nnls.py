@@ -21,6 +21,9 @@ Gaussian landmark noise (0.05 cm), so that many constraints are active at the so
   every frame SciPy solved (max and median);
 * a floor: the two matmuls every batched solver must do (``h = A^T b`` for all frames and the
   residual ``A x - b`` that `nnls` returns) timed alone, and the speed-up they cap;
+* a per-problem row (not with `--quick`): the same problems with A repeated per frame as a
+  (N, 204, 17) array, i.e. the exact solver of per-frame matrices (the top-down engine's
+  Gauss-Newton systems: a LAPACK Cholesky face solve per problem under vmap);
 * a profile row (not with `--quick`): one masked face solve (the unrolled 17 x 17 Cholesky of
   the exact path) for every frame, kernel only: the exact solver costs about the mean pivot count
   times this, plus the pass/compaction overhead.
@@ -191,6 +194,13 @@ def main(argv=None) -> int:
         ("aujax nnls apg, tol for the gap goal", jnp.float64, 3e-7, apg, True),
         ("aujax nnls apg, default tol", jnp.float64, None, apg, False),
         ("aujax nnls apg, no Jacobi scaling", jnp.float64, 3e-7, {**apg, "jacobi": False}, False),
+        (
+            "aujax nnls active_set, per-problem A (B, m, n)",
+            jnp.float64,
+            None,
+            {"method": "active_set", "per_problem": True},
+            False,
+        ),
         ("aujax nnls active_set (exact BPP)", jnp.float32, None, exact, True),
         ("aujax nnls apg, tol for the gap goal", jnp.float32, 5e-6, apg, True),
         ("aujax nnls apg, default tol", jnp.float32, None, apg, False),
@@ -199,8 +209,12 @@ def main(argv=None) -> int:
         configs = [c for c in configs if c[4]]
     summary = {}
     for label, dtype, tol, extra, judged in configs:
+        extra = dict(extra)
+        per_problem = extra.pop("per_problem", False)
         fn = jax.jit(functools.partial(nnls, tol=tol, max_iter=5000, **extra))
         a_d, b_d = jnp.asarray(a, dtype), jnp.asarray(b, dtype)
+        if per_problem:  # the shared A repeated per frame: the per-problem (vmapped) solver
+            a_d = jnp.broadcast_to(a_d, (n_frames, *a.shape))
         t1 = time.perf_counter()
         jax.block_until_ready(fn(a_d, b_d))
         t_compile = time.perf_counter() - t1

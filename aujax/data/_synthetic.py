@@ -12,8 +12,9 @@ preset (:func:`aujax.data.get_preset`), so that the same readers serve synthetic
    subject's mesh (all the subject's tasks as one batch through
    :func:`aujax.data._rig.simulate_expressions`, rtol 1e-5; ``warmup`` frames holding the first
    activation are simulated first and dropped, so a sequence does not open with a transient), the
-   68 landmarks. The physics of the next subject runs in a worker thread while this subject's
-   crops are rendered and its files written (results do not depend on the overlap);
+   68 landmarks. The physics of the next two subjects runs in worker threads while this
+   subject's crops are rendered, and the previous subject's files are written by a writer
+   thread (results do not depend on the overlap, test);
 3. head pose: smooth yaw/pitch/roll (Ornstein-Uhlenbeck, correlation time 1.5 s, the preset's
    standard deviations) and a small translation drift; a pinhole camera at the preset's distance
    looking at the face (model frame x left, y up, z to camera -> camera frame x right, y down,
@@ -27,16 +28,20 @@ preset (:func:`aujax.data.get_preset`), so that the same readers serve synthetic
 
 5. the frame images: aligned face crops rendered from the simulated meshes under the head
    rotation (:func:`sequence_crops`: the crops of :func:`aujax.data._crops.render_crops` through
-   the batched packed-z-buffer renderer :func:`aujax.render._splat.render_splat`), one light per
-   sequence, the subject's skin albedo, written as ``img/{subj}/{task}/{frame}.jpg`` like the
-   real frames. The side is :data:`DEFAULT_IMAGE_SIZE` of the preset size (64 px for ``small``,
-   what the main job consumes; ``image_size=128`` gives the preset's 128 px).
+   the batched packed-z-buffer renderer :func:`aujax.render._splat.render_splat`, all of a
+   subject's sequences in one call with a light per frame, so the chunks stay full and their
+   compiled shape fixed), one light per sequence, the subject's skin albedo, written as
+   ``img/{subj}/{task}/{frame}.jpg`` like the real frames. The side is
+   :data:`DEFAULT_IMAGE_SIZE` of the preset size (64 px for ``small``, what the main job
+   consumes; ``image_size=128`` gives the preset's 128 px).
 """
 
+import collections
 import concurrent.futures
 import dataclasses
 import json
 import pathlib
+import threading
 import time
 
 import jax
@@ -71,6 +76,10 @@ DEFAULT_N_VERTICES = {"tiny": 600, "small": 650, "full": 1500}
 # trains on and ~4x cheaper to render and write than 128; 128 (the presets' capture size) on request.
 DEFAULT_IMAGE_SIZE = {"tiny": 128, "small": 64, "full": 128}
 _RTOL = 1e-5  # Newmark residual tolerance: ~3e-6 relative to a converged solution (docs/data.md)
+# Subjects simulated at once (threads): a subject's physics (the dense inverse, then the Newmark
+# scan) is single-threaded on XLA CPU and LAPACK here, and the main thread's crops and the writer
+# leave most of a core free, so two subjects in flight keep both cores busy.
+_PHYSICS_WORKERS = 2
 _CROP_CHUNK = 32  # most frames per jitted crop-rendering call (faster than 128 on 2 cores)
 _FLIP = np.diag([1.0, -1.0, -1.0])  # model frame -> camera frame (face looking at the camera)
 
@@ -150,8 +159,8 @@ def sequence_crops(
     *,
     size: int,
     color: bool = True,
-    light_elevation_deg: float = 30.0,
-    ambient: float = 0.4,
+    light_elevation_deg=30.0,
+    ambient=0.4,
     chunk: int = 32,
 ) -> np.ndarray:
     """Aligned face crops (T, size, size, C) uint8 of a simulated sequence.
@@ -160,7 +169,8 @@ def sequence_crops(
     subject's neutral face with a 6 % margin, the head rotation per frame, one key light at
     ``light_elevation_deg`` above the camera axis, ambient ``ambient`` and diffuse
     ``1 - ambient``), rendered by :func:`aujax.render._splat.render_splat` (equal up to 1 grey
-    level at a few edge pixels).
+    level at a few edge pixels). The light may differ per frame, so several sequences of one
+    subject (one light each) render in one call: frame t's image does not depend on the others.
 
     Args:
         rest: (n, 3) the subject's rest vertices (cm, model frame).
@@ -170,8 +180,8 @@ def sequence_crops(
         albedo: (n, 3) RGB albedo in [0, 1].
         size: crop side in pixels, 8..1024.
         color: RGB (C = 3) or grayscale (C = 1).
-        light_elevation_deg: elevation of the key light.
-        ambient: ambient fraction in [0, 1).
+        light_elevation_deg: elevation of the key light, a float or (T,) per frame.
+        ambient: ambient fraction in [0, 1), a float or (T,) per frame.
         chunk: frames per jitted call.
 
     Returns:
@@ -183,14 +193,20 @@ def sequence_crops(
         raise ValueError(f"displacements must have shape (T, {rest.shape[0]}, 3), got {u.shape}.")
     if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 1024:
         raise ValueError(f"size must be an int in [8, 1024], got {size!r}.")
-    if not 0.0 <= ambient < 1.0:
+    n_frames = u.shape[0]
+    amb = np.asarray(ambient, dtype=np.float64)
+    el = np.radians(np.asarray(light_elevation_deg, dtype=np.float64))
+    for name, x in (("ambient", amb), ("light_elevation_deg", el)):
+        if x.shape not in ((), (n_frames,)) or not np.all(np.isfinite(x)):
+            raise ValueError(f"{name} must be a finite float or ({n_frames},) array.")
+    if not np.all((amb >= 0.0) & (amb < 1.0)):
         raise ValueError(f"ambient must be in [0, 1), got {ambient}.")
+    amb, el = np.broadcast_to(amb, (n_frames,)), np.broadcast_to(el, (n_frames,))
     camera = frame_vertices(jnp.asarray(rest), height=size, width=size, margin=0.06)
-    el = np.radians(light_elevation_deg)
+    light = np.stack([np.zeros_like(el), np.sin(el), np.cos(el)], axis=-1)
     return render_splat(
-        rest[None] + u, triangles, albedo, camera=camera, rotations=rotations,
-        light_dir=(0.0, float(np.sin(el)), float(np.cos(el))), ambient=float(ambient),
-        diffuse=1.0 - float(ambient), color=color, chunk=chunk,
+        rest[None] + u, triangles, albedo, camera=camera, rotations=rotations, light_dir=light,
+        ambient=amb, diffuse=1.0 - amb, color=color, chunk=chunk,
     )  # fmt: skip
 
 
@@ -278,7 +294,8 @@ def _generate_bp4d(
     dynamics = ActivationDynamics()
     occ_aus = tuple(AU_IDS)
     col = {au: i for i, au in enumerate(AU_IDS)}
-    timing = {"physics": 0.0, "rendering": 0.0, "writing": 0.0}
+    timing = {"physics": 0.0, "rendering": 0.0, "writing": 0.0}  # summed over threads
+    lock = threading.Lock()
     cap = preset.capture
 
     def prepare(subject):
@@ -320,80 +337,123 @@ def _generate_bp4d(
             for a, us in zip(acts, us_all[: len(acts)], strict=True):
                 us = us[warmup : len(a)]
                 out.append((us, rig_landmarks(rig, us)))
-            timing["physics"] += time.perf_counter() - t0
+            with lock:
+                timing["physics"] += time.perf_counter() - t0
             return out
 
+    def capture(current, simulated):
+        """Host draws of one subject's sequences (per task, in the stream's order): head pose,
+        projected and noisy landmarks, dropped frames, then the light and ambient level."""
+        out = []
+        for (task, seq, rng, acts), (us, lm3) in zip(current["tasks"], simulated, strict=True):
+            n = lm3.shape[0]
+            rot, trans = head_pose_sequence(n, sd_deg=cap.pose_sd_deg, fps=fps, rng=rng)
+            clean = project_landmarks(lm3, rot, trans, intrinsics, distance)
+            noisy = clean + camera.landmark_noise_px * rng.standard_normal(clean.shape)
+            dropped = runs_mask(
+                n, fraction=camera.dropout_fraction, mean_run=camera.dropout_run, rng=rng
+            )
+            noisy[dropped] = np.nan
+            pose = rot.copy()
+            pose[dropped] = np.nan
+            light = None
+            if images:
+                light = (rng.normal(*cap.light_elevation_deg),
+                         float(np.clip(rng.normal(*cap.ambient), 0.05, 0.9)))  # fmt: skip
+            out.append(dict(task=task, seq=seq, acts=acts[warmup:], us=us, lm3=lm3, rot=rot,
+                            trans=trans, clean=clean, noisy=noisy, dropped=dropped, pose=pose,
+                            light=light))  # fmt: skip
+        return out
+
+    def render_subject(current, captured):
+        """All the subject's crops in one call (one light per sequence), split per sequence."""
+        if not images or not captured:
+            return [None] * len(captured)
+        lengths = [c["us"].shape[0] for c in captured]
+        crops = sequence_crops(
+            current["rig"].rest, np.concatenate([c["us"] for c in captured]),
+            np.concatenate([c["rot"] for c in captured]), face.triangles, current["albedo"],
+            size=image_size, color=cap.color,
+            light_elevation_deg=np.repeat([c["light"][0] for c in captured], lengths),
+            ambient=np.repeat([c["light"][1] for c in captured], lengths), chunk=_CROP_CHUNK,
+        )  # fmt: skip
+        return np.split(crops, np.cumsum(lengths)[:-1])
+
+    def write(current, captured, crops):
+        """The subject's files (runs in the writer thread); returns the progress lines."""
+        t0 = time.perf_counter()
+        subject, lines = current["subject"], []
+        for c, image in zip(captured, crops, strict=True):
+            task, labels, n = c["task"], c["seq"].labels, c["lm3"].shape[0]
+            bp4d = BP4DSequence(
+                subject=subject,
+                task=task,
+                frames=np.arange(1, n + 1, dtype=np.int64),
+                occurrence=labels.occurrence.astype(np.int8),
+                aus=occ_aus,
+                occlusion=labels.occlusion.astype(bool),
+                intensity={
+                    au: labels.intensity[:, col[au]].astype(np.int8) for au in BP4D_INTENSITY_AUS
+                },
+                landmarks=c["noisy"][:, np.asarray(IDX49)],
+                pose=c["pose"],
+            )
+            write_bp4d_sequence(root, bp4d)
+            if image is not None:
+                write_bp4d_frames(root, subject, task, bp4d.frames,
+                                  image if image.shape[-1] == 3 else image[..., 0])  # fmt: skip
+            gt = dict(
+                intensity=c["seq"].intensity, activations=c["acts"], landmarks_3d=c["lm3"],
+                landmarks_2d=c["clean"], head_rotation=c["rot"], head_translation=c["trans"],
+                intrinsics=intrinsics, identity=current["identity"], gains=current["gains"],
+                dropped=c["dropped"],
+            )  # fmt: skip
+            if save_meshes:
+                gt["meshes"] = (current["rig"].rest[None] + c["us"]).astype(np.float32)
+            np.savez_compressed(gt_dir / f"{subject}_{task}.npz", **gt)
+            lines.append((f"{subject}_{task}", n))
+        with lock:
+            timing["writing"] += time.perf_counter() - t0
+        return lines
+
     n_frames_total = 0
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        # pipeline: the physics of the next subject runs beside this subject's crops and files
-        prep = prepare(subjects[0]) if subjects else None
-        pending = pool.submit(physics, prep) if subjects else None
-        for index, subject in enumerate(subjects):
+
+    def report(written):
+        nonlocal n_frames_total
+        for name, n in written.result():  # re-raises the writer's errors
+            n_frames_total += n
+            if progress is not None:
+                progress(f"{name}: {n} frames ({time.perf_counter() - t_start:.0f} s)")
+
+    with (
+        concurrent.futures.ThreadPoolExecutor(max_workers=_PHYSICS_WORKERS) as pool,
+        concurrent.futures.ThreadPoolExecutor(max_workers=1) as writer,
+    ):
+        # pipeline: the physics of the next subjects (worker threads) and the files of the
+        # previous one (writer thread) run beside this subject's crops
+        ahead = collections.deque()
+
+        def submit(i):
+            prep = prepare(subjects[i])
+            ahead.append((prep, pool.submit(physics, prep)))
+
+        for i in range(min(_PHYSICS_WORKERS, len(subjects))):
+            submit(i)
+        written = None
+        for index in range(len(subjects)):
+            current, pending = ahead.popleft()
             simulated = pending.result()
-            current = prep
-            if index + 1 < len(subjects):
-                prep = prepare(subjects[index + 1])
-                pending = pool.submit(physics, prep)
-            rig, albedo = current["rig"], current["albedo"]
-            identity, gains = current["identity"], current["gains"]
-            for (task, seq, rng, acts), (us, lm3) in zip(current["tasks"], simulated,
-                                                         strict=True):  # fmt: skip
-                acts = acts[warmup:]
-                n = lm3.shape[0]
-                rot, trans = head_pose_sequence(n, sd_deg=cap.pose_sd_deg, fps=fps, rng=rng)
-                clean = project_landmarks(lm3, rot, trans, intrinsics, distance)
-                noisy = clean + camera.landmark_noise_px * rng.standard_normal(clean.shape)
-                dropped = runs_mask(
-                    n, fraction=camera.dropout_fraction, mean_run=camera.dropout_run, rng=rng
-                )
-                noisy[dropped] = np.nan
-                pose = rot.copy()
-                pose[dropped] = np.nan
-                t1 = time.perf_counter()
-                crops = None
-                if images:
-                    crops = sequence_crops(
-                        rig.rest, us, rot, face.triangles, albedo, size=image_size,
-                        color=cap.color,
-                        light_elevation_deg=rng.normal(*cap.light_elevation_deg),
-                        ambient=float(np.clip(rng.normal(*cap.ambient), 0.05, 0.9)),
-                        chunk=-(-n // -(-n // _CROP_CHUNK)),  # equal chunks of <= 32 frames
-                    )  # fmt: skip
-                t2 = time.perf_counter()
-                timing["rendering"] += t2 - t1
-                labels = seq.labels
-                bp4d = BP4DSequence(
-                    subject=subject,
-                    task=task,
-                    frames=np.arange(1, n + 1, dtype=np.int64),
-                    occurrence=labels.occurrence.astype(np.int8),
-                    aus=occ_aus,
-                    occlusion=labels.occlusion.astype(bool),
-                    intensity={
-                        au: labels.intensity[:, col[au]].astype(np.int8)
-                        for au in BP4D_INTENSITY_AUS
-                    },  # fmt: skip
-                    landmarks=noisy[:, np.asarray(IDX49)],
-                    pose=pose,
-                )
-                write_bp4d_sequence(root, bp4d)
-                if crops is not None:
-                    write_bp4d_frames(root, subject, task, bp4d.frames,
-                                      crops if crops.shape[-1] == 3 else crops[..., 0])  # fmt: skip
-                gt = dict(
-                    intensity=seq.intensity, activations=acts, landmarks_3d=lm3,
-                    landmarks_2d=clean, head_rotation=rot, head_translation=trans,
-                    intrinsics=intrinsics, identity=identity, gains=gains, dropped=dropped,
-                )  # fmt: skip
-                if save_meshes:
-                    gt["meshes"] = (rig.rest[None] + us).astype(np.float32)
-                np.savez_compressed(gt_dir / f"{subject}_{task}.npz", **gt)
-                timing["writing"] += time.perf_counter() - t2
-                n_frames_total += n
-                if progress is not None:
-                    progress(
-                        f"{subject}_{task}: {n} frames ({time.perf_counter() - t_start:.0f} s)"
-                    )
+            if index + _PHYSICS_WORKERS < len(subjects):
+                submit(index + _PHYSICS_WORKERS)
+            captured = capture(current, simulated)
+            t1 = time.perf_counter()
+            crops = render_subject(current, captured)
+            timing["rendering"] += time.perf_counter() - t1
+            if written is not None:
+                report(written)
+            written = writer.submit(write, current, captured, crops)
+        if written is not None:
+            report(written)
     summary = {
         "dataset": "bp4d",
         "size": size,

@@ -56,7 +56,7 @@ from ._bosphorus import (
     read_bosphorus_sample,
 )
 from ._tfds_bp4d import _rgb
-from ._tfds_common import check_config, open_data_source, prepare_builder
+from ._tfds_common import BYTES, check_config, open_data_source, prepare_builder
 
 
 __all__ = [
@@ -87,8 +87,11 @@ class BosphorusConfig(tfds.core.BuilderConfig):
 class Bosphorus(tfds.core.GeneratorBasedBuilder):
     """Bosphorus posed AU / emotion samples: range grid, texture, named 3D and 2D landmarks."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release: one example per sample, a single train split."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release: one example per sample, a single train split.",
+        "1.1.0": "Image (and range) tensors stored as raw bytes (Encoding.BYTES), not int64 lists.",
+    }
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
     The Bosphorus 3D face database is licensed: request it from Bogazici University
     (http://bosphorus.ee.boun.edu.tr/) and place (or link) the dataset root in `manual_dir/`,
@@ -126,9 +129,15 @@ class Bosphorus(tfds.core.GeneratorBasedBuilder):
         s = self.builder_config.image_size
         if s is not None:
             features["image_shape"] = tfds.features.Tensor(shape=(2,), dtype=np.int64)
-            features["image"] = tfds.features.Tensor(shape=(s, s, 3), dtype=np.uint8)
-            features["xyz"] = tfds.features.Tensor(shape=(s, s, 3), dtype=np.float32)
-            features["xyz_mask"] = tfds.features.Tensor(shape=(s, s), dtype=np.bool_)
+            features["image"] = tfds.features.Tensor(
+                shape=(s, s, 3), dtype=np.uint8, encoding=BYTES
+            )
+            features["xyz"] = tfds.features.Tensor(
+                shape=(s, s, 3), dtype=np.float32, encoding=BYTES
+            )
+            features["xyz_mask"] = tfds.features.Tensor(
+                shape=(s, s), dtype=np.bool_, encoding=BYTES
+            )
         return self.dataset_info_from_configs(
             description=(
                 "Bosphorus posed expressions (single AUs, AU combinations, the six emotions, "

@@ -41,7 +41,7 @@ from PIL import Image
 
 from ._bp4d import N_BP4D_LANDMARKS, list_bp4d_sequences, read_bp4d_frames, read_bp4d_sequence
 from ._folds import BP4D_AUS, BP4D_INTENSITY_AUS, BP4D_PARTS
-from ._tfds_common import check_config, open_data_source, prepare_builder
+from ._tfds_common import BYTES, check_config, open_data_source, prepare_builder
 
 
 __all__ = [
@@ -70,8 +70,11 @@ class Bp4dConfig(tfds.core.BuilderConfig):
 class Bp4d(tfds.core.GeneratorBasedBuilder):
     """BP4D-Spontaneous per-frame AU occurrence, intensity, landmarks, pose and images."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release: per-frame examples, splits part1/part2/part3."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release: per-frame examples, splits part1/part2/part3.",
+        "1.1.0": "Image (and range) tensors stored as raw bytes (Encoding.BYTES), not int64 lists.",
+    }
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
     BP4D-Spontaneous is licensed: request it from Binghamton University
     (https://www.cs.binghamton.edu/~lijun/Research/3DFE/3DFE_Analysis.html) and place (or link) the
@@ -108,7 +111,9 @@ class Bp4d(tfds.core.GeneratorBasedBuilder):
         }
         size = self.builder_config.image_size
         if size is not None:
-            features["image"] = tfds.features.Tensor(shape=(size, size, 3), dtype=np.uint8)
+            features["image"] = tfds.features.Tensor(
+                shape=(size, size, 3), dtype=np.uint8, encoding=BYTES
+            )
         return self.dataset_info_from_configs(
             description=(
                 "BP4D-Spontaneous frames with the 12 occurrence AUs "

@@ -41,7 +41,7 @@ from PIL import Image
 from ._disfa import N_DISFA_LANDMARKS, list_disfa_subjects, read_disfa_frames, read_disfa_sequence
 from ._folds import DISFA_AUS, DISFA_PARTS
 from ._tfds_bp4d import BP4D_SPLITS, _rgb
-from ._tfds_common import check_config, open_data_source, prepare_builder
+from ._tfds_common import BYTES, check_config, open_data_source, prepare_builder
 
 
 __all__ = [
@@ -76,8 +76,11 @@ class DisfaConfig(tfds.core.BuilderConfig):
 class Disfa(tfds.core.GeneratorBasedBuilder):
     """DISFA per-frame AU intensities (12 AUs), occurrence, 66 landmarks and left-camera frames."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release: per-frame examples, splits part1/part2/part3."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release: per-frame examples, splits part1/part2/part3.",
+        "1.1.0": "Image (and range) tensors stored as raw bytes (Encoding.BYTES), not int64 lists.",
+    }
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
     DISFA is licensed: request it from the University of Denver (http://mohammadmahoor.com/disfa/)
     and place (or link) the dataset root in `manual_dir/`, i.e.
@@ -112,7 +115,9 @@ class Disfa(tfds.core.GeneratorBasedBuilder):
         }
         size = self.builder_config.image_size
         if size is not None:
-            features["image"] = tfds.features.Tensor(shape=(size, size, 3), dtype=np.uint8)
+            features["image"] = tfds.features.Tensor(
+                shape=(size, size, 3), dtype=np.uint8, encoding=BYTES
+            )
         return self.dataset_info_from_configs(
             description=(
                 f"DISFA left-camera frames with the intensities (0-5) of the 12 AUs {DISFA_AUS}, "

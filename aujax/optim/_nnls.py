@@ -19,10 +19,13 @@ with one of two solvers (``method=``):
 
 * ``"apg"`` (default; every case: per-problem A, upper bounds, free variables, warm starts, any
   conditioning), described below;
-* ``"active_set"``: exact **block principal pivoting** (Kim & Park 2011) for a shared 2-D ``A``
-  without upper bounds (free variables, ridge and warm starts are supported), in
-  :mod:`aujax.optim._active_set`: a few 17 x 17 face solves per problem (mean 3.6 on the benchmark)
-  instead of ~100 gradient iterations, and the exact solution (objective gaps ~1e-15 against SciPy).
+* ``"active_set"``: exact **block principal pivoting** (Kim & Park 2011) without upper bounds
+  (free variables, ridge and warm starts are supported), in :mod:`aujax.optim._active_set`: a few
+  17 x 17 face solves per problem (mean 3.6 on the benchmark) instead of ~100 gradient
+  iterations, and the exact solution (objective gaps ~1e-15 against SciPy). A shared 2-D ``A``
+  runs a chunked batch-minor solver; per-problem matrices (a 3-D ``A``, or one problem under the
+  caller's ``jax.vmap``, e.g. the top-down engine's per-frame Gauss-Newton systems) run one
+  LAPACK Cholesky face solve per problem and pivot (a relative ridge of 100 eps on the face).
   Problems it leaves unsolved after ``max_pivots`` pivots go to the projected gradient,
   warm-started; ``"auto"`` picks it whenever it applies and ``"apg"`` otherwise.
 
@@ -384,11 +387,12 @@ def _solve_queue(data, shared, tol, *, max_iter, slots, block):
     jax.jit,
     static_argnames=(
         "batch_shape", "dtype", "max_iter", "jacobi", "slots", "block", "power_iterations",
-        "method", "max_pivots", "chunk",
+        "method", "max_pivots", "chunk", "fallback_apg",
     ),
 )  # fmt: skip
 def _nnls_jit(a, b, upper, free, x0, ridge, lipschitz, tol, *, batch_shape, dtype, max_iter,
-              jacobi, slots, block, power_iterations, method, max_pivots, chunk):  # fmt: skip
+              jacobi, slots, block, power_iterations, method, max_pivots, chunk,
+              fallback_apg):  # fmt: skip
     """Core of :func:`nnls` on validated inputs (casts and reshapes happen here, under jit).
 
     a: (m, n) or (B, m, n); b: batch_shape + (m,); upper: None, (n,) or batch_shape + (n,); free:
@@ -445,18 +449,33 @@ def _nnls_jit(a, b, upper, free, x0, ridge, lipschitz, tol, *, batch_shape, dtyp
     hi = jnp.where(free[None] if upper.ndim == 2 else free, inf, upper)  # (n,) or (B, n)
     d_b = jnp.broadcast_to(d, (batch, n))
 
-    if method == "active_set":  # shared A, no upper bounds (checked by nnls)
-        gram_k = gram * d_kkt[:, None] * d_kkt[None, :]
-        h_k = h * d_kkt[None]
-        if x0 is None:  # F_0 from the unconstrained solution
-            f0 = (h_k @ jnp.linalg.pinv(gram_k, hermitian=True)) > 0
+    if method == "active_set":  # no upper bounds (checked by nnls)
+        if shared_a:
+            gram_k = gram * d_kkt[:, None] * d_kkt[None, :]
         else:
+            gram_k = gram * d_kkt[:, :, None] * d_kkt[:, None, :]
+        h_k = h * (d_kkt[None] if shared_a else d_kkt)
+        if x0 is not None:
             f0 = x0 > 0
-        y_k, piv, opt = _active_set.bpp_solve(
-            gram_k, h_k, f0, free, tol, max_pivots=max_pivots, chunk=chunk
-        )
+        elif shared_a:  # F_0 from the unconstrained solution (one pseudo-inverse, shared)
+            f0 = (h_k @ jnp.linalg.pinv(gram_k, hermitian=True)) > 0
+        else:  # F_0 = everything: the first face solve is the unconstrained solution
+            f0 = jnp.ones((batch, n), bool)
+        if shared_a and batch > 1:
+            y_k, piv, opt = _active_set.bpp_solve(
+                gram_k, h_k, f0, free, tol, max_pivots=max_pivots, chunk=chunk
+            )
+        else:  # per-problem Grams, or one problem (e.g. under the caller's vmap)
+            single = functools.partial(
+                _active_set.bpp_single, free=free, tol=tol, max_pivots=max_pivots
+            )
+            in_axes = (None, 0, 0) if shared_a else (0, 0, 0)
+            y_k, piv, opt = jax.vmap(single, in_axes=in_axes)(gram_k, h_k, f0)
         lo_k = jnp.where(free, -jnp.inf, 0.0).astype(dtype)
-        g_k = y_k @ gram_k - h_k
+        if shared_a:
+            g_k = y_k @ gram_k - h_k
+        else:
+            g_k = jnp.einsum("bij,bj->bi", gram_k, y_k) - h_k
         num = jnp.linalg.norm(y_k - jnp.maximum(y_k - g_k, lo_k[None]), axis=-1)
         s_k = jnp.maximum(jnp.linalg.norm(h_k, axis=-1), tiny)
         as_out = (y_k, piv, opt, num / s_k)
@@ -485,7 +504,8 @@ def _nnls_jit(a, b, upper, free, x0, ridge, lipschitz, tol, *, batch_shape, dtyp
         y, its, kkt, conv = apg(data)
     else:  # exact block principal pivoting; APG (warm-started) for what it leaves unsolved
         y_as, piv, opt, kkt_as = as_out
-        y_as = y_as * (d_kkt / d)[None]  # into the APG variables
+        ratio = d_kkt / d
+        y_as = y_as * (ratio[None] if shared_a else ratio)  # into the APG variables
 
         def fallback(_):
             y_f, its_f, kkt_f, conv_f = apg({**data, "y0": y_as})
@@ -496,9 +516,12 @@ def _nnls_jit(a, b, upper, free, x0, ridge, lipschitz, tol, *, batch_shape, dtyp
                 opt | conv_f,
             )
 
-        y, its, kkt, conv = jax.lax.cond(
-            jnp.all(opt), lambda _: (y_as, piv, kkt_as, opt), fallback, None
-        )
+        if fallback_apg:
+            y, its, kkt, conv = jax.lax.cond(
+                jnp.all(opt), lambda _: (y_as, piv, kkt_as, opt), fallback, None
+            )
+        else:  # the caller takes the last face solution of an unfinished problem as it is
+            y, its, kkt, conv = y_as, piv, kkt_as, opt
     x = jnp.clip(y * d_b, lo[None], hi if hi.ndim == 2 else hi[None])
     if shared_a:
         res = x @ a.T - b
@@ -527,6 +550,7 @@ def nnls(
     method: str = "apg",
     max_pivots: int = 50,
     chunk: int | None = None,
+    fallback: bool = True,
 ) -> NNLSResult:
     r"""Batched non-negative least squares (seed 000, eq. 2): projected gradient or active set.
 
@@ -568,18 +592,26 @@ def nnls(
         block: iterations between two checks for finished problems (static).
         power_iterations: power iterations for the Lipschitz constant of a shared ``A`` (static).
         method: ``"apg"`` (accelerated projected gradient, every case), ``"active_set"`` (exact
-            block principal pivoting: a shared 2-D ``A`` and no ``upper``; ``tol`` is then the
-            sign tolerance of the pivoting's feasibility test, relative to ``||D A^T b||``, and the
+            block principal pivoting: any ``A`` without ``upper``; ``tol`` is then the sign
+            tolerance of the pivoting's feasibility test, relative to ``||D A^T b||``, and the
             Lipschitz/Jacobi/queue options only concern the fallback) or ``"auto"``
-            (``"active_set"`` where it applies, else ``"apg"``). The default stays ``"apg"`` so
-            that existing callers (the top-down engine's warm-started per-frame fits) keep their
-            iteration semantics; the module docstring compares the two (static).
+            (``"active_set"`` where it applies, else ``"apg"``). A shared ``A`` with a batch of
+            right-hand sides runs the batch-minor chunked solver (:func:`~aujax.optim._active_set.
+            bpp_solve`); a 3-D ``A``, or a single problem (e.g. one frame under the caller's
+            ``jax.vmap``), runs :func:`~aujax.optim._active_set.bpp_single` per problem. The
+            default stays ``"apg"`` so that existing callers keep their iteration semantics; the
+            module docstring compares the two (static).
         max_pivots: face solves per problem for ``"active_set"`` before the problem is handed to
             the projected gradient, warm-started from its last face solution (static).
-        chunk: problems per face solve for ``"active_set"`` (static); None: 256 in float64, 512
-            in float32, so that the ~150 factor entries of a chunk (~300 KB) stay in L2 (the
-            fastest on this CPU: in the same run float64 chunk 128 took ~1.2-1.6x and 512
-            ~1.2x the time of 256; float32 256 ~1.3x and 1024 ~1.5x that of 512).
+        chunk: problems per face solve for ``"active_set"`` with a shared ``A`` (static); None:
+            256 in float64, 512 in float32, so that the ~150 factor entries of a chunk (~300 KB)
+            stay in L2 (the fastest on this CPU: in the same run float64 chunk 128 took ~1.2-1.6x
+            and 512 ~1.2x the time of 256; float32 256 ~1.3x and 1024 ~1.5x that of 512).
+        fallback: for ``"active_set"``, hand the problems left unsolved after ``max_pivots``
+            pivots to the projected gradient (static; default True). False returns their last
+            face solution, clipped, with ``converged=False``: under the caller's ``jax.vmap`` the
+            fallback's branch would otherwise run for every problem (a vmapped ``cond`` runs both
+            branches), with its Lipschitz power iteration.
 
     Iteration counts grow like ``sqrt(cond(D G D))``: at the default float64 tolerance the landmark
     AU basis (cond(A) ~100) takes a median of ~160 and at most ~1000 iterations, while cond(A) ~1e3
@@ -593,8 +625,7 @@ def nnls(
     Raises:
         ValueError: for wrong shapes (naming the argument), a negative ``ridge``, negative or NaN
             ``upper``, a non-boolean ``free``, non-finite ``A``/``b``/``x0`` (checked when the
-            inputs are concrete), an unknown ``method``, ``method="active_set"`` with a 3-D ``A``
-            or with ``upper``, or bad static options.
+            inputs are concrete), an unknown ``method``, ``method="active_set"`` with ``upper``, or
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -668,12 +699,13 @@ def nnls(
                 raise ValueError(f"{name} must be {'>' if strict else '>='} 0, got {val}")
     if tol is None:
         tol = default_tolerance(dtype)
-    exact_ok = len(a_shape) == 2 and upper is None
+    exact_ok = upper is None
     if method == "active_set" and not exact_ok:
         raise ValueError(
-            "method='active_set' needs a shared 2-D A and no upper bounds (got A of shape "
-            f"{a_shape}{'' if upper is None else ' and upper'}); use method='apg' or 'auto'"
+            "method='active_set' does not take upper bounds (got upper); use method='apg' or 'auto'"
         )
+    if not isinstance(fallback, bool):
+        raise ValueError(f"fallback must be a bool, got {fallback!r}")
     if method == "auto":
         method = "active_set" if exact_ok else "apg"
     if chunk is None:  # ~300 KB of factor entries: in L2 (measured best on this CPU)
@@ -681,4 +713,4 @@ def nnls(
     return _nnls_jit(A, b, upper, free, x0, ridge, lipschitz, tol, batch_shape=batch_shape,
                      dtype=dtype, max_iter=max_iter, jacobi=jacobi, slots=slots, block=block,
                      power_iterations=power_iterations, method=method, max_pivots=max_pivots,
-                     chunk=chunk)  # fmt: skip
+                     chunk=chunk, fallback_apg=fallback)  # fmt: skip

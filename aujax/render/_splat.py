@@ -8,21 +8,26 @@ device. It is built for meshes whose triangles span a few pixels (the synthetic 
 crops: ~1,200 triangles in 64-128 px):
 
 * triangle-major splatting: every triangle tests the pixel centres of a small static tile
-  (``SMALL_TILE``, 3 x 3) anchored at its own bounding box, and the few triangles of a chunk
-  whose bounding box holds more pixel centres (a host-side list padded to a power of two) test
-  a second tile fitted to them (as :func:`aujax.render.tile_extent`), so the work is about
-  ``B x f x 9`` samples plus a few at 64 px (one fitted tile for all was 5 x 6 there);
+  (``SMALL_TILE``, 3 x 3) anchored at its own bounding box, and the few triangles (~1-5 % at
+  64 px) whose bounding box holds more pixel centres test shifted copies of that tile over the
+  rest of their box (a host-side list of ``(frame x triangle, row shift, column shift)`` rows,
+  padded to a power of two), so the work is about ``B x f x 9`` samples plus a few, and the
+  compiled shapes do not depend on the frames (one fitted tile for all was 5 x 6 at 64 px; a
+  second tile fitted per chunk recompiled for most chunks);
 * one scatter-max z-buffer pass over packed int32 keys ``(quantised depth << id_bits) | triangle``
   instead of a depth pass, a gather and an id pass (scatters dominate on XLA CPU). Depth is
-  quantised to ``min(31 - id_bits, 23)`` bits over the chunk's depth range (~1e-6 of it for
-  1,200 triangles), so two surfaces closer than that at a pixel centre tie and the higher triangle index
-  wins, as :func:`aujax.render.rasterize_tiles` breaks its exact ties;
+  quantised to ``min(31 - id_bits, 23)`` bits over each frame's depth range (~1e-6 of it for
+  1,200 triangles), so two surfaces closer than that at a pixel centre tie and the higher
+  triangle index wins, as :func:`aujax.render.rasterize_tiles` breaks its exact ties; a frame's
+  image does not depend on which frames share its chunk;
 * vertex normals by a gather over a padded vertex -> triangle table (no scatter-add);
 * the barycentric setup and the corner albedo and normals of each triangle packed in one row that
   each pixel gathers once.
 
 The batch is explicit (flat gathers and scatters over ``B x pixels``), not vmapped: XLA CPU's
-batched gathers and scatters are several times slower. Frames are rendered ``chunk`` at a time
+batched gathers and scatters are several times slower. The light direction, ambient and diffuse
+coefficients are per frame, so the generator renders all of a subject's sequences (one light
+each) in one call. Frames are rendered ``chunk`` at a time
 (the last chunk padded with the first frame, so every chunk has one compiled shape). Meshes whose
 triangles grow past ``max_tile`` pixels fall back to :func:`aujax.render.render` (vmapped), which
 bins large triangles better.
@@ -42,7 +47,8 @@ from ._rasterizer import _barycentric, _check_mesh, _Setup, _setup, _tolerance, 
 __all__ = ["render_splat", "vertex_triangle_table"]
 
 MAX_TILE = 12  # pixels; past it the banded rasterizer of `render` is cheaper
-SMALL_TILE = (3, 3)  # every triangle's tile; the few larger ones (~1 %) get a second, fitted one
+SMALL_TILE = (3, 3)  # every triangle's tile; the few larger ones (~1 %) get shifted copies
+EXTRA_BLOCK = 2048  # shifted tiles per z-buffer call (one compiled shape; more calls if needed)
 
 
 def vertex_triangle_table(triangles: Int[Array, "f 3"], n_vertices: int) -> np.ndarray:
@@ -73,50 +79,60 @@ def vertex_triangle_table(triangles: Int[Array, "f 3"], n_vertices: int) -> np.n
     return table
 
 
-@functools.partial(jax.jit, static_argnames=("tile", "big_tile", "height", "width", "color"))
-def _splat_chunk(
-    vertices, rotations, triangles, table, albedo, scale, translation, light, ambient, diffuse,
-    big, *, tile, big_tile, height, width, color,
-):  # fmt: skip
-    """(B, n, 3) model-frame vertices and (B, 3, 3) rotations -> (B, H, W, C) uint8 images.
-
-    Every triangle tests ``tile``; the triangles ``big`` (K,) test ``big_tile`` as well (a
-    triangle tested twice gives the same key twice: the scatter-max is unchanged)."""
-    n_batch = vertices.shape[0]
-    n_tri = triangles.shape[0]
-    dtype = vertices.dtype
-    tol = _tolerance(dtype)
-    tile_h, tile_w = tile
-    # projection (OrthoCamera with a per-frame rotation): u = s y_x + t_x, v = t_y - s y_y, z = y_z
+def _project(vertices, rotations, scale, translation):
+    """(B, n, 3) pixels ``(u, v, z)`` of the OrthoCamera with a per-frame rotation:
+    u = s y_x + t_x, v = t_y - s y_y, z = y_z."""
     cam = jnp.einsum("bij,bnj->bni", rotations, vertices)
-    pixels = jnp.stack(
+    return jnp.stack(
         [scale * cam[..., 0] + translation[0], translation[1] - scale * cam[..., 1], cam[..., 2]],
         axis=-1,
     )
-    corners = jnp.take(jax.lax.stop_gradient(pixels), triangles, axis=1).reshape(-1, 3, 3)
-    setup, valid = _setup(corners, cull_backfaces=True)
 
-    # --- visibility: one scatter-max of packed (depth, triangle) keys ------------------------------
+
+def _triangle_setup(pixels, triangles):
+    corners = jnp.take(jax.lax.stop_gradient(pixels), triangles, axis=1).reshape(-1, 3, 3)
+    return _setup(corners, cull_backfaces=True), corners
+
+
+def _id_bits(n_tri: int) -> int:
+    return max(int(n_tri - 1).bit_length(), 1)
+
+
+@functools.partial(jax.jit, static_argnames=("base", "tile", "height", "width"))
+def _zbuffer(zbuf, vertices, rotations, triangles, scale, translation, extra, *, base, tile,
+             height, width):  # fmt: skip
+    """Scatter-max of packed ``(quantised depth << id_bits) | triangle`` keys into ``zbuf``
+    (B H W,) int32 (-1 = empty).
+
+    ``base``: every triangle tests ``tile`` anchored at its bounding box. ``extra`` (E, 3) int32
+    rows ``(b f + t, dr, dc)`` test the same tile again, shifted by ``(dr, dc)`` pixels, for
+    triangle ``t`` of frame ``b`` (the larger triangles' bounding boxes; a pixel tested twice
+    gives the same key twice: the scatter-max is unchanged). Only E and the static arguments set
+    the compiled shape."""
+    n_batch, n_tri = vertices.shape[0], triangles.shape[0]
+    dtype = vertices.dtype
+    tol = _tolerance(dtype)
+    pixels = _project(vertices, rotations, scale, translation)
+    setup, corners = _triangle_setup(pixels, triangles)
+    setup, valid = setup
     lo = jnp.where(valid[:, None], jnp.min(corners[..., :2], axis=1), 0.0)
     col0 = jnp.ceil(lo[:, 0] - 0.5 - 1e-3).astype(jnp.int32)
     row0 = jnp.ceil(lo[:, 1] - 0.5 - 1e-3).astype(jnp.int32)
-    id_bits = max(int(n_tri - 1).bit_length(), 1)
+    id_bits = _id_bits(n_tri)
     depth_bits = min(31 - id_bits, 23)  # levels exact in float32; keys stay positive int32
     z = pixels[..., 2]
-    z_lo, z_hi = jnp.min(z), jnp.max(z)
+    z_lo, z_hi = jnp.min(z, axis=1), jnp.max(z, axis=1)  # (B,): per frame, whatever the chunk
     levels = float(2**depth_bits - 1)
     quant = levels / jnp.maximum(z_hi - z_lo, jnp.finfo(dtype).tiny)
     n_pix = height * width
-    frame = jnp.repeat(jnp.arange(n_batch, dtype=jnp.int32), n_tri)  # (B f,)
-    ids = jnp.tile(jnp.arange(n_tri, dtype=jnp.int32), n_batch)
+    th, tw = tile
+    dc = jnp.tile(jnp.arange(tw, dtype=jnp.int32), th)
+    dr = jnp.repeat(jnp.arange(th, dtype=jnp.int32), tw)
 
-    def samples(rows, tile_hw):
-        """Keys and flat pixel targets of the (R,) triangle rows over a tile_hw tile."""
-        th, tw = tile_hw
-        dc = jnp.tile(jnp.arange(tw, dtype=jnp.int32), th)
-        dr = jnp.repeat(jnp.arange(th, dtype=jnp.int32), tw)
-        col = col0[rows][:, None] + dc[None]  # (R, k)
-        row = row0[rows][:, None] + dr[None]
+    def samples(rows, shift_r, shift_c):
+        """Keys and flat pixel targets of the (R,) triangle rows over the tile at (R,) shifts."""
+        col = (col0[rows] + shift_c)[:, None] + dc[None]  # (R, k)
+        row = (row0[rows] + shift_r)[:, None] + dr[None]
         l0, l1, l2, depth = _barycentric(
             _Setup(*(x[rows][:, None] for x in setup)),
             col.astype(dtype) + 0.5,
@@ -124,26 +140,39 @@ def _splat_chunk(
         )
         inside = (l0 >= -tol) & (l1 >= -tol) & (l2 >= -tol) & valid[rows][:, None]
         inside = inside & (col >= 0) & (col < width) & (row >= 0) & (row < height)
-        q = jnp.clip(jnp.floor((depth - z_lo) * quant), 0.0, levels).astype(jnp.int32)
-        key = jnp.where(inside, jnp.left_shift(q, id_bits) | ids[rows][:, None], -1)
-        base = frame[rows][:, None] * n_pix
-        target = jnp.where(inside, base + row * width + col, n_batch * n_pix)  # out: dropped
+        b = (rows // n_tri)[:, None]
+        q = jnp.clip(jnp.floor((depth - z_lo[b]) * quant[b]), 0.0, levels).astype(jnp.int32)
+        key = jnp.where(inside, jnp.left_shift(q, id_bits) | (rows % n_tri)[:, None], -1)
+        target = jnp.where(inside, b * n_pix + row * width + col, n_batch * n_pix)  # out: dropped
         return key.reshape(-1), target.reshape(-1)
 
-    key, target = samples(jnp.arange(n_batch * n_tri, dtype=jnp.int32), (tile_h, tile_w))
-    if big.shape[0]:
-        rows_big = (jnp.arange(n_batch, dtype=jnp.int32)[:, None] * n_tri + big[None, :]).reshape(
-            -1
-        )
-        key_big, target_big = samples(rows_big, big_tile)
-        key = jnp.concatenate([key, key_big])
-        target = jnp.concatenate([target, target_big])
-    zbuf = jnp.full((n_batch * n_pix,), -1, jnp.int32)
-    zbuf = zbuf.at[target].max(key, mode="drop")
-    mask = zbuf >= 0
-    tri_id = jnp.where(mask, zbuf & ((1 << id_bits) - 1), 0)
+    keys, targets = [], []
+    if base:
+        zero = jnp.zeros((n_batch * n_tri,), jnp.int32)
+        key, target = samples(jnp.arange(n_batch * n_tri, dtype=jnp.int32), zero, zero)
+        keys.append(key)
+        targets.append(target)
+    if extra.shape[0]:
+        key, target = samples(extra[:, 0], extra[:, 1], extra[:, 2])
+        keys.append(key)
+        targets.append(target)
+    if not keys:
+        return zbuf
+    return zbuf.at[jnp.concatenate(targets)].max(jnp.concatenate(keys), mode="drop")
 
-    # --- shading (as `shade`): interpolated albedo and normal of the winner ------------------------
+
+@functools.partial(jax.jit, static_argnames=("height", "width", "color"))
+def _shade(zbuf, vertices, rotations, triangles, table, albedo, scale, translation, light,
+           ambient, diffuse, *, height, width, color):  # fmt: skip
+    """The images (B, H, W, C) uint8 of a finished z-buffer (as `shade`: interpolated albedo and
+    renormalised normal of the winner, Lambert plus ambient); ``light`` (B, 3) unit vectors,
+    ``ambient`` and ``diffuse`` (B,) per frame."""
+    n_batch, n_tri = vertices.shape[0], triangles.shape[0]
+    dtype = vertices.dtype
+    n_pix = height * width
+    mask = zbuf >= 0
+    tri_id = jnp.where(mask, zbuf & ((1 << _id_bits(n_tri)) - 1), 0)
+    (setup, _), _ = _triangle_setup(_project(vertices, rotations, scale, translation), triangles)
     model_corners = jnp.take(vertices, triangles, axis=1)  # (B, f, 3, 3)
     face_normals = jnp.cross(
         model_corners[:, :, 1] - model_corners[:, :, 0],
@@ -172,13 +201,15 @@ def _splat_chunk(
     b0, b1, b2, _ = _barycentric(_Setup(*(rows[:, i] for i in range(10))), pu, pv)
     bary = jnp.stack([b0, b1, b2], axis=-1)
     values = jnp.sum(bary[:, :, None] * rows[:, 10:].reshape(-1, 3, n_ch + 3), axis=1)
-    rho, pixel_normal = values[:, :n_ch], values[:, n_ch:]
+    values = values.reshape(n_batch, n_pix, n_ch + 3)
+    rho, pixel_normal = values[..., :n_ch], values[..., n_ch:]
     sq = jnp.sum(pixel_normal**2, axis=-1)
     positive = sq > 0
     inv_norm = jnp.where(positive, jax.lax.rsqrt(jnp.where(positive, sq, 1.0)), 0.0)
-    cosine = jnp.maximum(jnp.sum(pixel_normal * light[None, :], axis=-1) * inv_norm, 0.0)
-    image = jnp.clip(rho * (ambient + diffuse * cosine)[:, None], 0.0, 1.0)
-    image = jnp.where(mask[:, None], image, jnp.zeros_like(image))
+    cosine = jnp.maximum(jnp.sum(pixel_normal * light[:, None, :], axis=-1) * inv_norm, 0.0)
+    shade = ambient[:, None] + diffuse[:, None] * cosine  # (B, P)
+    image = jnp.clip(rho * shade[..., None], 0.0, 1.0)
+    image = jnp.where(mask.reshape(n_batch, n_pix)[..., None], image, jnp.zeros_like(image))
     image = image.reshape(n_batch, height, width, n_ch)
     if not color and n_ch == 3:
         image = jnp.mean(image, axis=-1, keepdims=True)
@@ -193,16 +224,52 @@ def _to_uint8(images):
 def _banded_chunk(
     vertices, rotations, triangles, albedo, camera, light, ambient, diffuse, *, color
 ):
-    """The banded rasterizer of :func:`aujax.render.render`, vmapped (large triangles)."""
+    """The banded rasterizer of :func:`aujax.render.render`, vmapped (large triangles); light
+    (B, 3), ambient and diffuse (B,) per frame."""
 
-    def one(v, r):
-        img = render(v, triangles, albedo, camera=camera.replace(rotation=r), light_dir=light,
-                     ambient=ambient, diffuse=diffuse).image  # fmt: skip
+    def one(v, r, lt, am, di):
+        img = render(v, triangles, albedo, camera=camera.replace(rotation=r), light_dir=lt,
+                     ambient=am, diffuse=di).image  # fmt: skip
         if not color and img.shape[-1] == 3:
             img = jnp.mean(img, axis=-1, keepdims=True)
         return img
 
-    return _to_uint8(jax.vmap(one)(vertices, rotations))
+    return _to_uint8(jax.vmap(one)(vertices, rotations, light, ambient, diffuse))
+
+
+def _extra_anchors(extents, tile) -> list[np.ndarray]:
+    """Blocks of ``EXTRA_BLOCK`` int32 rows ``(b f + t, dr, dc)``: the shifted copies of ``tile``
+    that cover the bounding box of triangle t of frame b beyond its own tile (extents (B, f, 2),
+    as :func:`_triangle_extents`). The last block is padded with copies of row ``(0, 0, 0)`` (a
+    tile tested twice: harmless), so that one shape is ever compiled; no rows, no block."""
+    th, tw = tile
+    need_r = -(-extents[..., 0] // th)  # (B, f) tiles along v
+    need_c = -(-extents[..., 1] // tw)
+    parts = []
+    for i in range(int(need_r.max(initial=1))):
+        for j in range(int(need_c.max(initial=1))):
+            if i == 0 and j == 0:
+                continue
+            hit = np.flatnonzero(((need_r > i) & (need_c > j)).reshape(-1))
+            if hit.size:
+                parts.append(np.stack([hit, np.full_like(hit, i * th), np.full_like(hit, j * tw)],
+                                      axis=1))  # fmt: skip
+    if not parts:
+        return []
+    rows = np.concatenate(parts)
+    out = np.zeros((-(-rows.shape[0] // EXTRA_BLOCK) * EXTRA_BLOCK, 3), np.int32)
+    out[: rows.shape[0]] = rows
+    return np.split(out, out.shape[0] // EXTRA_BLOCK)
+
+
+def _per_frame(value, n_frames, name) -> np.ndarray:
+    """A float or (B,) per-frame coefficient as (B,) float32."""
+    x = np.asarray(value, dtype=np.float32)
+    if x.ndim == 0:
+        x = np.full((n_frames,), x, np.float32)
+    if x.shape != (n_frames,) or not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} must be a finite float or ({n_frames},) array, got {value!r}")
+    return x
 
 
 def _triangle_extents(vertices, rotations, scale, triangles) -> np.ndarray:
@@ -222,8 +289,8 @@ def render_splat(
     camera: OrthoCamera,
     rotations: Float[Array, "B 3 3"] | None = None,
     light_dir=(0.0, 0.0, 1.0),
-    ambient: float = 0.3,
-    diffuse: float = 0.7,
+    ambient=0.3,
+    diffuse=0.7,
     color: bool = True,
     chunk: int = 32,
     tile: tuple[int, int] | None = None,
@@ -232,10 +299,12 @@ def render_splat(
     """Renders B frames of one mesh to uint8 images (the images of :func:`render`, batched).
 
     Frame b is ``render(vertices[b], triangles, albedo, camera=camera.replace(rotation=
-    rotations[b]), light_dir=light_dir, ambient=ambient, diffuse=diffuse).image`` rounded to
-    uint8 (``round(255 x)``), background 0, backfaces culled; equal to it up to 1 grey level at
-    pixel centres on shared edges and at depth ties closer than the key quantisation (module
-    docstring). Computes in float32 (the dtype of the inputs is not kept).
+    rotations[b]), light_dir=light_dir[b], ambient=ambient[b], diffuse=diffuse[b]).image``
+    rounded to uint8 (``round(255 x)``), background 0, backfaces culled; equal to it up to 1 grey
+    level at pixel centres on shared edges and at depth ties closer than the key quantisation
+    (module docstring). A frame's image does not depend on the other frames of the call or on
+    ``chunk`` (the depth keys are quantised over each frame's own depth range). Computes in
+    float32 (the dtype of the inputs is not kept).
 
     Args:
         vertices: (B, n, 3) model-frame vertices of each frame (cm).
@@ -244,16 +313,17 @@ def render_splat(
         camera: the orthographic camera (scale, centre and image size; its rotation is used for
             every frame when ``rotations`` is None).
         rotations: optional (B, 3, 3) model-to-camera rotation of each frame.
-        light_dir: (3,) direction toward the light in the camera frame (normalised here).
-        ambient: ambient coefficient.
-        diffuse: diffuse coefficient.
+        light_dir: (3,) direction toward the light in the camera frame, or (B, 3) one per frame
+            (normalised here), so that sequences lit differently render in one call.
+        ambient: ambient coefficient, a float or (B,) per frame.
+        diffuse: diffuse coefficient, a float or (B,) per frame.
         color: keep RGB (C = 3); False averages an RGB albedo's channels after shading (C = 1).
             A grayscale albedo always gives C = 1.
         chunk: frames per jitted call (the last one padded to it); 32 suits a 2-core CPU.
-        tile: static ``(tile_h, tile_w)`` pixel tile per triangle (default: fitted to the batch,
-            as :func:`aujax.render.tile_extent`).
-        max_tile: if the fitted tile exceeds this many pixels along either axis, the frames are
-            rendered by the banded rasterizer of :func:`render` instead.
+        tile: static ``(tile_h, tile_w)`` pixel tile per triangle (default: a 3 x 3 tile per
+            triangle plus shifted copies over the larger triangles' bounding boxes).
+        max_tile: if a triangle's bounding box holds more than this many pixel centres along
+            either axis, the frames are rendered by the banded rasterizer of :func:`render`.
 
     Returns:
         (B, H, W, C) uint8 numpy images, H and W the camera's.
@@ -284,9 +354,17 @@ def render_splat(
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk must be a positive int, got {chunk!r}")
     light = np.asarray(light_dir, dtype=np.float32)
-    if light.shape != (3,) or not np.any(light) or not np.all(np.isfinite(light)):
-        raise ValueError(f"light_dir must be a finite non-zero (3,) vector, got {light_dir!r}")
-    light = light / np.linalg.norm(light)
+    if light.shape == (3,):
+        light = np.repeat(light[None], n_frames, 0)
+    norm = np.linalg.norm(light, axis=-1) if light.shape == (n_frames, 3) else None
+    if norm is None or not np.all(np.isfinite(light)) or not np.all(norm > 0):
+        raise ValueError(
+            f"light_dir must be a finite non-zero (3,) vector or ({n_frames}, 3) array, got "
+            f"{light_dir!r}"
+        )
+    light = light / norm[:, None]
+    ambient = _per_frame(ambient, n_frames, "ambient")
+    diffuse = _per_frame(diffuse, n_frames, "diffuse")
     n_ch = 3 if (color and alb.shape[1] == 3) else 1
     height, width = camera.height, camera.width
     if n_frames == 0:
@@ -302,36 +380,44 @@ def render_splat(
     if len(tile) != 2 or min(tile) < 1:
         raise ValueError(f"tile must be two ints >= 1, got {tile!r}")
     banded = max(tile) > max_tile
+    small = tile
+    if fitted:  # a small tile for all, shifted copies of it over the few larger triangles
+        small = tuple(min(s, t) for s, t in zip(SMALL_TILE, tile, strict=True))
     if not banded:
         table = jnp.asarray(vertex_triangle_table(tri, v.shape[1]))
+        alb_j = jnp.asarray(alb)
+        no_extra = jnp.zeros((0, 3), jnp.int32)
     else:
         cam32 = OrthoCamera(jnp.eye(3, dtype=jnp.float32), scale, translation, height=height,
                             width=width)  # fmt: skip
-    out = []
+        alb_j = jnp.asarray(alb_banded)
+    pending = []  # dispatched asynchronously; the host prepares the next chunk meanwhile
     for start in range(0, n_frames, chunk):
         stop = min(start + chunk, n_frames)
         pad = chunk - (stop - start)
-        vc = np.concatenate([v[start:stop], np.repeat(v[:1], pad, 0)])
-        rc = np.concatenate([rot[start:stop], np.repeat(rot[:1], pad, 0)])
+
+        def padded(x, start=start, stop=stop, pad=pad):
+            return jnp.asarray(np.concatenate([x[start:stop], np.repeat(x[:1], pad, 0)]))
+
+        args = (padded(v), padded(rot), tri_j)
+        per_frame = (padded(light), padded(ambient), padded(diffuse))
         if banded:
-            img = _banded_chunk(jnp.asarray(vc), jnp.asarray(rc), tri_j, jnp.asarray(alb_banded), cam32,
-                                jnp.asarray(light), jnp.float32(ambient), jnp.float32(diffuse),
-                                color=n_ch == 3)  # fmt: skip
+            img = _banded_chunk(*args, alb_j, cam32, *per_frame, color=n_ch == 3)
         else:
-            small, big, big_tile = tile, np.zeros((0,), np.int32), tile
-            if fitted:  # a small tile for all, the chunk's fitted tile for the few larger ones
-                ext = extents[start:stop].max(axis=0)  # (f, 2)
-                small = tuple(min(s, t) for s, t in zip(SMALL_TILE, tile, strict=True))
-                big = np.nonzero(np.any(ext > np.asarray(small), axis=1))[0].astype(np.int32)
-                big_tile = tuple(int(t) for t in ext[big].max(axis=0)) if big.size else small
-                if big.size:  # pad to a power of two (repeats test a tile twice: harmless)
-                    size = max(8, 1 << int(big.size - 1).bit_length())
-                    big = np.concatenate([big, np.repeat(big[:1], size - big.size)])
-            img = _splat_chunk(
-                jnp.asarray(vc), jnp.asarray(rc), tri_j, table, jnp.asarray(alb), scale,
-                translation, jnp.asarray(light), jnp.float32(ambient), jnp.float32(diffuse),
-                jnp.asarray(big), tile=small, big_tile=big_tile, height=height, width=width,
-                color=n_ch == 3,
-            )  # fmt: skip
-        out.append(np.asarray(img)[: stop - start])
+            blocks = []
+            if fitted:
+                ext = np.concatenate([extents[start:stop], np.repeat(extents[:1], pad, 0)])
+                # no larger triangle: one block of repeats (the chunks keep one compiled shape)
+                blocks = _extra_anchors(ext, small) or [np.zeros((EXTRA_BLOCK, 3), np.int32)]
+            geometry = (args[0], args[1], tri_j, scale, translation)
+            static = dict(tile=small, height=height, width=width)
+            zbuf = jnp.full((chunk * height * width,), -1, jnp.int32)
+            zbuf = _zbuffer(zbuf, *geometry, jnp.asarray(blocks[0]) if blocks else no_extra,
+                            base=True, **static)  # fmt: skip
+            for block in blocks[1:]:
+                zbuf = _zbuffer(zbuf, *geometry, jnp.asarray(block), base=False, **static)
+            img = _shade(zbuf, *args, table, alb_j, scale, translation, *per_frame,
+                         height=height, width=width, color=n_ch == 3)  # fmt: skip
+        pending.append((img, stop - start))
+    out = [np.asarray(img)[:k] for img, k in pending]
     return out[0] if len(out) == 1 else np.concatenate(out)

@@ -38,7 +38,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
         # the top-down engine (same keys as bp4d_physics: the coefficient cache is shared)
         template_vertices=400,
         engine_iterations=6,
-        engine_nnls_iterations=200,
+        engine_nnls_iterations=200,  # cap: face solves ("active_set") or iterations ("apg")
+        engine_nnls_method="active_set",  # exact per-frame NNLS (aujax.optim.nnls)
     )
     c.model = dict(
         channels=(16, 32, 32),  # the three convolutions of the bottom-up CNN
@@ -70,6 +71,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
         c.data.image_size = 128
         c.data.engine_iterations = 20
         c.data.engine_nnls_iterations = 2000
+        c.data.engine_nnls_method = "active_set"
         c.model.channels = (32, 64, 128)
         c.model.strides = (1, 1, 1)
         c.model.hidden = 256

@@ -21,7 +21,8 @@ against the observations: ``sum_i w_i |X_i - P_i|^2`` for 3D landmarks, the repr
 2. **Refine (bounded Gauss-Newton).** Each step linearises the error in the pose increment
    (scale, rotation vector, translation) and solves for the new levels (eq. 2, ``a >= 0``), the
    identity (free) and the pose increment (free) in one warm-started NNLS
-   (:func:`aujax.optim.nnls`); the pose is updated by composition. Perspective fits drop the
+   (:func:`aujax.optim.nnls`; exact block principal pivoting per frame by default,
+   ``nnls_method``); the pose is updated by composition. Perspective fits drop the
    scale variable (a similarity about the camera centre leaves the image unchanged: size and
    depth trade off), weak-perspective fits drop the depth translation (invisible).
 
@@ -119,7 +120,10 @@ class TopDownEngine:
         rigid: indices (into the 68 landmarks) of the rigid subset used for the initial pose
             (static).
         iterations: alternation sweeps per frame (static).
-        nnls_iterations: iteration cap of each warm-started NNLS solve (static).
+        nnls_iterations: cap of each warm-started NNLS solve: projected-gradient iterations, or
+            face solves of the active set (static).
+        nnls_method: ``"active_set"`` (exact block principal pivoting on each frame's Gauss-Newton
+            system, the default) or ``"apg"`` (accelerated projected gradient) (static).
         identity_ridge: ridge weight on the identity coefficients (cm^2 per unit coefficient^2),
             used when the identity is fitted (no neutral reference).
     """
@@ -132,6 +136,7 @@ class TopDownEngine:
     rigid: tuple[int, ...] = struct.field(pytree_node=False, default=RIGID_LANDMARKS)
     iterations: int = struct.field(pytree_node=False, default=20)
     nnls_iterations: int = struct.field(pytree_node=False, default=2000)
+    nnls_method: str = struct.field(pytree_node=False, default="active_set")
 
     @classmethod
     def from_model(
@@ -140,6 +145,7 @@ class TopDownEngine:
         *,
         iterations: int = 20,
         nnls_iterations: int = 2000,
+        nnls_method: str = "active_set",
         identity_ridge: float = 1e-2,
         rigid: Sequence[int] = RIGID_LANDMARKS,
     ) -> "TopDownEngine":
@@ -148,7 +154,11 @@ class TopDownEngine:
         Args:
             model: the blendshape model (its AU and identity bases and landmarks).
             iterations: alternation sweeps per frame (lift, pose, levels).
-            nnls_iterations: iteration cap of each warm-started NNLS solve.
+            nnls_iterations: cap of each warm-started NNLS solve (iterations of ``"apg"``, face
+                solves of ``"active_set"``).
+            nnls_method: ``"active_set"`` (exact, and ~2.4x faster per frame than ``"apg"`` capped
+                at 200 iterations on this CPU, see
+                :func:`aujax.methods.physics.reconstruct_coefficients`) or ``"apg"``.
             identity_ridge: ridge weight on the identity coefficients when no neutral reference
                 is given (a single photograph).
             rigid: landmark indices (68-point scheme) of the rigid subset (>= 3).
@@ -157,6 +167,8 @@ class TopDownEngine:
             raise ValueError(f"iterations must be an int >= 1, got {iterations!r}.")
         if not isinstance(nnls_iterations, int) or nnls_iterations < 1:
             raise ValueError(f"nnls_iterations must be an int >= 1, got {nnls_iterations!r}.")
+        if nnls_method not in ("active_set", "apg"):
+            raise ValueError(f"nnls_method must be 'active_set' or 'apg', got {nnls_method!r}.")
         if not identity_ridge >= 0.0:
             raise ValueError(f"identity_ridge must be >= 0, got {identity_ridge}.")
         rigid = tuple(int(i) for i in rigid)
@@ -176,6 +188,7 @@ class TopDownEngine:
             rigid=rigid,
             iterations=iterations,
             nnls_iterations=nnls_iterations,
+            nnls_method=nnls_method,
         )
 
     @property
@@ -446,7 +459,11 @@ def _fit_frame(
             b = jnp.concatenate([b, jnp.zeros(engine.n_identity, dtype)])
         x0 = jnp.concatenate([x, jnp.zeros(n_pose, dtype)])
         # nnls scales the columns to unit norm (Jacobi): the pose columns are ~100x the basis's
-        res = nnls(a_mat, b, free=free, x0=x0, max_iter=engine.nnls_iterations)
+        if engine.nnls_method == "apg":
+            res = nnls(a_mat, b, free=free, x0=x0, max_iter=engine.nnls_iterations)
+        else:  # exact; no projected-gradient fallback under the vmap over frames
+            res = nnls(a_mat, b, free=free, x0=x0, method="active_set",
+                       max_pivots=engine.nnls_iterations, fallback=False)  # fmt: skip
         y = res.x
         d = jnp.zeros(7, dtype).at[np.asarray(pose_vars)].set(y[n_var:])
         increment = SimilarityTransform(
