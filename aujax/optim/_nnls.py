@@ -448,13 +448,11 @@ def _nnls_jit(a, b, upper, free, x0, ridge, lipschitz, tol, *, batch_shape, dtyp
     lo = jnp.where(free, -inf, jnp.zeros((), dtype))  # (n,)
     hi = jnp.where(free[None] if upper.ndim == 2 else free, inf, upper)  # (n,) or (B, n)
     d_b = jnp.broadcast_to(d, (batch, n))
+    d_kkt_b = jnp.broadcast_to(d_kkt, (batch, n))
 
     if method == "active_set":  # no upper bounds (checked by nnls)
-        if shared_a:
-            gram_k = gram * d_kkt[:, None] * d_kkt[None, :]
-        else:
-            gram_k = gram * d_kkt[:, :, None] * d_kkt[:, None, :]
-        h_k = h * (d_kkt[None] if shared_a else d_kkt)
+        gram_k = gram * d_kkt[..., :, None] * d_kkt[..., None, :]  # (n, n) or (B, n, n)
+        h_k = h * d_kkt_b
         if x0 is not None:
             f0 = x0 > 0
         elif shared_a:  # F_0 from the unconstrained solution (one pseudo-inverse, shared)
@@ -504,8 +502,7 @@ def _nnls_jit(a, b, upper, free, x0, ridge, lipschitz, tol, *, batch_shape, dtyp
         y, its, kkt, conv = apg(data)
     else:  # exact block principal pivoting; APG (warm-started) for what it leaves unsolved
         y_as, piv, opt, kkt_as = as_out
-        ratio = d_kkt / d
-        y_as = y_as * (ratio[None] if shared_a else ratio)  # into the APG variables
+        y_as = y_as * (d_kkt_b / d_b)  # into the APG variables
 
         def fallback(_):
             y_f, its_f, kkt_f, conv_f = apg({**data, "y0": y_as})

@@ -459,11 +459,11 @@ def _fit_frame(
             b = jnp.concatenate([b, jnp.zeros(engine.n_identity, dtype)])
         x0 = jnp.concatenate([x, jnp.zeros(n_pose, dtype)])
         # nnls scales the columns to unit norm (Jacobi): the pose columns are ~100x the basis's
-        if engine.nnls_method == "apg":
-            res = nnls(a_mat, b, free=free, x0=x0, max_iter=engine.nnls_iterations)
-        else:  # exact; no projected-gradient fallback under the vmap over frames
-            res = nnls(a_mat, b, free=free, x0=x0, method="active_set",
-                       max_pivots=engine.nnls_iterations, fallback=False)  # fmt: skip
+        # (the cap is the APG's iterations or the active set's face solves; no projected-gradient
+        # fallback for the active set under the vmap over frames)
+        res = nnls(a_mat, b, free=free, x0=x0, method=engine.nnls_method,
+                   max_iter=engine.nnls_iterations, max_pivots=engine.nnls_iterations,
+                   fallback=False)  # fmt: skip
         y = res.x
         d = jnp.zeros(7, dtype).at[np.asarray(pose_vars)].set(y[n_var:])
         increment = SimilarityTransform(
