@@ -19,14 +19,7 @@ from aujax.data._rig import build_subject_rig
 from aujax.data._synthetic import generate_bp4d
 from aujax.face import make_face
 from aujax.physics._implicit import dense_effective_inverse
-from aujax.render._splat import (
-    SMALL_TILE,
-    _extra_anchors,
-    _shade,
-    _triangle_extents,
-    _zbuffer,
-    render_splat,
-)
+from aujax.render._splat import _shade_chunk, _zbuffer_chunk, render_splat
 
 
 def _sequence(n=12, seed=0):
@@ -180,35 +173,18 @@ def test_per_frame_lights_equal_separate_calls(scene):
         render_splat(verts, face.triangles, albedo, camera=cam, light_dir=lights[:2])
 
 
-def test_extra_tiles_cover_every_bounding_box(scene):
-    """The 3x3 tile plus its shifted copies cover exactly the pixel centres of each triangle's
-    bounding box (as one tile fitted to it would), in fixed-size blocks."""
-    face, verts, rots, _, cam = scene
-    ext = _triangle_extents(verts, rots, float(cam.scale), np.asarray(face.triangles))
-    blocks = _extra_anchors(ext, SMALL_TILE)
-    assert blocks and all(b.shape == blocks[0].shape for b in blocks)
-    rows = np.concatenate(blocks)
-    n_tri = ext.shape[1]
-    covered = {}
-    for r, dr, dc in rows:
-        covered.setdefault(int(r), set()).add((int(dr), int(dc)))
-    for flat in np.flatnonzero(np.any(ext.reshape(-1, 2) > np.asarray(SMALL_TILE), axis=1)):
-        ev, eu = ext[flat // n_tri, flat % n_tri]
-        cells = {(0, 0)} | covered[int(flat)]
-        pix = {(dr + i, dc + j) for dr, dc in cells for i in range(3) for j in range(3)}
-        assert {(i, j) for i in range(ev) for j in range(eu)} <= pix
-        assert all(dr < ev and dc < eu for dr, dc in cells)
-
-
 def test_new_sequences_do_not_recompile(scene):
-    """The compiled shapes depend on the chunk and image size only, not on the frames' poses."""
+    """The compiled shapes depend on the chunk, the image size and the default tile (the size of
+    the mesh's triangles in pixels), not on the frames' poses (or the larger triangles' count)."""
     face, verts, rots, albedo, cam = scene
     kw = dict(camera=cam, light_dir=(0.0, 0.3, 1.0), ambient=0.3, diffuse=0.7, chunk=3)
     render_splat(verts, face.triangles, albedo, rotations=rots, **kw)
-    sizes = (_zbuffer._cache_size(), _shade._cache_size())
-    flipped = rots[::-1] @ rots[:1]  # other poses, other triangle extents
-    render_splat(verts * 1.02, face.triangles, albedo, rotations=flipped, **kw)
-    assert (_zbuffer._cache_size(), _shade._cache_size()) == sizes
+    sizes = (_zbuffer_chunk._cache_size(), _shade_chunk._cache_size())
+    other = np.concatenate([rots[:1], rots[:0:-1] @ rots[:1]])  # frame 0 kept (it sets the tile)
+    assert not np.allclose(other[1:], rots[1:])  # other poses, other larger triangles
+    moved = np.concatenate([verts[:1], verts[:0:-1] * 1.01])
+    render_splat(moved, face.triangles, albedo, rotations=other, **kw)
+    assert (_zbuffer_chunk._cache_size(), _shade_chunk._cache_size()) == sizes
 
 
 @pytest.mark.slow

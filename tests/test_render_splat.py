@@ -1,13 +1,13 @@
 """Batched packed-z-buffer rendering (aujax.render._splat) against the reference renderer."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import aujax.render as ar
 from aujax.face import make_face
-from aujax.render._splat import render_splat, vertex_triangle_table
+from aujax.render import _splat
+from aujax.render._splat import render_splat
 
 
 def _rotations(n, seed=0):
@@ -48,11 +48,13 @@ def _reference(face, verts, rots, albedo, cam, *, light, ambient, diffuse, color
 
 
 @pytest.mark.parametrize("color", [True, False])
-def test_equals_the_reference_renderer_within_one_grey_level(scene, color):
+@pytest.mark.parametrize("ambient, diffuse", [(0.35, 0.65), (0.6, 0.9)])
+def test_equals_the_reference_renderer_within_one_grey_level(scene, color, ambient, diffuse):
     """Frame by frame the images of `render` (uint8), for RGB and grey output, with a chunk that
-    does not divide the batch (padding)."""
+    does not divide the batch (padding); with ambient + diffuse > 1 bright channels clip before
+    the grey average, as in `render`."""
     face, verts, rots, albedo, cam = scene
-    light, ambient, diffuse = (0.0, 0.5, 0.866), 0.35, 0.65
+    light = (0.0, 0.5, 0.866)
     got = render_splat(verts, face.triangles, albedo, camera=cam, rotations=rots, light_dir=light,
                        ambient=ambient, diffuse=diffuse, color=color, chunk=2)  # fmt: skip
     ref = _reference(face, verts, rots, albedo, cam, light=light, ambient=ambient,
@@ -96,24 +98,6 @@ def test_nearer_triangle_wins_whatever_the_order(near_first):
     assert not back.any()  # back faces culled
 
 
-def test_vertex_triangle_table_gives_the_vertex_normals():
-    face = make_face(400)
-    table = vertex_triangle_table(face.triangles, face.n_vertices)
-    tri = np.asarray(face.triangles)
-    assert table.shape[0] == face.n_vertices and table.max() == tri.shape[0]
-    for i in (0, 17, face.n_vertices - 1):
-        np.testing.assert_array_equal(np.sort(table[i][table[i] < tri.shape[0]]),
-                                      np.nonzero(np.any(tri == i, axis=1))[0])  # fmt: skip
-    v = jnp.asarray(face.vertices, jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
-    c = v[jnp.asarray(tri)]
-    fn = jnp.concatenate(
-        [jnp.cross(c[:, 1] - c[:, 0], c[:, 2] - c[:, 0]), jnp.zeros((1, 3), v.dtype)]
-    )
-    summed = jnp.sum(fn[jnp.asarray(table)], axis=1)
-    normals = summed / jnp.linalg.norm(summed, axis=1, keepdims=True)
-    np.testing.assert_allclose(normals, ar.vertex_normals(v, face.triangles), atol=1e-12)
-
-
 def test_bad_inputs(scene):
     face, verts, rots, albedo, cam = scene
     with pytest.raises(ValueError, match="vertices must have shape"):
@@ -135,19 +119,65 @@ def test_bad_inputs(scene):
     assert render_splat(verts[:0], face.triangles, albedo, camera=cam).shape == (0, 40, 36, 3)
 
 
-def test_small_tiles_plus_big_ones_equal_one_fitted_tile(scene):
-    """The default split (a 3 x 3 tile for every triangle, a second fitted tile for the larger
-    ones) gives exactly the images of one tile fitted to the largest triangle."""
-    from aujax.render._splat import SMALL_TILE, _triangle_extents
+def _extents(verts, rots, scale, triangles):
+    """(B, f, 2) pixel centres each triangle's box can hold along v and u (all triangles)."""
+    xy = scale * np.einsum("bij,bnj->bni", rots[:, :2], verts)
+    corners = xy[:, np.asarray(triangles)]
+    ext = corners.max(axis=2) - corners.min(axis=2)
+    return (np.floor(ext[..., ::-1] + 2e-3) + 1).astype(np.int64)
 
+
+@pytest.fixture(scope="module")
+def crop72(scene):
     face, verts, rots, albedo, _ = scene
     cam = ar.frame_vertices(jnp.asarray(face.vertices, jnp.float32), height=72, width=72,
                             margin=0.06)  # fmt: skip
-    ext = _triangle_extents(verts, rots, float(cam.scale), np.asarray(face.triangles))
-    fitted = tuple(int(t) for t in ext.max(axis=(0, 1)))
-    big = np.any(ext.max(axis=0) > np.asarray(SMALL_TILE), axis=1)
-    assert 0 < big.mean() < 1  # both passes are used
     kw = dict(camera=cam, rotations=rots, light_dir=(0.0, 0.4, 1.0), ambient=0.3, diffuse=0.7)
+    return face, verts, albedo, kw
+
+
+def test_small_tiles_plus_shifted_copies_equal_one_fitted_tile(scene, crop72):
+    """The default (a quantile tile for every triangle, shifted copies of it over the larger
+    boxes, compacted on the device) gives exactly the images of one tile fitted to the largest
+    triangle."""
+    face, verts, albedo, kw = crop72
+    ext = _extents(verts, scene[2], float(kw["camera"].scale), face.triangles)
+    fitted = tuple(int(t) for t in ext.max(axis=(0, 1)))
+    tile = _splat._default_tile(verts[0], scene[2][0], float(kw["camera"].scale),
+                                np.asarray(face.triangles), _splat.MAX_TILE)  # fmt: skip
+    assert 0 < np.mean(np.any(ext > np.asarray(tile), axis=-1)) < 0.5  # both passes are used
     two = render_splat(verts, face.triangles, albedo, chunk=3, **kw)
     one = render_splat(verts, face.triangles, albedo, chunk=3, tile=fitted, **kw)
     np.testing.assert_array_equal(two, one)
+
+
+def test_overflowing_budget_renders_the_chunk_again(crop72, monkeypatch):
+    """A budget too small for the larger triangles (forced to 8) is detected from the device's
+    counts and the chunk is rendered again with one that holds them: the same images."""
+    face, verts, albedo, kw = crop72
+    want = render_splat(verts, face.triangles, albedo, chunk=3, **kw)
+    monkeypatch.setattr(_splat, "BUDGET_ROUND", 8)
+    monkeypatch.setattr(_splat, "BUDGET_FRACTION", 10**6)
+    calls = []
+    original = _splat._zbuffer_chunk
+
+    def spy(*args, **kwargs):
+        calls.append((kwargs["n_big"], kwargs["n_extra"]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_splat, "_zbuffer_chunk", spy)
+    got = render_splat(verts, face.triangles, albedo, chunk=3, **kw)
+    np.testing.assert_array_equal(got, want)
+    assert calls[0] == (8, 8) and len(calls) > 2 and max(calls[2:]) > (8, 8)
+
+
+def test_a_triangle_past_max_tile_sends_the_frames_to_the_banded_rasterizer(crop72):
+    """The device reports the largest front-facing box; past ``max_tile`` every frame is
+    rendered by the banded rasterizer (here: boxes of up to ~6 pixels, max_tile 4 > the default
+    tile), the same images as forcing it (max_tile=0)."""
+    face, verts, albedo, kw = crop72
+    forced = render_splat(verts, face.triangles, albedo, chunk=3, max_tile=0, **kw)
+    fallback = render_splat(verts, face.triangles, albedo, chunk=3, max_tile=4, **kw)
+    np.testing.assert_array_equal(fallback, forced)
+    fast = render_splat(verts, face.triangles, albedo, chunk=3, **kw)
+    assert np.abs(fast.astype(int) - forced.astype(int)).max() <= 1

@@ -24,4 +24,4 @@ from ._rasterizer import (
     tile_extent as tile_extent,
     vertex_normals as vertex_normals,
 )
-from ._splat import render_splat as render_splat, vertex_triangle_table as vertex_triangle_table
+from ._splat import render_splat as render_splat

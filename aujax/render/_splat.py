@@ -5,32 +5,44 @@ camera rotations, one orthographic scale and centre) as :func:`aujax.render.rend
 same pixel-centre coverage test, nearest-surface visibility, Lambert plus ambient shading of the
 interpolated albedo and renormalised interpolated normal — and converts the images to uint8 on the
 device. It is built for meshes whose triangles span a few pixels (the synthetic data's aligned
-crops: ~1,200 triangles in 64-128 px):
+crops: ~1,200 triangles in 64-128 px). A chunk of frames is two jitted calls:
 
-* triangle-major splatting: every triangle tests the pixel centres of a small static tile
-  (``SMALL_TILE``, 3 x 3) anchored at its own bounding box, and the few triangles (~1-5 % at
-  64 px) whose bounding box holds more pixel centres test shifted copies of that tile over the
-  rest of their box (a host-side list of ``(frame x triangle, row shift, column shift)`` rows,
-  padded to a power of two), so the work is about ``B x f x 9`` samples plus a few, and the
-  compiled shapes do not depend on the frames (one fitted tile for all was 5 x 6 at 64 px; a
-  second tile fitted per chunk recompiled for most chunks);
-* one scatter-max z-buffer pass over packed int32 keys ``(quantised depth << id_bits) | triangle``
-  instead of a depth pass, a gather and an id pass (scatters dominate on XLA CPU). Depth is
-  quantised to ``min(31 - id_bits, 23)`` bits over each frame's depth range (~1e-6 of it for
-  1,200 triangles), so two surfaces closer than that at a pixel centre tie and the higher
-  triangle index wins, as :func:`aujax.render.rasterize_tiles` breaks its exact ties; a frame's
-  image does not depend on which frames share its chunk;
-* vertex normals by a gather over a padded vertex -> triangle table (no scatter-add);
-* the barycentric setup and the corner albedo and normals of each triangle packed in one row that
-  each pixel gathers once.
+1. :func:`_zbuffer_chunk`, per triangle and then per sample:
 
-The batch is explicit (flat gathers and scatters over ``B x pixels``), not vmapped: XLA CPU's
-batched gathers and scatters are several times slower. The light direction, ambient and diffuse
-coefficients are per frame, so the generator renders all of a subject's sequences (one light
-each) in one call. Frames are rendered ``chunk`` at a time
-(the last chunk padded with the first frame, so every chunk has one compiled shape). Meshes whose
-triangles grow past ``max_tile`` pixels fall back to :func:`aujax.render.render` (vmapped), which
-bins large triangles better.
+   * projection and triangle setup as a structure of (B, f) arrays (no strided (f, 3, 3) slices);
+   * triangle-major splatting: every triangle tests the pixel centres of a static ``tile``
+     anchored at its bounding box (a square of side 3, 6, 12, ... fitted to most triangles of
+     the first frame: one compiled shape per crop size and mesh resolution); the front-facing
+     triangles whose box holds more pixel centres (~10 % at 64 px) are compacted on the device
+     (``jnp.nonzero`` with a static budget) and test shifted copies of the tile over the rest of
+     their box, so the work is about ``B f t_h t_w`` samples plus a few, and the compiled shapes
+     do not depend on the poses;
+   * one scatter-max z-buffer pass over packed int32 keys ``(quantised depth << id_bits) |
+     triangle`` (scatters dominate on XLA CPU: one instead of depth, gather and id passes).
+     Depth is quantised to ``min(31 - id_bits, 23)`` bits over each frame's depth range (~1e-6 of
+     it for 1,200 triangles), so two surfaces closer than that at a pixel centre tie and the
+     higher triangle index wins, as :func:`aujax.render.rasterize_tiles` breaks its exact ties; a
+     frame's image does not depend on which frames share its chunk;
+   * per triangle, the plane equations ``a u + b v + c`` of the attributes (albedo and the
+     camera-frame vertex normal: barycentric interpolation is affine in pixel space under an
+     orthographic camera), from area-weighted vertex normals (a flat ``segment_sum``, as
+     :func:`aujax.render.vertex_normals`).
+
+2. :func:`_shade_chunk`: every pixel gathers its winner's row of plane equations once, evaluates
+   it, renormalises the normal and shades (Lambert plus ambient, light per frame), in
+   channel-major arrays.
+
+The split is what makes it fast on XLA CPU: in one program, XLA fuses the computation of the
+plane equations into the per-pixel gather and redoes it for every pixel (18 ms of a 36 ms chunk
+at 64 px; ``optimization_barrier`` does not survive to the CPU fusion pass). The batch is
+explicit (flat gathers and scatters over ``B x pixels``), not vmapped: XLA CPU's batched gathers
+and scatters are several times slower. The light direction, ambient and diffuse coefficients are
+per frame, so the generator renders all of a subject's sequences (one light each) in one call.
+Frames are rendered ``chunk`` at a time (the last chunk padded with the first frame, so every
+chunk has one compiled shape), all chunks dispatched before any is read back. Meshes whose
+front-facing triangles grow past ``max_tile`` pixels fall back to :func:`aujax.render.render`
+(vmapped), which bins large triangles better; a chunk whose larger triangles overflow the static
+budget is rendered again with a budget that holds them (same images; one more compile).
 """
 
 import functools
@@ -41,179 +53,191 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ._camera import OrthoCamera, check_image_size
-from ._rasterizer import _barycentric, _check_mesh, _Setup, _setup, _tolerance, render
+from ._rasterizer import _barycentric, _check_mesh, _Setup, _tolerance, render
 
 
-__all__ = ["render_splat", "vertex_triangle_table"]
+__all__ = ["render_splat"]
 
 MAX_TILE = 12  # pixels; past it the banded rasterizer of `render` is cheaper
-SMALL_TILE = (3, 3)  # every triangle's tile; the few larger ones (~1 %) get shifted copies
-EXTRA_BLOCK = 2048  # shifted tiles per z-buffer call (one compiled shape; more calls if needed)
+TILE_QUANTILE = 75  # the default tile holds this percentile of the triangles' boxes (frame 0)
+BUDGET_FRACTION = 4  # static budgets: B f / 4 larger triangles and B f / 4 shifted tiles
+BUDGET_ROUND = 1024  # budgets are multiples of this (few compiled shapes)
 
 
-def vertex_triangle_table(triangles: Int[Array, "f 3"], n_vertices: int) -> np.ndarray:
-    """The triangles of each vertex, padded: (n, d) int32, ``f`` (a zero normal) for padding.
-
-    Args:
-        triangles: (f, 3) integer vertex indices (concrete).
-        n_vertices: number of vertices n.
-
-    Returns:
-        (n, d) table, d the largest valence (at least 1); row i lists the triangles holding vertex
-        i in increasing order.
-    """
-    tri = np.asarray(triangles)
-    if tri.ndim != 2 or tri.shape[1] != 3:
-        raise ValueError(f"triangles must have shape (f, 3), got {tri.shape}")
-    f = tri.shape[0]
-    vert = tri.reshape(-1)
-    owner = np.repeat(np.arange(f, dtype=np.int64), 3)
-    order = np.lexsort((owner, vert))
-    vert, owner = vert[order], owner[order]
-    counts = np.bincount(vert, minlength=n_vertices)
-    depth = max(int(counts.max(initial=0)), 1)
-    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    slot = np.arange(vert.size) - first[vert]
-    table = np.full((n_vertices, depth), f, np.int32)
-    table[vert, slot] = owner
-    return table
-
-
-def _project(vertices, rotations, scale, translation):
-    """(B, n, 3) pixels ``(u, v, z)`` of the OrthoCamera with a per-frame rotation:
-    u = s y_x + t_x, v = t_y - s y_y, z = y_z."""
-    cam = jnp.einsum("bij,bnj->bni", rotations, vertices)
-    return jnp.stack(
-        [scale * cam[..., 0] + translation[0], translation[1] - scale * cam[..., 1], cam[..., 2]],
-        axis=-1,
-    )
-
-
-def _triangle_setup(pixels, triangles):
-    corners = jnp.take(jax.lax.stop_gradient(pixels), triangles, axis=1).reshape(-1, 3, 3)
-    return _setup(corners, cull_backfaces=True), corners
+def _round_up(x: int) -> int:
+    return max(BUDGET_ROUND, -(-int(x) // BUDGET_ROUND) * BUDGET_ROUND)
 
 
 def _id_bits(n_tri: int) -> int:
     return max(int(n_tri - 1).bit_length(), 1)
 
 
-@functools.partial(jax.jit, static_argnames=("base", "tile", "height", "width"))
-def _zbuffer(zbuf, vertices, rotations, triangles, scale, translation, extra, *, base, tile,
-             height, width):  # fmt: skip
-    """Scatter-max of packed ``(quantised depth << id_bits) | triangle`` keys into ``zbuf``
-    (B H W,) int32 (-1 = empty).
+def _setup_soa(corners):
+    """Triangle setup (backfaces culled) from the nine (B, f) arrays ``ua va za ub vb zb uc vc
+    zc`` (as :func:`aujax.render._rasterizer._setup`, structure of arrays); also the validity."""
+    ua, va, za, ub, vb, zb, uc, vc, zc = corners
+    area = (vb - va) * (uc - ua) + (ua - ub) * (vc - va)  # y up: counter-clockwise is positive
+    valid = area > 0  # the vertices are finite (checked on the host)
+    inv_area = jnp.where(valid, 1.0 / jnp.where(valid, area, 1.0), 0.0)
+    setup = _Setup(
+        ua=ua, va=va, za=za, a1=(va - vc) * inv_area, b1=(uc - ua) * inv_area,
+        a2=(vb - va) * inv_area, b2=(ua - ub) * inv_area, dz1=zb - za, dz2=zc - za,
+        c0=jnp.where(valid, 1.0, -1.0).astype(ua.dtype),
+    )  # fmt: skip
+    return setup, valid
 
-    ``base``: every triangle tests ``tile`` anchored at its bounding box. ``extra`` (E, 3) int32
-    rows ``(b f + t, dr, dc)`` test the same tile again, shifted by ``(dr, dc)`` pixels, for
-    triangle ``t`` of frame ``b`` (the larger triangles' bounding boxes; a pixel tested twice
-    gives the same key twice: the scatter-max is unchanged). Only E and the static arguments set
-    the compiled shape."""
-    n_batch, n_tri = vertices.shape[0], triangles.shape[0]
+
+def _shifts(tile, max_tile):
+    """The shifted copies ``(i, j) != (0, 0)`` of a tile that cover a ``max_tile`` box."""
+    s_r, s_c = -(-max_tile // tile[0]), -(-max_tile // tile[1])
+    return [(i, j) for i in range(s_r) for j in range(s_c) if (i, j) != (0, 0)], (s_r, s_c)
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("tile", "n_big", "n_extra", "max_tile", "height", "width", "mean_albedo"),
+)
+def _zbuffer_chunk(vertices, rotations, triangles, albedo, scale, translation, *, tile, n_big,
+                   n_extra, max_tile, height, width, mean_albedo):  # fmt: skip
+    """The packed z-buffer (B H W,) int32 (-1 = empty), the (B f, 3 a) plane-equation rows of
+    the a shaded attributes, and (3,) int32 counts ``(larger triangles, shifted tiles, largest
+    box side)`` of the chunk (the host checks them against ``n_big``, ``n_extra`` and
+    ``max_tile``).
+
+    Every front-facing triangle tests ``tile`` (static) anchored at its bounding box; the
+    ``n_big`` (static budget) first ones whose box is larger test shifted copies of it, at most
+    ``n_extra`` (static budget) in all. ``mean_albedo``: shade the mean of an RGB albedo's
+    channels (grey output where no channel clips)."""
+    n_batch, n_vert = vertices.shape[:2]
+    n_tri = triangles.shape[0]
+    triangles = triangles.astype(jnp.int32)
     dtype = vertices.dtype
     tol = _tolerance(dtype)
-    pixels = _project(vertices, rotations, scale, translation)
-    setup, corners = _triangle_setup(pixels, triangles)
-    setup, valid = setup
-    lo = jnp.where(valid[:, None], jnp.min(corners[..., :2], axis=1), 0.0)
-    col0 = jnp.ceil(lo[:, 0] - 0.5 - 1e-3).astype(jnp.int32)
-    row0 = jnp.ceil(lo[:, 1] - 0.5 - 1e-3).astype(jnp.int32)
+    # the OrthoCamera with a per-frame rotation: u = s y_x + t_x, v = t_y - s y_y, z = y_z
+    cam = jnp.einsum("bij,bnj->ibn", rotations, vertices)
+    pixels = (scale * cam[0] + translation[0], translation[1] - scale * cam[1], cam[2])  # (B, n)
+    corners = [jnp.take(p, triangles[:, k], axis=1) for k in range(3) for p in pixels]  # (B, f)
+    setup, valid = _setup_soa(corners)
+    us, vs = corners[0::3], corners[1::3]
+    u_lo, v_lo = jnp.minimum(jnp.minimum(*us[:2]), us[2]), jnp.minimum(jnp.minimum(*vs[:2]), vs[2])
+    u_hi, v_hi = jnp.maximum(jnp.maximum(*us[:2]), us[2]), jnp.maximum(jnp.maximum(*vs[:2]), vs[2])
+
+    def flat(x, culled):
+        return jnp.where(valid, x, culled).astype(jnp.int32).reshape(-1)
+
+    col0, row0 = flat(jnp.ceil(u_lo - 0.5 - 1e-3), 0.0), flat(jnp.ceil(v_lo - 0.5 - 1e-3), 0.0)
+    # pixel centres each box can hold (culled triangles: one, nothing beyond the tile)
+    ext_c = flat(jnp.floor(u_hi - u_lo + 2e-3) + 1, 1.0)
+    ext_r = flat(jnp.floor(v_hi - v_lo + 2e-3) + 1, 1.0)
     id_bits = _id_bits(n_tri)
     depth_bits = min(31 - id_bits, 23)  # levels exact in float32; keys stay positive int32
-    z = pixels[..., 2]
-    z_lo, z_hi = jnp.min(z, axis=1), jnp.max(z, axis=1)  # (B,): per frame, whatever the chunk
+    z_lo, z_hi = jnp.min(pixels[2], axis=1), jnp.max(pixels[2], axis=1)  # (B,): per frame
     levels = float(2**depth_bits - 1)
     quant = levels / jnp.maximum(z_hi - z_lo, jnp.finfo(dtype).tiny)
     n_pix = height * width
     th, tw = tile
     dc = jnp.tile(jnp.arange(tw, dtype=jnp.int32), th)
     dr = jnp.repeat(jnp.arange(th, dtype=jnp.int32), tw)
+    flat_setup = _Setup(*(a.reshape(-1) for a in setup))
+    flat_valid = valid.reshape(-1)
 
-    def samples(rows, shift_r, shift_c):
-        """Keys and flat pixel targets of the (R,) triangle rows over the tile at (R,) shifts."""
+    def splat(zbuf, rows, shift_r, shift_c):
+        """Scatter-max of the keys of the (R,) triangle rows over the tile at (R,) shifts."""
         col = (col0[rows] + shift_c)[:, None] + dc[None]  # (R, k)
         row = (row0[rows] + shift_r)[:, None] + dr[None]
         l0, l1, l2, depth = _barycentric(
-            _Setup(*(x[rows][:, None] for x in setup)),
+            _Setup(*(a[rows][:, None] for a in flat_setup)),
             col.astype(dtype) + 0.5,
             row.astype(dtype) + 0.5,
         )
-        inside = (l0 >= -tol) & (l1 >= -tol) & (l2 >= -tol) & valid[rows][:, None]
+        inside = (l0 >= -tol) & (l1 >= -tol) & (l2 >= -tol) & flat_valid[rows][:, None]
         inside = inside & (col >= 0) & (col < width) & (row >= 0) & (row < height)
         b = (rows // n_tri)[:, None]
         q = jnp.clip(jnp.floor((depth - z_lo[b]) * quant[b]), 0.0, levels).astype(jnp.int32)
         key = jnp.where(inside, jnp.left_shift(q, id_bits) | (rows % n_tri)[:, None], -1)
         target = jnp.where(inside, b * n_pix + row * width + col, n_batch * n_pix)  # out: dropped
-        return key.reshape(-1), target.reshape(-1)
+        return zbuf.at[target.reshape(-1)].max(key.reshape(-1), mode="drop")
 
-    keys, targets = [], []
-    if base:
-        zero = jnp.zeros((n_batch * n_tri,), jnp.int32)
-        key, target = samples(jnp.arange(n_batch * n_tri, dtype=jnp.int32), zero, zero)
-        keys.append(key)
-        targets.append(target)
-    if extra.shape[0]:
-        key, target = samples(extra[:, 0], extra[:, 1], extra[:, 2])
-        keys.append(key)
-        targets.append(target)
-    if not keys:
-        return zbuf
-    return zbuf.at[jnp.concatenate(targets)].max(jnp.concatenate(keys), mode="drop")
+    zbuf = jnp.full((n_batch * n_pix,), -1, jnp.int32)
+    all_rows = jnp.arange(n_batch * n_tri, dtype=jnp.int32)
+    zbuf = splat(zbuf, all_rows, jnp.zeros_like(all_rows), jnp.zeros_like(all_rows))
+    shifts, (s_r, s_c) = _shifts(tile, max_tile)
+    need_r = jnp.minimum(-(-ext_r // th), s_r)  # tiles along v (and u) that cover the box
+    need_c = jnp.minimum(-(-ext_c // tw), s_c)
+    big = need_r * need_c > 1
+    counts = [jnp.sum(big, dtype=jnp.int32), jnp.sum(need_r * need_c - 1, dtype=jnp.int32)]
+    if n_big and n_extra and shifts:
+        sel = jnp.nonzero(big, size=n_big, fill_value=0)[0].astype(jnp.int32)
+        si = jnp.asarray([i for i, _ in shifts], jnp.int32)
+        sj = jnp.asarray([j for _, j in shifts], jnp.int32)
+        live = (jnp.arange(n_big, dtype=jnp.int32) < counts[0])[:, None]
+        need = (si[None] < need_r[sel][:, None]) & (sj[None] < need_c[sel][:, None]) & live
+        # padding repeats row sel[0] at shift 0: a tile tested twice leaves the maximum unchanged
+        k = jnp.nonzero(need.reshape(-1), size=n_extra, fill_value=0)[0].astype(jnp.int32)
+        shift = jnp.where(jnp.arange(n_extra, dtype=jnp.int32) < counts[1], k % len(shifts), -1)
+        zbuf = splat(zbuf, sel[k // len(shifts)], jnp.where(shift >= 0, si[shift] * th, 0),
+                     jnp.where(shift >= 0, sj[shift] * tw, 0))  # fmt: skip
+    counts.append(jnp.max(jnp.maximum(ext_r, ext_c)))
 
-
-@functools.partial(jax.jit, static_argnames=("height", "width", "color"))
-def _shade(zbuf, vertices, rotations, triangles, table, albedo, scale, translation, light,
-           ambient, diffuse, *, height, width, color):  # fmt: skip
-    """The images (B, H, W, C) uint8 of a finished z-buffer (as `shade`: interpolated albedo and
-    renormalised normal of the winner, Lambert plus ambient); ``light`` (B, 3) unit vectors,
-    ``ambient`` and ``diffuse`` (B,) per frame."""
-    n_batch, n_tri = vertices.shape[0], triangles.shape[0]
-    dtype = vertices.dtype
-    n_pix = height * width
-    mask = zbuf >= 0
-    tri_id = jnp.where(mask, zbuf & ((1 << _id_bits(n_tri)) - 1), 0)
-    (setup, _), _ = _triangle_setup(_project(vertices, rotations, scale, translation), triangles)
-    model_corners = jnp.take(vertices, triangles, axis=1)  # (B, f, 3, 3)
-    face_normals = jnp.cross(
-        model_corners[:, :, 1] - model_corners[:, :, 0],
-        model_corners[:, :, 2] - model_corners[:, :, 0],
-    )
-    face_normals = jnp.concatenate([face_normals, jnp.zeros((n_batch, 1, 3), dtype)], axis=1)
-    normals = jnp.sum(jnp.take(face_normals, table, axis=1), axis=2)  # (B, n, 3)
+    # per triangle: plane equations of the albedo and the camera-frame vertex normal
+    model = [jnp.take(vertices, triangles[:, k], axis=1) for k in range(3)]  # (B, f, 3)
+    face_normals = jnp.cross(model[1] - model[0], model[2] - model[0])
+    owner = triangles.reshape(-1)[None] + n_vert * jnp.arange(n_batch, dtype=jnp.int32)[:, None]
+    normals = jax.ops.segment_sum(
+        jnp.repeat(face_normals.reshape(-1, 3), 3, axis=0), owner.reshape(-1),
+        num_segments=n_batch * n_vert,
+    ).reshape(n_batch, n_vert, 3)  # fmt: skip
     sq = jnp.sum(normals**2, axis=-1, keepdims=True)
     positive = sq > 0
     normals = normals * jnp.where(positive, jax.lax.rsqrt(jnp.where(positive, sq, 1.0)), 0.0)
     normals = jnp.einsum("bij,bnj->bni", rotations, normals)  # camera frame
-    n_ch = albedo.shape[-1]
-    attrs = jnp.concatenate(
-        [jnp.broadcast_to(albedo[None], (n_batch,) + albedo.shape), normals], -1
-    )
-    width_attr = 3 * (n_ch + 3)
-    corner_attrs = jnp.take(attrs, triangles, axis=1).reshape(-1, width_attr)  # (B f, 3 x attrs)
-    rows = jnp.concatenate([jnp.stack(setup, axis=-1), corner_attrs], axis=-1)
+    if mean_albedo:
+        albedo = jnp.mean(albedo, axis=-1, keepdims=True)
+    attrs = jnp.concatenate([jnp.broadcast_to(albedo[None], (n_batch,) + albedo.shape), normals],
+                            -1)  # fmt: skip
+    c0, c1, c2 = (jnp.take(attrs, triangles[:, k], axis=1) for k in range(3))  # (B, f, a)
+    d1, d2 = c1 - c0, c2 - c0
+    a1, b1, a2, b2 = (x[..., None] for x in (setup.a1, setup.b1, setup.a2, setup.b2))
+    grad_u, grad_v = a1 * d1 + a2 * d2, b1 * d1 + b2 * d2  # d attr / du, d attr / dv
+    const = c0 - grad_u * setup.ua[..., None] - grad_v * setup.va[..., None]
+    planes = jnp.concatenate([grad_u, grad_v, const], axis=-1).reshape(n_batch * n_tri, -1)
+    return zbuf, planes, jnp.stack(counts)
+
+
+@functools.partial(jax.jit, static_argnames=("n_tri", "n_out", "height", "width"))
+def _shade_chunk(zbuf, planes, light, ambient, diffuse, *, n_tri, n_out, height, width):
+    """The images (B, H, W, n_out) uint8 of a finished z-buffer: each pixel evaluates its
+    winner's plane equations (albedo, then normal), renormalises the normal and shades it,
+    Lambert plus ambient; ``light`` (B, 3) unit vectors, ``ambient`` and ``diffuse`` (B,). An
+    RGB albedo with ``n_out`` 1 is averaged after shading and clipping, as in `render`."""
+    n_batch = light.shape[0]
+    dtype = planes.dtype
+    n_pix = height * width
+    n_attr = planes.shape[1] // 3
+    mask = zbuf >= 0
+    tri_id = jnp.where(mask, zbuf & ((1 << _id_bits(n_tri)) - 1), 0)
     offset = jnp.repeat(jnp.arange(n_batch, dtype=jnp.int32) * n_tri, n_pix)
-    rows = jnp.take(rows, tri_id + offset, axis=0)  # (B P, 10 + 3 x attrs)
+    rows = jnp.take(planes, tri_id + offset, axis=0).reshape(n_batch, n_pix, 3 * n_attr)
     r_idx, c_idx = jnp.meshgrid(
         jnp.arange(height, dtype=dtype), jnp.arange(width, dtype=dtype), indexing="ij"
     )
-    pu = jnp.tile(c_idx.reshape(-1) + 0.5, n_batch)
-    pv = jnp.tile(r_idx.reshape(-1) + 0.5, n_batch)
-    b0, b1, b2, _ = _barycentric(_Setup(*(rows[:, i] for i in range(10))), pu, pv)
-    bary = jnp.stack([b0, b1, b2], axis=-1)
-    values = jnp.sum(bary[:, :, None] * rows[:, 10:].reshape(-1, 3, n_ch + 3), axis=1)
-    values = values.reshape(n_batch, n_pix, n_ch + 3)
-    rho, pixel_normal = values[..., :n_ch], values[..., n_ch:]
-    sq = jnp.sum(pixel_normal**2, axis=-1)
+    pu, pv = (c_idx.reshape(1, -1) + 0.5), (r_idx.reshape(1, -1) + 0.5)
+    values = [rows[..., k] * pu + rows[..., n_attr + k] * pv + rows[..., 2 * n_attr + k]
+              for k in range(n_attr)]  # fmt: skip
+    nx, ny, nz = values[n_attr - 3 :]
+    sq = nx * nx + ny * ny + nz * nz
     positive = sq > 0
     inv_norm = jnp.where(positive, jax.lax.rsqrt(jnp.where(positive, sq, 1.0)), 0.0)
-    cosine = jnp.maximum(jnp.sum(pixel_normal * light[:, None, :], axis=-1) * inv_norm, 0.0)
-    shade = ambient[:, None] + diffuse[:, None] * cosine  # (B, P)
-    image = jnp.clip(rho * shade[..., None], 0.0, 1.0)
-    image = jnp.where(mask.reshape(n_batch, n_pix)[..., None], image, jnp.zeros_like(image))
-    image = image.reshape(n_batch, height, width, n_ch)
-    if not color and n_ch == 3:
+    cosine = (nx * light[:, 0:1] + ny * light[:, 1:2] + nz * light[:, 2:3]) * inv_norm
+    shade = ambient[:, None] + diffuse[:, None] * jnp.maximum(cosine, 0.0)  # (B, P)
+    mask = mask.reshape(n_batch, n_pix)
+    image = jnp.stack(
+        [jnp.where(mask, jnp.clip(rho * shade, 0.0, 1.0), 0.0) for rho in values[: n_attr - 3]],
+        -1,
+    )
+    if image.shape[-1] != n_out:
         image = jnp.mean(image, axis=-1, keepdims=True)
-    return _to_uint8(image)
+    return _to_uint8(image.reshape(n_batch, height, width, n_out))
 
 
 def _to_uint8(images):
@@ -237,29 +261,36 @@ def _banded_chunk(
     return _to_uint8(jax.vmap(one)(vertices, rotations, light, ambient, diffuse))
 
 
-def _extra_anchors(extents, tile) -> list[np.ndarray]:
-    """Blocks of ``EXTRA_BLOCK`` int32 rows ``(b f + t, dr, dc)``: the shifted copies of ``tile``
-    that cover the bounding box of triangle t of frame b beyond its own tile (extents (B, f, 2),
-    as :func:`_triangle_extents`). The last block is padded with copies of row ``(0, 0, 0)`` (a
-    tile tested twice: harmless), so that one shape is ever compiled; no rows, no block."""
-    th, tw = tile
-    need_r = -(-extents[..., 0] // th)  # (B, f) tiles along v
-    need_c = -(-extents[..., 1] // tw)
-    parts = []
-    for i in range(int(need_r.max(initial=1))):
-        for j in range(int(need_c.max(initial=1))):
-            if i == 0 and j == 0:
-                continue
-            hit = np.flatnonzero(((need_r > i) & (need_c > j)).reshape(-1))
-            if hit.size:
-                parts.append(np.stack([hit, np.full_like(hit, i * th), np.full_like(hit, j * tw)],
-                                      axis=1))  # fmt: skip
-    if not parts:
-        return []
-    rows = np.concatenate(parts)
-    out = np.zeros((-(-rows.shape[0] // EXTRA_BLOCK) * EXTRA_BLOCK, 3), np.int32)
-    out[: rows.shape[0]] = rows
-    return np.split(out, out.shape[0] // EXTRA_BLOCK)
+def _default_tile(vertices, rotation, scale, triangles, max_tile) -> tuple[int, int]:
+    """A square tile of side ``3 x 2^k`` (3, 6, 12, ...), the smallest that holds the
+    ``TILE_QUANTILE`` percentile of the pixel centres the front-facing triangles' boxes can hold
+    along either axis in one frame (host NumPy); the larger ones get shifted copies.
+
+    The coarse steps keep the choice (a static shape) the same for every frame and subject of a
+    crop size and mesh resolution (the crops frame each face to the same size): a percentile
+    rounded to one pixel flipped between 2 and 3 across the small preset's subjects (18 compiles
+    instead of 1)."""
+    rotation = np.asarray(rotation, np.float64)
+    xy = scale * np.asarray(vertices, np.float64) @ rotation[:2].T  # (n, 2), v up
+    c = xy[np.asarray(triangles)]  # (f, 3, 2)
+    area = (c[:, 1, 0] - c[:, 0, 0]) * (c[:, 2, 1] - c[:, 0, 1]) - (
+        (c[:, 2, 0] - c[:, 0, 0]) * (c[:, 1, 1] - c[:, 0, 1])
+    )
+    ext = (np.floor(c.max(axis=1) - c.min(axis=1) + 2e-3) + 1).max(axis=1)  # (f,)
+    ext = ext[area > 0] if np.any(area > 0) else ext
+    want = np.percentile(ext, TILE_QUANTILE, method="higher")
+    side = 3
+    while side < want and side < max_tile:
+        side *= 2
+    return side, side
+
+
+def _budget(count: int, base: int) -> int:
+    """The smallest ``base x 2^k`` that holds ``count`` (few compiled shapes on overflow)."""
+    budget = base
+    while budget < count:
+        budget *= 2
+    return budget
 
 
 def _per_frame(value, n_frames, name) -> np.ndarray:
@@ -270,15 +301,6 @@ def _per_frame(value, n_frames, name) -> np.ndarray:
     if x.shape != (n_frames,) or not np.all(np.isfinite(x)):
         raise ValueError(f"{name} must be a finite float or ({n_frames},) array, got {value!r}")
     return x
-
-
-def _triangle_extents(vertices, rotations, scale, triangles) -> np.ndarray:
-    """(B, f, 2) int: pixel centres each triangle's bounding box can hold along v and u (as
-    :func:`aujax.render.tile_extent`, per frame and triangle; host NumPy)."""
-    xy = scale * np.einsum("bij,bnj->bni", rotations[:, :2], vertices)
-    corners = xy[:, triangles]  # (B, f, 3, 2)
-    ext = corners.max(axis=2) - corners.min(axis=2)
-    return (np.floor(ext[..., ::-1] + 2e-3) + 1).astype(np.int64)
 
 
 def render_splat(
@@ -320,10 +342,15 @@ def render_splat(
         color: keep RGB (C = 3); False averages an RGB albedo's channels after shading (C = 1).
             A grayscale albedo always gives C = 1.
         chunk: frames per jitted call (the last one padded to it); 32 suits a 2-core CPU.
-        tile: static ``(tile_h, tile_w)`` pixel tile per triangle (default: a 3 x 3 tile per
-            triangle plus shifted copies over the larger triangles' bounding boxes).
-        max_tile: if a triangle's bounding box holds more than this many pixel centres along
-            either axis, the frames are rendered by the banded rasterizer of :func:`render`.
+        tile: static ``(tile_h, tile_w)`` pixel tile that every triangle tests, and no more
+            (it must hold every triangle's bounding box). Default: a square tile of side 3, 6,
+            12, ..., the smallest that holds the ``TILE_QUANTILE`` percentile of the
+            front-facing triangles' boxes in frame 0 (3 x 3 for the ~1,200 triangles of a 64 px
+            crop, 6 x 6 at 128 px), plus shifted copies of it over the larger boxes. The images
+            do not depend on it.
+        max_tile: if a front-facing triangle's bounding box holds more than this many pixel
+            centres along either axis (or ``tile`` is larger), the frames are rendered by the
+            banded rasterizer of :func:`render`.
 
     Returns:
         (B, H, W, C) uint8 numpy images, H and W the camera's.
@@ -372,52 +399,60 @@ def render_splat(
     scale = jnp.float32(camera.scale)
     translation = jnp.asarray(camera.translation, jnp.float32)
     tri_j = jnp.asarray(tri)
-    fitted = tile is None
-    if fitted:
-        extents = _triangle_extents(v, rot, float(camera.scale), tri)  # (B, f, 2) (v, u)
-        tile = tuple(int(t) for t in extents.max(axis=(0, 1)))
+    n_tri = tri.shape[0]
+    budgets = (0, 0)  # user tile: every triangle tests it, no shifted copies
+    if tile is None:
+        tile = _default_tile(v[0], rot[0], float(camera.scale), tri, max_tile)
+        n = _round_up(chunk * n_tri / BUDGET_FRACTION)
+        budgets = (n, n)
     tile = tuple(int(t) for t in tile)
     if len(tile) != 2 or min(tile) < 1:
         raise ValueError(f"tile must be two ints >= 1, got {tile!r}")
+    n_pad = -(-n_frames // chunk) * chunk - n_frames  # the last chunk padded with frame 0
+
+    def padded(x):
+        return np.concatenate([x, np.repeat(x[:1], n_pad, 0)]) if n_pad else x
+
+    v, rot = padded(v), padded(rot)
+    per_frame = [padded(x) for x in (light, ambient, diffuse)]
+    n_out = 3 if (color and alb.shape[1] == 3) else 1
+    # grey output of an RGB albedo: mean(clip(rho_c shade)) = clip(mean(rho) shade) when no
+    # channel clips (albedo in [0, 1], ambient + diffuse <= 1): one interpolated channel
+    mean_albedo = bool(n_out == 1 and alb.shape[1] == 3 and np.all(ambient + diffuse <= 1.0)
+                       and np.all((alb >= 0.0) & (alb <= 1.0)))  # fmt: skip
+    static = dict(height=height, width=width)
+
+    def splat(start, budgets):
+        geometry = (jnp.asarray(v[start : start + chunk]), jnp.asarray(rot[start : start + chunk]))
+        zbuf, planes, counts = _zbuffer_chunk(
+            *geometry, tri_j, alb_j, scale, translation, tile=tile, n_big=budgets[0],
+            n_extra=budgets[1], max_tile=max_tile, mean_albedo=mean_albedo, **static,
+        )  # fmt: skip
+        lights = [jnp.asarray(x[start : start + chunk]) for x in per_frame]
+        return _shade_chunk(zbuf, planes, *lights, n_tri=n_tri, n_out=n_out, **static), counts
+
+    alb_j = jnp.asarray(alb)
+    starts = range(0, n_frames, chunk)
     banded = max(tile) > max_tile
-    small = tile
-    if fitted:  # a small tile for all, shifted copies of it over the few larger triangles
-        small = tuple(min(s, t) for s, t in zip(SMALL_TILE, tile, strict=True))
+    if not banded:  # every chunk dispatched before any is read back
+        done = [splat(start, budgets) for start in starts]
+        counts = np.stack([np.asarray(c) for _, c in done])  # (chunks, 3)
+        banded = bool(np.any(counts[:, 2] > max_tile))
     if not banded:
-        table = jnp.asarray(vertex_triangle_table(tri, v.shape[1]))
-        alb_j = jnp.asarray(alb)
-        no_extra = jnp.zeros((0, 3), jnp.int32)
+        over = np.flatnonzero(np.any(counts[:, :2] > np.asarray(budgets), axis=1))
+        if budgets[0] and over.size:  # rare: more larger triangles than the budget holds
+            wider = tuple(_budget(counts[over, k].max(), budgets[k]) for k in (0, 1))
+            for i in over:
+                done[i] = splat(starts[i], wider)
+        out = [np.asarray(img) for img, _ in done]
     else:
         cam32 = OrthoCamera(jnp.eye(3, dtype=jnp.float32), scale, translation, height=height,
                             width=width)  # fmt: skip
-        alb_j = jnp.asarray(alb_banded)
-    pending = []  # dispatched asynchronously; the host prepares the next chunk meanwhile
-    for start in range(0, n_frames, chunk):
-        stop = min(start + chunk, n_frames)
-        pad = chunk - (stop - start)
-
-        def padded(x, start=start, stop=stop, pad=pad):
-            return jnp.asarray(np.concatenate([x[start:stop], np.repeat(x[:1], pad, 0)]))
-
-        args = (padded(v), padded(rot), tri_j)
-        per_frame = (padded(light), padded(ambient), padded(diffuse))
-        if banded:
-            img = _banded_chunk(*args, alb_j, cam32, *per_frame, color=n_ch == 3)
-        else:
-            blocks = []
-            if fitted:
-                ext = np.concatenate([extents[start:stop], np.repeat(extents[:1], pad, 0)])
-                # no larger triangle: one block of repeats (the chunks keep one compiled shape)
-                blocks = _extra_anchors(ext, small) or [np.zeros((EXTRA_BLOCK, 3), np.int32)]
-            geometry = (args[0], args[1], tri_j, scale, translation)
-            static = dict(tile=small, height=height, width=width)
-            zbuf = jnp.full((chunk * height * width,), -1, jnp.int32)
-            zbuf = _zbuffer(zbuf, *geometry, jnp.asarray(blocks[0]) if blocks else no_extra,
-                            base=True, **static)  # fmt: skip
-            for block in blocks[1:]:
-                zbuf = _zbuffer(zbuf, *geometry, jnp.asarray(block), base=False, **static)
-            img = _shade(zbuf, *args, table, alb_j, scale, translation, *per_frame,
-                         height=height, width=width, color=n_ch == 3)  # fmt: skip
-        pending.append((img, stop - start))
-    out = [np.asarray(img)[:k] for img, k in pending]
-    return out[0] if len(out) == 1 else np.concatenate(out)
+        out = []
+        for start in starts:
+            sl = slice(start, start + chunk)
+            out.append(np.asarray(_banded_chunk(
+                jnp.asarray(v[sl]), jnp.asarray(rot[sl]), tri_j, jnp.asarray(alb_banded), cam32,
+                *(jnp.asarray(x[sl]) for x in per_frame), color=n_out == 3,
+            )))  # fmt: skip
+    return np.concatenate(out)[:n_frames]
