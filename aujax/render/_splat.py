@@ -392,10 +392,10 @@ def render_splat(
     light = light / norm[:, None]
     ambient = _per_frame(ambient, n_frames, "ambient")
     diffuse = _per_frame(diffuse, n_frames, "diffuse")
-    n_ch = 3 if (color and alb.shape[1] == 3) else 1
+    n_out = 3 if (color and alb.shape[1] == 3) else 1
     height, width = camera.height, camera.width
     if n_frames == 0:
-        return np.zeros((0, height, width, n_ch), np.uint8)
+        return np.zeros((0, height, width, n_out), np.uint8)
     scale = jnp.float32(camera.scale)
     translation = jnp.asarray(camera.translation, jnp.float32)
     tri_j = jnp.asarray(tri)
@@ -415,7 +415,6 @@ def render_splat(
 
     v, rot = padded(v), padded(rot)
     per_frame = [padded(x) for x in (light, ambient, diffuse)]
-    n_out = 3 if (color and alb.shape[1] == 3) else 1
     # grey output of an RGB albedo: mean(clip(rho_c shade)) = clip(mean(rho) shade) when no
     # channel clips (albedo in [0, 1], ambient + diffuse <= 1): one interpolated channel
     mean_albedo = bool(n_out == 1 and alb.shape[1] == 3 and np.all(ambient + diffuse <= 1.0)
@@ -448,11 +447,12 @@ def render_splat(
     else:
         cam32 = OrthoCamera(jnp.eye(3, dtype=jnp.float32), scale, translation, height=height,
                             width=width)  # fmt: skip
+        alb_banded = jnp.asarray(alb_banded)
         out = []
         for start in starts:
             sl = slice(start, start + chunk)
             out.append(np.asarray(_banded_chunk(
-                jnp.asarray(v[sl]), jnp.asarray(rot[sl]), tri_j, jnp.asarray(alb_banded), cam32,
+                jnp.asarray(v[sl]), jnp.asarray(rot[sl]), tri_j, alb_banded, cam32,
                 *(jnp.asarray(x[sl]) for x in per_frame), color=n_out == 3,
             )))  # fmt: skip
     return np.concatenate(out)[:n_frames]
