@@ -36,10 +36,15 @@ Two departures for coefficients reconstructed from 2-D landmarks (docs/physics_m
   over a T = 16 window, then dominates ``L_3d`` (mean 4,800 for zero force, against 470 with the
   4-frame slope) with an error no per-frame force can cancel: forces are regressed from one
   frame's code and cannot see the next frame's noise.
-* ``mass_floor``: the regressed relative mass is ``L L^T + floor I`` so its smallest eigenvalue
-  is at least ``floor`` times the template's (a bare Cholesky diagonal floor does not bound it:
-  large off-diagonal entries make ``L L^T`` nearly singular, the accelerations blow up and the
-  first model of the default run to do so went to NaN within 200 steps).
+* ``mass_floor``: the regressed relative mass is ``L L^T + (floor + rho ||L L^T||_F) I`` so its
+  smallest eigenvalue is at least ``floor`` times the template's (a bare Cholesky diagonal floor
+  does not bound it: large off-diagonal entries make ``L L^T`` nearly singular, the accelerations
+  blow up and the first model of the default run to do so went to NaN within 200 steps). The
+  margin ``rho ||L L^T||_F`` makes the bound hold for the float32 ``M`` the network returns, by
+  construction: ``M0`` is ill-conditioned (cond ~ 3e4 at 400 vertices), and rounding
+  ``C R C^T`` to float32 moves the eigenvalues of the relative mass by up to
+  ``rho ||R||_F`` (see :func:`mass_rounding_margin`); without the margin a wild regressor output
+  (``||R|| ~ 1e5``) left the smallest eigenvalue at 0.0496 for a floor of 0.05.
 """
 
 from collections.abc import Sequence
@@ -90,6 +95,37 @@ def initial_velocity(
     n = min(int(frames), c.shape[0])
     t = jnp.arange(n, dtype=c.dtype) - (n - 1) / 2.0
     return jnp.einsum("t,tk->k", t, c[:n]) / (jnp.sum(t * t) * dt)
+
+
+def mass_rounding_margin(chol: np.ndarray, *, dtype=np.float32) -> float:
+    r"""Bound on how far rounding ``M = C R C^T`` to ``dtype`` moves the relative mass.
+
+    With ``C`` the Cholesky factor of the template's mass ``M0`` and ``R`` the relative mass, the
+    computed ``M`` seen in the template's frame, ``C^{-1} fl(M) C^{-T}``, differs from ``R`` by at
+    most ``rho ||R||_F`` in the 2-norm, to first order in the unit roundoff ``u``:
+
+    .. math::
+
+        \rho = 2 k u \left(\| |C^{-1}| |C| \|_2^2 + \sqrt{k}\right),
+
+    from the rounding of the two products (``|E| <= k u |C| |R| |C^T|`` each; Higham, *Accuracy
+    and Stability of Numerical Algorithms*, §3.5), of ``L L^T`` and of ``C`` itself, with a
+    factor 2 of safety. Adding ``rho ||R||_F`` to the floor therefore keeps the smallest
+    eigenvalue of the returned array's relative mass above the floor whatever the CPU's
+    rounding. For the 400-vertex template ``|| |C^{-1}| |C| ||_2 = 16.7`` and in float32
+    ``rho = 5.7e-4``.
+
+    Args:
+        chol: (K, K) lower Cholesky factor of the template's mass, float64.
+        dtype: the dtype ``M`` is computed in.
+
+    Returns:
+        ``rho`` as a Python float.
+    """
+    k = chol.shape[0]
+    u = float(np.finfo(dtype).eps) / 2
+    amplification = np.linalg.norm(np.abs(np.linalg.inv(chol)) @ np.abs(chol), 2) ** 2
+    return float(2 * k * u * (amplification + np.sqrt(k)))
 
 
 def _max_frequency(template: PhysicsTemplate) -> float:
@@ -147,8 +183,9 @@ class PhysicsAUNet(nnx.Module):
         hidden: hidden width of the regressor and the AU head.
         image_features: size of z2d (required when ``"image"`` is a feature).
         mass_eps: floor on the mass factor's diagonal.
-        mass_floor: the relative mass is ``L L^T + mass_floor I`` (smallest eigenvalue >=
-            ``mass_floor`` times the template's mass); 0 gives the bare Cholesky form.
+        mass_floor: the relative mass is ``L L^T + (mass_floor + rho ||L L^T||_F) I``
+            (smallest eigenvalue >= ``mass_floor`` times the template's mass, also after
+            float32 rounding, :func:`mass_rounding_margin`); 0 gives the bare Cholesky form.
         initial_velocity: ``"paper"`` (two-frame difference) or ``"fit"`` (least-squares slope
             of the first ``velocity_frames`` frames), see :func:`initial_velocity`.
         velocity_frames: frames of the ``"fit"`` slope.
@@ -218,11 +255,9 @@ class PhysicsAUNet(nnx.Module):
             template.hierarchy, in_features=3, channels=channels, latent=latent, rngs=rngs
         )
         self.code_norm = nnx.LayerNorm(latent, rngs=rngs)
-        self.mass_scale = nnx.data(
-            jnp.asarray(
-                np.linalg.cholesky(np.asarray(template.reduced.mass, np.float64)), jnp.float32
-            )
-        )
+        chol = np.linalg.cholesky(np.asarray(template.reduced.mass, np.float64))
+        self.mass_scale = nnx.data(jnp.asarray(chol, jnp.float32))
+        self.mass_margin = mass_rounding_margin(chol, dtype=np.float32)
         n_force = m if force_mode == "activations" else 3 * m
         self.force_head = MLP((latent, hidden, n_force), activation="elu", rngs=rngs)
         self.mass_head = MLP((latent, hidden, k * k), activation="elu", rngs=rngs)
@@ -241,7 +276,9 @@ class PhysicsAUNet(nnx.Module):
         at constant velocity instead of exploding.
         """
         k = template.n_coefficients
-        eye = (1.0 - self.mass_floor) * jnp.eye(k, dtype=jnp.float32)  # L L^T + floor I = I
+        # L L^T = x I with x + floor + rho ||x I||_F = 1, so the relative mass starts at I
+        x = (1.0 - self.mass_floor) / (1.0 + self.mass_margin * k**0.5) if self.mass_floor else 1.0
+        eye = x * jnp.eye(k, dtype=jnp.float32)
         factor = cholesky_from_mass(eye, eps=self.mass_eps)
         for head, bias in (
             (self.mass_head, factor.reshape(-1)),
@@ -271,7 +308,8 @@ class PhysicsAUNet(nnx.Module):
 
         ``M^B = C (L L^T + f I) C^T`` with C the Cholesky factor of the template's mass ``M0``,
         ``L L^T`` the SPD output of :func:`aujax.physics.mass_from_cholesky` and f the
-        ``mass_floor``: the network
+        ``mass_floor`` plus the float32 rounding margin of :func:`mass_rounding_margin` (so the
+        floor holds for the returned float32 array, not only in exact arithmetic): the network
         regresses the mass relative to the physical one (``M0`` is ill-conditioned, cond ~ 3e4
         at 400 vertices, so absolute entries would be a poorly scaled regression target).
         """
@@ -279,10 +317,14 @@ class PhysicsAUNet(nnx.Module):
         raw = self.mass_head(jnp.mean(z3d, axis=-2)).reshape(*z3d.shape[:-2], k, k)
         c = self.mass_scale
 
-        floor = self.mass_floor * jnp.eye(k, dtype=raw.dtype)
+        eye = jnp.eye(k, dtype=raw.dtype)
 
         def fn(r):
-            return c @ (mass_from_cholesky(r, eps=self.mass_eps) + floor) @ c.T
+            rel = mass_from_cholesky(r, eps=self.mass_eps)
+            if self.mass_floor:
+                floor = self.mass_floor + self.mass_margin * jnp.sqrt(jnp.sum(rel * rel))
+                rel = rel + floor * eye
+            return c @ rel @ c.T
 
         for _ in range(raw.ndim - 2):
             fn = jax.vmap(fn)
