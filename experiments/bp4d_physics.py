@@ -37,7 +37,7 @@ def main(argv) -> int:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from absl import logging
 
-    from aujax.data import cache_root
+    from aujax.datasets import cache_root
     from aujax.methods.physics import train_and_evaluate
     from aujax.train import initialize, use_compilation_cache
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aujax.data import ActivationDynamics, muscle_activations, muscle_excitation
+from aujax.synth import ActivationDynamics, muscle_activations, muscle_excitation
 
 
 W = np.array([[1.0, 0.0, 0.5], [0.0, 2.0, 0.0]])  # 2 AUs -> 3 muscles

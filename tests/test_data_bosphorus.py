@@ -5,7 +5,7 @@ import struct
 import numpy as np
 import pytest
 
-from aujax.data import _bosphorus as B
+from aujax.datasets import _bosphorus as B
 
 
 ZMIN = -1.0e9

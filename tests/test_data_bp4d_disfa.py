@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import scipy.io
 
-from aujax.data import _bp4d, _disfa
-from aujax.data._bp4d import (
+from aujax.datasets import _bp4d, _disfa
+from aujax.datasets._bp4d import (
     BP4DSequence,
     list_bp4d_sequences,
     read_bp4d_frames,
@@ -16,7 +16,7 @@ from aujax.data._bp4d import (
     write_bp4d_frames,
     write_bp4d_sequence,
 )
-from aujax.data._disfa import (
+from aujax.datasets._disfa import (
     DISFASequence,
     list_disfa_subjects,
     read_disfa_frames,
@@ -24,7 +24,7 @@ from aujax.data._disfa import (
     write_disfa_frames,
     write_disfa_sequence,
 )
-from aujax.data._folds import (
+from aujax.datasets._folds import (
     BP4D_AUS,
     BP4D_INTENSITY_AUS,
     BP4D_PARTS,

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-import aujax.data._episodes as E
+import aujax.synth._episodes as E
 from aujax.face import AU_IDS
 
 

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from aujax.data._bp4d import (
+from aujax.datasets._bp4d import (
     BP4DSequence,
     list_bp4d_sequences,
     read_bp4d_frames,
@@ -13,20 +13,15 @@ from aujax.data._bp4d import (
     write_bp4d_frames,
     write_bp4d_sequence,
 )
-from aujax.data._folds import BP4D_AUS, BP4D_INTENSITY_AUS, BP4D_PARTS, folds
-from aujax.data._pipeline import (
+from aujax.datasets._folds import BP4D_AUS, BP4D_INTENSITY_AUS, BP4D_PARTS, folds
+from aujax.datasets._grain import (
     WindowSource,
     fold_split,
     frame_loader,
     window_index,
     window_loader,
 )
-from aujax.data._tfds_bp4d import (
-    BP4D_SPLITS,
-    _rgb,
-    bp4d_data_source,
-    build_bp4d_tfds,
-)
+from aujax.datasets._tfds_bp4d import BP4D_SPLITS, _rgb, bp4d_data_source, build_bp4d_tfds
 
 
 # (subject, task, frames): subjects from P1 (F001), P2 (M011) and P3 (F007); one sequence has a
@@ -323,7 +318,7 @@ def test_unknown_subject_and_missing_images_are_rejected(tmp_path):
 
 def test_round_trip_from_the_generator(tmp_path):
     """The synthetic generator's layout survives readers -> TFDS unchanged (one sequence)."""
-    from aujax.data._synthetic import generate_bp4d
+    from aujax.synth._bp4d import generate_bp4d
 
     root = tmp_path / "syn"
     generate_bp4d(root, size="tiny", seed=0, subjects=["M011"], tasks=["T1"], progress=None)

@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from aujax.data import (
+from aujax.face import make_face
+from aujax.physics import build_au_blendshapes
+from aujax.synth import (
     ActivationDynamics,
     build_subject_rig,
     muscle_activations,
     rig_landmarks,
     simulate_expression,
 )
-from aujax.face import make_face
-from aujax.physics import build_au_blendshapes
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_bad_input(setup):
 def test_batched_fast_simulation_matches_the_superlu_one(setup):
     """simulate_expressions (jitted Newmark scan, dense K_eff^-1, batch) equals simulate_expression
     (host SuperLU) per sequence in float64, and a batch equals its sequences run alone."""
-    from aujax.data._rig import simulate_expressions
+    from aujax.synth._rig import simulate_expressions
 
     _, model, rig = setup
     dyn = ActivationDynamics(noise_sd=0.0)

@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 
 import aujax.render as ar
-from aujax.data._bp4d import (
+from aujax.datasets._bp4d import (
     BP4DSequence,
     _read_mat,
     _read_occ,
     read_bp4d_sequence,
     write_bp4d_sequence,
 )
-from aujax.data._rig import build_subject_rig
-from aujax.data._synthetic import generate_bp4d
 from aujax.face import make_face
 from aujax.physics._implicit import dense_effective_inverse
 from aujax.render._splat import _shade_chunk, _zbuffer_chunk, render_splat
+from aujax.synth._bp4d import generate_bp4d
+from aujax.synth._rig import build_subject_rig
 
 
 def _sequence(n=12, seed=0):
@@ -191,7 +191,7 @@ def test_new_sequences_do_not_recompile(scene):
 def test_subjects_in_flight_do_not_change_a_subject(tmp_path):
     """Three subjects generated together (the physics of two in flight, the writer thread) give
     the last one exactly the files of generating it alone."""
-    from aujax.data import get_preset
+    from aujax.synth import get_preset
 
     subjects = get_preset("bp4d", "tiny").subjects[:3]
     last = subjects[-1]

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from aujax.data import generate_bp4d, read_bp4d_sequence
+from aujax.datasets import read_bp4d_sequence
 from aujax.face import AU_IDS, IDX49
+from aujax.synth import generate_bp4d
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +78,10 @@ def test_bad_arguments(tmp_path):
 
 
 def test_frames_are_written_and_au12_changes_the_mouth_pixels(generated):
-    from aujax.data import read_bp4d_frames
-    from aujax.data._crops import render_crops
+    from aujax.datasets import read_bp4d_frames
     from aujax.face import make_face, skin_albedo
     from aujax.physics import build_au_blendshapes
+    from tests._crops_reference import render_crops
 
     root, _ = generated
     frames = read_bp4d_frames(root, "F001", "T1")
@@ -116,9 +117,9 @@ def test_tile_crops_equal_the_banded_renderer(monkeypatch, color):
     large triangles) up to one grey level at a few edge pixels (ties at equal depth)."""
     import jax
 
-    import aujax.data._crops as crops
-    from aujax.data._synthetic import head_pose_sequence
+    import tests._crops_reference as crops
     from aujax.face import make_face, skin_albedo
+    from aujax.synth._bp4d import head_pose_sequence
 
     face = make_face(400, seed=1)
     albedo = np.asarray(skin_albedo(face, 0.6, key=jax.random.key(1)))

@@ -35,7 +35,7 @@ def _run_args(data, cache, workdir):
 @pytest.fixture(scope="module")
 def micro(tmp_path_factory):
     """3 subjects (one per part) x 2 tasks of the tiny preset, 400-vertex meshes (300 frames)."""
-    from aujax.data import generate_bp4d
+    from aujax.synth import generate_bp4d
 
     root = tmp_path_factory.mktemp("micro_bp4d")
     generate_bp4d(root, size="tiny", seed=0, subjects=("F001", "M011", "F007"), tasks=("T1", "T2"),

@@ -20,9 +20,8 @@ import pytest
 from flax import nnx
 from jax.test_util import check_grads
 
-from aujax.data import BP4D_AUS, BP4D_PARTS, folds
+from aujax.datasets import BP4D_AUS, BP4D_PARTS, FrameTable, folds
 from aujax.face import AU_IDS
-from aujax.methods.physics._frames import FrameTable
 from aujax.methods.topdown._apex import apex_rows
 from aujax.methods.topdown._bottomup import BottomUpCNN
 from aujax.methods.topdown._experiment import ROWS, top_down_levels, train_and_evaluate
@@ -297,7 +296,7 @@ def _env():
 
 @pytest.mark.slow
 def test_command_and_evaluate_on_micro_bp4d(tmp_path):
-    from aujax.data import generate_bp4d
+    from aujax.synth import generate_bp4d
 
     data = tmp_path / "bp4d"
     generate_bp4d(data, size="tiny", seed=0, subjects=("F001", "M011", "F007"), tasks=("T1",),
@@ -325,7 +324,8 @@ def test_command_and_evaluate_on_micro_bp4d(tmp_path):
 @pytest.mark.slow
 def test_command_on_micro_disfa(tmp_path):
     """The same run on a DISFA-like copy with one flag: DISFA's 8 detection AUs and folds."""
-    from aujax.data import DISFA_DETECTION_AUS, generate_disfa
+    from aujax.datasets import DISFA_DETECTION_AUS
+    from aujax.synth import generate_disfa
 
     data = tmp_path / "disfa"
     generate_disfa(data, size="tiny", seed=0, subjects=("SN002", "SN013", "SN003"), n_frames=60,

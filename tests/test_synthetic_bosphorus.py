@@ -6,17 +6,17 @@ import sys
 import numpy as np
 import pytest
 
-from aujax.data import _synthetic_bosphorus as gen
-from aujax.data._bosphorus import (
+from aujax.datasets._bosphorus import (
     BOSPHORUS_LANDMARKS,
     BOSPHORUS_TO_IBUG68,
     list_bosphorus_samples,
     read_bosphorus_image,
     read_bosphorus_sample,
 )
-from aujax.data._episodes import get_preset
-from aujax.data._tfds_bosphorus import bosphorus_aus
+from aujax.datasets._tfds_bosphorus import bosphorus_aus
 from aujax.face import AU_IDS
+from aujax.synth import _bosphorus as gen
+from aujax.synth._episodes import get_preset
 
 
 _POSES = ["N_N", "LFAU_12", "CAU_1+2", "E_HAPPY"]
@@ -136,7 +136,7 @@ def test_bad_arguments(tmp_path):
 
 
 def test_tfds_round_trip_from_the_generator(generated, tmp_path):
-    from aujax.data._tfds_bosphorus import bosphorus_data_source, build_bosphorus_tfds
+    from aujax.datasets._tfds_bosphorus import bosphorus_data_source, build_bosphorus_tfds
 
     root, _, written = generated
     build_bosphorus_tfds(root, tmp_path, config="scan64")

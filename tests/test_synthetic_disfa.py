@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import scipy.io
 
-from aujax.data import _synthetic_disfa as gen
-from aujax.data._disfa import list_disfa_subjects, read_disfa_frames, read_disfa_sequence
-from aujax.data._episodes import generate_sequence, get_preset
-from aujax.data._folds import DISFA_AUS
+from aujax.datasets._disfa import list_disfa_subjects, read_disfa_frames, read_disfa_sequence
+from aujax.datasets._folds import DISFA_AUS
 from aujax.face import AU_IDS, IDX66
+from aujax.synth import _disfa as gen
+from aujax.synth._episodes import generate_sequence, get_preset
 
 
 # seed 11 gives SN013 (part 2) an AU12 (smile) episode of ~1.5 s inside the tiny preset's 100 frames
@@ -123,8 +123,8 @@ def test_bad_arguments(tmp_path):
 
 
 def test_tfds_round_trip_from_the_generator(generated, tmp_path):
-    from aujax.data._pipeline import fold_split, window_loader
-    from aujax.data._tfds_disfa import build_disfa_tfds, disfa_data_source
+    from aujax.datasets._grain import fold_split, window_loader
+    from aujax.datasets._tfds_disfa import build_disfa_tfds, disfa_data_source
 
     root, _, written = generated
     build_disfa_tfds(root, tmp_path, config="crops64")

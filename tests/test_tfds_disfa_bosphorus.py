@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from aujax.data._bosphorus import (
+from aujax.datasets._bosphorus import (
     BOSPHORUS_LANDMARKS,
     BosphorusName,
     BosphorusSample,
@@ -21,7 +21,7 @@ from aujax.data._bosphorus import (
     read_bosphorus_sample,
     write_bosphorus_sample,
 )
-from aujax.data._disfa import (
+from aujax.datasets._disfa import (
     DISFASequence,
     list_disfa_subjects,
     read_disfa_frames,
@@ -29,15 +29,15 @@ from aujax.data._disfa import (
     write_disfa_frames,
     write_disfa_sequence,
 )
-from aujax.data._folds import DISFA_AUS, DISFA_PARTS
-from aujax.data._pipeline import fold_split, frame_loader
-from aujax.data._tfds_bosphorus import (
+from aujax.datasets._folds import DISFA_AUS, DISFA_PARTS
+from aujax.datasets._grain import fold_split, frame_loader
+from aujax.datasets._tfds_bosphorus import (
     BOSPHORUS_SPLITS,
     bosphorus_aus,
     bosphorus_data_source,
     build_bosphorus_tfds,
 )
-from aujax.data._tfds_disfa import DISFA_SPLITS, build_disfa_tfds, disfa_data_source
+from aujax.datasets._tfds_disfa import DISFA_SPLITS, build_disfa_tfds, disfa_data_source
 from aujax.face import AU_IDS
 
 
@@ -102,7 +102,7 @@ def test_no_tensorflow(prepared):
 
 
 def _rgb64(frames):
-    from aujax.data._tfds_bp4d import _rgb
+    from aujax.datasets._tfds_bp4d import _rgb
 
     return _rgb(frames, 64)
 

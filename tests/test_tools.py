@@ -58,7 +58,7 @@ def test_make_synthetic_rejects_bad_arguments(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_make_synthetic_tiny(tmp_path):
-    from aujax.data import list_bp4d_sequences
+    from aujax.datasets import list_bp4d_sequences
     from tools import make_synthetic
 
     assert (

@@ -1,9 +1,9 @@
 """`python -m tools.bench data`: synthetic-data generation speed, split into physics, rendering, writing.
 
 1. Rendering alone: aligned face crops of a simulated mesh at 64 and 128 px as the generator
-   renders them (`aujax.data._synthetic.sequence_crops`: `aujax.render._splat.render_splat`, one
+   renders them (`aujax.synth._bp4d.sequence_crops`: `aujax.render._splat.render_splat`, one
    packed z-buffer scatter per chunk of 32 frames), frames/second after compilation, beside the
-   previous tile renderer `aujax.data._crops.render_crops` (the reference: same images up to 1
+   previous tile renderer `tests._crops_reference.render_crops` (the reference: same images up to 1
    grey level; runs interleaved with the measured ones, as the machine may be shared). Goal:
    >= 1,000 frames/s at 64x64.
 2. Physics alone: one subject's 8 BP4D-like tasks (preset length plus the generator's warm-up) as
@@ -58,13 +58,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import jax
 
-    from aujax.data import generate_bp4d, get_preset, muscle_activations
-    from aujax.data._crops import render_crops
-    from aujax.data._episodes import generate_sequence
-    from aujax.data._rig import build_subject_rig, simulate_expression, simulate_expressions
-    from aujax.data._synthetic import DEFAULT_N_VERTICES, head_pose_sequence, sequence_crops
     from aujax.face import make_face, skin_albedo
     from aujax.physics import build_au_blendshapes
+    from aujax.synth import generate_bp4d, get_preset, muscle_activations
+    from aujax.synth._bp4d import DEFAULT_N_VERTICES, head_pose_sequence, sequence_crops
+    from aujax.synth._episodes import generate_sequence
+    from aujax.synth._rig import build_subject_rig, simulate_expression, simulate_expressions
+    from tests._crops_reference import render_crops
 
     preset = get_preset("bp4d", "small")
     n_vertices = args.n_vertices or DEFAULT_N_VERTICES["small"]

@@ -77,12 +77,7 @@ def main(argv=None) -> int:
 
 
 def _report_bp4d(root: pathlib.Path, out: pathlib.Path, n_samples: int) -> int:
-    from aujax.data import (
-        BP4D_AUS,
-        list_bp4d_sequences,
-        read_bp4d_frames,
-        read_bp4d_sequence,
-    )
+    from aujax.datasets import BP4D_AUS, list_bp4d_sequences, read_bp4d_frames, read_bp4d_sequence
     from aujax.face import AU_IDS, IDX49
     from aujax.render import contact_sheet, draw_points, save_png
 
@@ -218,15 +213,15 @@ def _landmark_panel(lm: np.ndarray, side: int) -> np.ndarray:
 
 def _report_disfa(root: pathlib.Path, out: pathlib.Path, n_samples: int) -> int:
     """DISFA layout: base rates at intensity >= 2, co-occurrence, durations, landmarks, figures."""
-    from aujax.data import (
+    from aujax.datasets import (
         DISFA_AUS,
-        DISFA_BASE_RATES,
         list_disfa_subjects,
         read_disfa_frames,
         read_disfa_sequence,
     )
     from aujax.face import AU_IDS, IDX66
     from aujax.render import contact_sheet, save_png
+    from aujax.synth import DISFA_BASE_RATES
 
     from ._common import print_table
 
@@ -331,8 +326,8 @@ def _report_disfa(root: pathlib.Path, out: pathlib.Path, n_samples: int) -> int:
 
 def _report_bosphorus(root: pathlib.Path, out: pathlib.Path, n_samples: int) -> int:
     """Bosphorus layout: samples per class, per posed AU and per emotion, landmarks, a grid."""
-    from aujax.data import list_bosphorus_samples, read_bosphorus_image, read_bosphorus_sample
-    from aujax.data._tfds_bosphorus import bosphorus_aus
+    from aujax.datasets import list_bosphorus_samples, read_bosphorus_image, read_bosphorus_sample
+    from aujax.datasets._tfds_bosphorus import bosphorus_aus
     from aujax.render import contact_sheet, save_png
 
     from ._common import print_table

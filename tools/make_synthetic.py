@@ -5,9 +5,9 @@ full spring-mass dynamics on each subject's mesh -> head pose, camera, landmark-
 labels, landmarks, rendered images and ground truth), with a progress bar. Ends with one line:
 frames, wall time and frames/second.
 
-Layouts: `bp4d` (aujax.data.generate_bp4d: subjects x 8 tasks), `disfa`
-(aujax.data._synthetic_disfa.generate_disfa: one stimulus video per subject, 12 AU intensities,
-66 landmarks, PNG frames) and `bosphorus` (aujax.data._synthetic_bosphorus.generate_bosphorus: one
+Layouts: `bp4d` (aujax.synth.generate_bp4d: subjects x 8 tasks), `disfa`
+(aujax.synth._disfa.generate_disfa: one stimulus video per subject, 12 AU intensities,
+66 landmarks, PNG frames) and `bosphorus` (aujax.synth._bosphorus.generate_bosphorus: one
 posed apex scan per subject and pose; a "frame" is a sample). `--subjects`, `--frames`, `--poses`
 and `--image-size` make smaller runs (the `small` bp4d and disfa presets render 64 px crops by
 default; `--image-size 128` for the presets' 128 px); bad values exit with status 2.
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
         "otherwise; the preset's for bosphorus)",
     )  # fmt: skip
     args = ap.parse_args(argv)
-    from aujax.data import get_preset
+    from aujax.synth import get_preset
 
     preset = get_preset(args.layout, args.preset)
     subjects = _csv(args.subjects)
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     try:
         if args.layout == "bp4d":
-            from aujax.data import generate_bp4d
+            from aujax.synth import generate_bp4d
 
             bar = _Bar(n_subjects * len(preset.tasks))
             summary = generate_bp4d(
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
                 progress=bar,
             )  # fmt: skip
         elif args.layout == "disfa":
-            from aujax.data._synthetic_disfa import generate_disfa
+            from aujax.synth._disfa import generate_disfa
 
             bar = _Bar(n_subjects, unit="subjects")
             summary = generate_disfa(
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
                 images=not args.no_images, progress=bar,
             )  # fmt: skip
         else:
-            from aujax.data._synthetic_bosphorus import generate_bosphorus
+            from aujax.synth._bosphorus import generate_bosphorus
 
             poses = _csv(args.poses)
             bar = _Bar(n_subjects * len(preset.tasks if poses is None else poses), unit="samples")

@@ -20,6 +20,7 @@ from ._identity import (
 from ._landmarks import (
     IDX49 as IDX49,
     IDX66 as IDX66,
+    LANDMARK_SCHEMES as LANDMARK_SCHEMES,
     RIGID_LANDMARKS as RIGID_LANDMARKS,
     landmark_subset as landmark_subset,
     landmarks_from_vertices as landmarks_from_vertices,

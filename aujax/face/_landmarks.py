@@ -16,7 +16,7 @@ from . import _geometry_spec as spec
 IDX68: Final = tuple(range(68))
 IDX66: Final = tuple(i for i in range(68) if i not in (60, 64))  # DISFA 'pts' row r -> IDX66[r]
 IDX49: Final = tuple(i for i in range(17, 68) if i not in (60, 64))  # BP4D 'fit/pred' rows
-SCHEMES: Final = {68: IDX68, 66: IDX66, 49: IDX49}
+LANDMARK_SCHEMES: Final = {68: IDX68, 66: IDX66, 49: IDX49}  # points -> iBUG-68 indices
 # Nose bridge, nose tip and the four eye corners: no AU moves them much (DESIGN §3.1).
 RIGID_LANDMARKS: Final = (27, 28, 29, 30, 36, 39, 42, 45)
 
@@ -100,8 +100,8 @@ def landmarks_from_vertices(
 
 def landmark_subset(points: Float[Array, "... 68 d"], scheme: int) -> Float[Array, "... k d"]:
     """Selects the 68-, 66- (DISFA) or 49-point (BP4D) subset of 68-point landmarks."""
-    if scheme not in SCHEMES:
-        raise ValueError(f"scheme must be one of {sorted(SCHEMES)}, got {scheme!r}")
+    if scheme not in LANDMARK_SCHEMES:
+        raise ValueError(f"scheme must be one of {sorted(LANDMARK_SCHEMES)}, got {scheme!r}")
     if points.shape[-2] != 68:
         raise ValueError(f"points must have 68 landmarks on axis -2, got shape {points.shape}")
-    return points[..., np.asarray(SCHEMES[scheme]), :]
+    return points[..., np.asarray(LANDMARK_SCHEMES[scheme]), :]

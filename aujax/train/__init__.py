@@ -1,6 +1,8 @@
 """Training, checkpoints and evaluation metrics (DESIGN §8): one loop for every experiment.
 
 * :mod:`~aujax.train._metrics` — frame-based F1 with 9s skipped, ICC(3,1), MAE, MSE (REFERENCE §3);
+* :mod:`~aujax.train._losses` — the masked AU loss every detector trains with;
+* :mod:`~aujax.train._inputs` — uint8 crops to the image networks' float input;
 * :mod:`~aujax.train._parallel` — the ``'data'`` device mesh, replicated state, sharded batches;
 * :mod:`~aujax.train._state` / :mod:`~aujax.train._step` — the NNX model as a pure
   :class:`TrainState` and the jitted data-parallel step;
@@ -15,8 +17,10 @@ from ._checkpoint import (
     Checkpoints as Checkpoints,
     Restored as Restored,
 )
+from ._inputs import crops_to_float as crops_to_float
 from ._log import MetricsLog as MetricsLog, read_metrics as read_metrics
 from ._loop import train_loop as train_loop
+from ._losses import au_loss as au_loss, masked_mean as masked_mean
 from ._metrics import (
     NOT_CODED as NOT_CODED,
     F1Counts as F1Counts,
@@ -27,6 +31,7 @@ from ._metrics import (
     geometry_errors as geometry_errors,
     icc31 as icc31,
     intensity_metrics as intensity_metrics,
+    table_f1 as table_f1,
 )
 from ._parallel import (
     DATA_AXIS as DATA_AXIS,

@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from flax import struct
 
+from ..datasets import NOT_CODED, FrameTable
+
 
 __all__ = [
     "F1Counts",
@@ -35,10 +37,8 @@ __all__ = [
     "icc31",
     "intensity_metrics",
     "geometry_errors",
+    "table_f1",
 ]
-
-NOT_CODED = 9
-"""The label value of a frame an AU was not coded on (BP4D '9', REFERENCE §1.4)."""
 
 
 def _as_2d(name: str, x, dtype=None) -> np.ndarray:
@@ -266,3 +266,10 @@ def geometry_errors(predicted, target, *, mask=None) -> dict:
         "rmse": float(np.sqrt(np.mean(np.sum(d**2, axis=-1)))),
         "mae": float(np.mean(np.abs(d))),
     }
+
+
+def table_f1(prob: np.ndarray, table: FrameTable, rows) -> np.ndarray:
+    """Per-AU frame-based F1 of probabilities ``prob`` (n, R) on table ``rows`` (masked labels
+    count as not coded, REFERENCE §3)."""
+    labels = np.where(table.label_mask[rows], table.labels[rows], NOT_CODED)
+    return f1_score(prob, labels)

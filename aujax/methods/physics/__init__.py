@@ -5,15 +5,6 @@ from ._experiment import (
     row_spec as row_spec,
     train_and_evaluate as train_and_evaluate,
 )
-from ._frames import (
-    FrameTable as FrameTable,
-    TableSource as TableSource,
-    load_bp4d_table as load_bp4d_table,
-    load_disfa_table as load_disfa_table,
-    prepared_table as prepared_table,
-    reconstruct_coefficients as reconstruct_coefficients,
-    table_f1 as table_f1,
-)
 from ._losses import (
     LossWeights as LossWeights,
     au_loss as au_loss,

@@ -22,9 +22,9 @@ import time
 import jax
 import numpy as np
 
-from ...data import BP4D_AUS, DISFA_DETECTION_AUS, cache_root, folds
-from ...train import RunLog, check_run_config, csv_table, data_mesh, markdown_table
-from ._frames import FrameTable, prepared_table, table_f1
+from ...datasets import BP4D_AUS, DISFA_DETECTION_AUS, FrameTable, cache_root, folds
+from ...train import RunLog, check_run_config, csv_table, data_mesh, markdown_table, table_f1
+from ..topdown import prepared_table
 from ._template import build_physics_template
 from ._train import PhysicsSpec, predict_image, predict_physics, train_image, train_physics
 

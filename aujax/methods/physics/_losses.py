@@ -7,13 +7,15 @@ r"""Training objectives of the physics branch (seed 001 §3.3, eqs. 13-17).
 Masks make every term honest about missing data: ``L_3d`` skips frames whose coefficients could
 not be reconstructed (no landmarks), ``L_au`` skips not-coded (9) or occluded labels and, for the
 data-efficiency study (table 4), the labels outside the kept fraction, while the reconstruction
-still uses every frame.
+still uses every frame. ``L_au`` (eq. 14) is :func:`aujax.train.au_loss`, the loss every AU
+detector shares.
 """
 
 import jax.numpy as jnp
-import optax
 from flax import struct
 from jaxtyping import Array, Bool, Float
+
+from ...train import au_loss, masked_mean
 
 
 __all__ = [
@@ -36,29 +38,11 @@ class LossWeights:
     smooth: float = struct.field(pytree_node=False, default=1e-3)
 
 
-def _masked_mean(x: Array, mask: Array) -> Array:
-    m = mask.astype(x.dtype)
-    return jnp.sum(x * m) / jnp.maximum(jnp.sum(m), 1.0)
-
-
 def reconstruction_loss(
     c: Float[Array, "*b T K"], c_tilde: Float[Array, "*b T K"], mask: Bool[Array, "*b T"]
 ) -> Float[Array, ""]:
     r"""``L_3d = 1/T sum_t ||c(t) - c~(t)||^2`` over valid frames (seed 001, eq. 13)."""
-    return _masked_mean(jnp.sum((c - c_tilde) ** 2, axis=-1), mask)
-
-
-def au_loss(
-    logits: Float[Array, "*b T R"], labels: Array, mask: Bool[Array, "*b T R"]
-) -> Float[Array, ""]:
-    r"""Masked binary cross-entropy over frames and AUs (seed 001, eq. 14).
-
-    The paper prints ``1/(TR) sum [y log p + (1 - y) log(1 - p)]``, the log-likelihood; its
-    negative is minimised. Entries with ``mask`` False (label 9, occlusion, or outside the kept
-    label fraction) contribute nothing and the mean is over the counted entries.
-    """
-    y = jnp.where(mask, labels, 0).astype(logits.dtype)
-    return _masked_mean(optax.sigmoid_binary_cross_entropy(logits, y), mask)
+    return masked_mean(jnp.sum((c - c_tilde) ** 2, axis=-1), mask)
 
 
 def clean_loss(forces: Float[Array, "*b T D"], *, n_muscles: int) -> Float[Array, ""]:

@@ -20,10 +20,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ...data import crops_to_float, frame_loader, window_index, window_loader
+from ...datasets import FrameTable, TableSource, frame_loader, window_index, window_loader
 from ...nn import ResNet
 from ...train import (
+    au_loss,
     create_train_state,
+    crops_to_float,
     f1_score,
     fit_or_restore,
     model_of,
@@ -31,8 +33,7 @@ from ...train import (
     run_seed,
     warmup_cosine_adamw,
 )
-from ._frames import FrameTable, TableSource
-from ._losses import LossWeights, au_loss, physics_loss
+from ._losses import LossWeights, physics_loss
 from ._network import PhysicsAUNet
 from ._template import PhysicsTemplate
 

@@ -4,38 +4,33 @@ experiment (``train_and_evaluate``)."""
 
 from ._apex import apex_rows as apex_rows, synthetic_intensities as synthetic_intensities
 from ._bottomup import BottomUpCNN as BottomUpCNN
+from ._coefficients import (
+    prepared_table as prepared_table,
+    reconstruct_coefficients as reconstruct_coefficients,
+    template_blendshapes as template_blendshapes,
+)
 from ._engine import (
     SubjectNeutral as SubjectNeutral,
     TopDownEngine as TopDownEngine,
     TopDownResult as TopDownResult,
 )
+from ._experiment import (
+    EXPERIMENT as EXPERIMENT,
+    PROTOCOLS as PROTOCOLS,
+    ROWS as ROWS,
+    load_frames as load_frames,
+    top_down_levels as top_down_levels,
+    train_and_evaluate as train_and_evaluate,
+)
 from ._integration import IntegrationNet as IntegrationNet
 from ._thresholds import LevelThresholds as LevelThresholds, choose_thresholds as choose_thresholds
-
-
-# The experiment reuses the physics experiment's data path, whose frame table imports the engine
-# from this package: importing it here eagerly would be circular, so its names load on first use.
-_LAZY = {
-    "EXPERIMENT": "._experiment",
-    "PROTOCOLS": "._experiment",
-    "ROWS": "._experiment",
-    "load_frames": "._experiment",
-    "top_down_levels": "._experiment",
-    "train_and_evaluate": "._experiment",
-    "BlockSource": "._train",
-    "build_bottomup": "._train",
-    "build_integration": "._train",
-    "flatten_blocks": "._train",
-    "predict_bottomup": "._train",
-    "predict_integration": "._train",
-    "train_bottomup": "._train",
-    "train_integration": "._train",
-}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+from ._train import (
+    BlockSource as BlockSource,
+    build_bottomup as build_bottomup,
+    build_integration as build_integration,
+    flatten_blocks as flatten_blocks,
+    predict_bottomup as predict_bottomup,
+    predict_integration as predict_integration,
+    train_bottomup as train_bottomup,
+    train_integration as train_integration,
+)

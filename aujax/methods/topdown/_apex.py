@@ -16,8 +16,8 @@ import pathlib
 
 import numpy as np
 
+from ...datasets import NOT_CODED
 from ...face import AU_IDS
-from ...train import NOT_CODED
 
 
 __all__ = ["apex_rows", "synthetic_intensities"]
@@ -28,7 +28,7 @@ def synthetic_intensities(root, table, *, dataset: str = "bp4d") -> np.ndarray |
 
     Args:
         root: the synthetic copy (holding ``synthetic/``).
-        table: a :class:`~aujax.methods.physics.FrameTable` read from ``root``.
+        table: a :class:`~aujax.datasets.FrameTable` read from ``root``.
         dataset: ``"bp4d"`` or ``"disfa"`` (file naming and first frame number).
 
     Returns:
@@ -60,7 +60,7 @@ def apex_rows(table, rows, *, intensity=None) -> tuple[np.ndarray, int]:
     """Apex frames of every AU episode in ``rows``' sequences.
 
     Args:
-        table: the :class:`~aujax.methods.physics.FrameTable`.
+        table: the :class:`~aujax.datasets.FrameTable`.
         rows: table rows to consider (e.g. the test subjects'); episodes are found within them,
             per sequence, in frame order (a gap in the frame numbers ends an episode).
         intensity: optional (N, R) intensities of every table row (:func:`synthetic_intensities`);

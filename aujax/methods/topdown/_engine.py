@@ -45,8 +45,7 @@ import numpy as np
 from flax import struct
 from jaxtyping import Array, ArrayLike, Bool, Float
 
-from ...face import BlendshapeModel
-from ...face._landmarks import RIGID_LANDMARKS, SCHEMES
+from ...face import LANDMARK_SCHEMES, RIGID_LANDMARKS, BlendshapeModel
 from ...geometry import (
     Camera,
     SimilarityTransform,
@@ -158,7 +157,7 @@ class TopDownEngine:
                 solves of ``"active_set"``).
             nnls_method: ``"active_set"`` (exact, and ~2.4x faster per frame than ``"apg"`` capped
                 at 200 iterations on this CPU, see
-                :func:`aujax.methods.physics.reconstruct_coefficients`) or ``"apg"``.
+                :func:`aujax.methods.topdown.reconstruct_coefficients`) or ``"apg"``.
             identity_ridge: ridge weight on the identity coefficients when no neutral reference
                 is given (a single photograph).
             rigid: landmark indices (68-point scheme) of the rigid subset (>= 3).
@@ -293,7 +292,7 @@ class TopDownEngine:
             x = x.astype(self.neutral.dtype)
         x = x.astype(self.neutral.dtype)
         k, d = x.shape[1], x.shape[2]
-        if k not in SCHEMES:
+        if k not in LANDMARK_SCHEMES:
             raise ValueError(
                 f"landmarks must hold 68, 66 or 49 points per frame (axis 1), got {k}."
             )
@@ -303,7 +302,7 @@ class TopDownEngine:
             raise ValueError(f"camera must be an aujax.geometry.Camera, got {type(camera)}.")
         if d == 3 and camera is not None:
             raise ValueError("camera must be None for 3D landmarks (d = 3).")
-        rows = tuple(SCHEMES[k])
+        rows = tuple(LANDMARK_SCHEMES[k])
         present = jnp.all(jnp.isfinite(x), axis=-1)  # (T, k)
         ok = jnp.ones(x.shape[0], bool) if valid is None else jnp.asarray(valid, bool)
         if ok.shape != (x.shape[0],):

@@ -9,7 +9,7 @@ three subject-independent folds — under two protocols:
 * ``all``: every frame of the test subjects; thresholds chosen on every training frame.
 
 Per fold: the top-down levels ``a*`` are the blendshape coefficients the top-down engine
-reconstructs from each frame's landmarks (:func:`aujax.methods.physics.reconstruct_coefficients`,
+reconstructs from each frame's landmarks (:func:`aujax.methods.topdown.reconstruct_coefficients`,
 eqs. 2-4; cached and shared with the physics experiment); the bottom-up CNN (eq. 5) trains on
 the training subjects' crops; the integration network (eq. 6) trains on the training subjects'
 ``[p^bu || a*]``. The bottom-up and integration models are trained once per fold and scored
@@ -32,11 +32,11 @@ import time
 import jax
 import numpy as np
 
-from ...data import BP4D_AUS, DISFA_DETECTION_AUS, cache_root, folds
+from ...datasets import BP4D_AUS, DISFA_DETECTION_AUS, FrameTable, cache_root, folds
 from ...face import AU_IDS
-from ...train import RunLog, check_run_config, csv_table, data_mesh, markdown_table
-from ..physics._frames import FrameTable, prepared_table, table_f1
+from ...train import RunLog, check_run_config, csv_table, data_mesh, markdown_table, table_f1
 from ._apex import apex_rows, synthetic_intensities
+from ._coefficients import prepared_table
 from ._thresholds import LevelThresholds, choose_thresholds
 from ._train import predict_bottomup, predict_integration, train_bottomup, train_integration
 
@@ -73,7 +73,7 @@ def load_frames(cfg, log=print) -> tuple[FrameTable, pathlib.Path, bool]:
 
     The dataset (generated once when synthetic), its TFDS files and its coefficients are cached
     under the cache directory with the keys of the physics experiment
-    (:func:`aujax.methods.physics.prepared_table`), so either experiment reuses what the other
+    (:func:`aujax.methods.topdown.prepared_table`), so either experiment reuses what the other
     prepared.
 
     Returns:

@@ -10,8 +10,8 @@ caller (and a test) can prove that no test-fold subject shaped a threshold.
 import numpy as np
 from flax import struct
 
-from ...data import fold_of
-from ...train import NOT_CODED, f1_score
+from ...datasets import NOT_CODED, fold_of
+from ...train import f1_score
 
 
 __all__ = ["LevelThresholds", "choose_thresholds"]

@@ -23,17 +23,17 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ...data import crops_to_float, frame_loader
+from ...datasets import FrameTable, frame_loader
 from ...train import (
+    au_loss,
     create_train_state,
+    crops_to_float,
     fit_or_restore,
     model_of,
     predict_in_batches,
     run_seed,
     warmup_cosine_adamw,
 )
-from ..physics._frames import FrameTable
-from ..physics._losses import au_loss
 from ._bottomup import BottomUpCNN
 from ._integration import IntegrationNet
 

@@ -1,17 +1,17 @@
 """A TFDS builder for the BP4D layout (real or synthetic) that needs no TensorFlow.
 
 :class:`Bp4d` turns a BP4D copy in ``manual_dir`` (REFERENCE §1.1; read with
-:func:`aujax.data._bp4d.read_bp4d_sequence`) into per-frame ``array_record`` examples, one split per
+:func:`aujax.datasets._bp4d.read_bp4d_sequence`) into per-frame ``array_record`` examples, one split per
 official subject part (REFERENCE §2): ``"part1"``, ``"part2"``, ``"part3"`` hold the subjects of
 P1, P2, P3, so ME-GraphAU fold k trains on two parts and tests on the third
-(:func:`aujax.data._pipeline.fold_split`).
+(:func:`aujax.datasets._grain.fold_split`).
 
 TensorFlow is not needed to build or read (REFERENCE §11.5): the features are only ``Tensor``,
 ``Scalar`` and ``Text``, the file format is ``array_record``, and images are stored as raw uint8
 tensors (the ``Image`` feature's PNG encoding would import TensorFlow).
 
-Per-frame features (``n = 12`` occurrence AUs :data:`~aujax.data._folds.BP4D_AUS`, 5 intensity AUs
-:data:`~aujax.data._folds.BP4D_INTENSITY_AUS`):
+Per-frame features (``n = 12`` occurrence AUs :data:`~aujax.datasets._folds.BP4D_AUS`, 5 intensity AUs
+:data:`~aujax.datasets._folds.BP4D_INTENSITY_AUS`):
 
 ===================  ===============  =========================================================
 feature              shape, dtype     meaning
@@ -41,7 +41,7 @@ from PIL import Image
 
 from ._bp4d import N_BP4D_LANDMARKS, list_bp4d_sequences, read_bp4d_frames, read_bp4d_sequence
 from ._folds import BP4D_AUS, BP4D_INTENSITY_AUS, BP4D_PARTS
-from ._tfds_common import BYTES, check_config, open_data_source, prepare_builder
+from ._tfds_core import BYTES, check_config, open_data_source, prepare_builder
 
 
 __all__ = [

@@ -1,16 +1,16 @@
 r"""The synthetic BP4D-like dataset: episodes -> activations -> full physics -> landmarks -> layout.
 
-:func:`generate_bp4d` writes the real BP4D layout (REFERENCE §1.1, :mod:`aujax.data._bp4d`) for a
-preset (:func:`aujax.data.get_preset`), so that the same readers serve synthetic and licensed data:
+:func:`generate_bp4d` writes the real BP4D layout (REFERENCE §1.1, :mod:`aujax.datasets._bp4d`) for a
+preset (:func:`aujax.synth.get_preset`), so that the same readers serve synthetic and licensed data:
 
 1. per subject: identity coefficients ~ N(0, 1) and log-normal muscle gains (sd 0.15), then a
-   :class:`~aujax.data.SubjectRig` (the subject's own mesh, skin and muscles, integrator
+   :class:`~aujax.synth.SubjectRig` (the subject's own mesh, skin and muscles, integrator
    factorised once);
-2. per task: the AU trajectory and coded labels (:func:`aujax.data.generate_sequence`), muscle
-   activations (:func:`aujax.data.muscle_activations`, the template blendshape model's
+2. per task: the AU trajectory and coded labels (:func:`aujax.synth.generate_sequence`), muscle
+   activations (:func:`aujax.synth.muscle_activations`, the template blendshape model's
    ``au_activations`` times the subject's gains), the **full** spring-mass dynamics on the
    subject's mesh (all the subject's tasks as one batch through
-   :func:`aujax.data._rig.simulate_expressions`, rtol 1e-5; ``warmup`` frames holding the first
+   :func:`aujax.synth._rig.simulate_expressions`, rtol 1e-5; ``warmup`` frames holding the first
    activation are simulated first and dropped, so a sequence does not open with a transient), the
    68 landmarks. The physics of the next two subjects runs in worker threads while this
    subject's crops are rendered, and the previous subject's files are written by a writer
@@ -27,7 +27,7 @@ preset (:func:`aujax.data.get_preset`), so that the same readers serve synthetic
    ``synthetic/blendshape_model.npz``.
 
 5. the frame images: aligned face crops rendered from the simulated meshes under the head
-   rotation (:func:`sequence_crops`: the crops of :func:`aujax.data._crops.render_crops` through
+   rotation (:func:`sequence_crops`: the crops of :func:`tests._crops_reference.render_crops` through
    the batched packed-z-buffer renderer :func:`aujax.render._splat.render_splat`, all of a
    subject's sequences in one call with a light per frame, so the chunks stay full and their
    compiled shape fixed), one light per sequence, the subject's skin albedo, written as
@@ -48,14 +48,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..datasets import BP4D_INTENSITY_AUS, BP4DSequence, write_bp4d_frames, write_bp4d_sequence
 from ..face import AU_IDS, IDX49, make_face, skin_albedo
 from ..geometry import perspective_project
-from ..render import frame_vertices
-from ..render._splat import render_splat
+from ..render import frame_vertices, render_splat
 from ._activation import ActivationDynamics, muscle_activations
-from ._bp4d import BP4DSequence, write_bp4d_frames, write_bp4d_sequence
 from ._episodes import generate_sequence, get_preset, runs_mask, stream_rng
-from ._folds import BP4D_INTENSITY_AUS
 from ._rig import build_subject_rig, rig_landmarks, simulate_expressions
 
 
@@ -165,7 +163,7 @@ def sequence_crops(
 ) -> np.ndarray:
     """Aligned face crops (T, size, size, C) uint8 of a simulated sequence.
 
-    The crops of :func:`aujax.data._crops.render_crops` (orthographic camera fitted to the
+    The crops of :func:`tests._crops_reference.render_crops` (orthographic camera fitted to the
     subject's neutral face with a 6 % margin, the head rotation per frame, one key light at
     ``light_elevation_deg`` above the camera axis, ambient ``ambient`` and diffuse
     ``1 - ambient``), rendered by :func:`aujax.render._splat.render_splat` (equal up to 1 grey

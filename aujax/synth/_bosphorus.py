@@ -1,15 +1,15 @@
 r"""The synthetic Bosphorus-like dataset: posed AU and emotion scans in the real Bosphorus layout.
 
 :func:`generate_bosphorus` writes the Bosphorus layout (REFERENCE §1.3,
-:mod:`aujax.data._bosphorus`) for the ``bosphorus`` preset (:func:`aujax.data.get_preset`): per
+:mod:`aujax.datasets._bosphorus`) for the ``bosphorus`` preset (:func:`aujax.synth.get_preset`): per
 subject (``bs000``-style IDs) one sample per posed context of the preset
-(:data:`aujax.data.BOSPHORUS_CONTEXTS`: the neutral face, single upper/lower-face AUs, two AU
+(:data:`aujax.synth.BOSPHORUS_CONTEXTS`: the neutral face, single upper/lower-face AUs, two AU
 combinations and the six emotions), each a single frame captured at the apex:
 
 1. per subject: identity, muscle gains, skin and the subject's rig, drawn exactly as in the
-   DISFA-like generator (:func:`aujax.data._synthetic_disfa.subject_physique`, stream
+   DISFA-like generator (:func:`aujax.synth._disfa.subject_physique`, stream
    ``"bosphorus"``);
-2. per pose: the posed clip of the preset (:func:`aujax.data.generate_sequence`: one posed episode
+2. per pose: the posed clip of the preset (:func:`aujax.synth.generate_sequence`: one posed episode
    whose apex covers the end of the clip), ``settle`` frames holding the first intensity in front,
    muscle activations and the **full** spring-mass dynamics; the captured sample is the clip's
    last frame (the skin has settled on the apex: the sample's ground truth stores the residual
@@ -18,14 +18,14 @@ combinations and the six emotions), each a single frame captured at the apex:
    fitted to the subject's neutral face (:func:`aujax.render.frame_vertices`, margin 0.06) and one
    light per sample; :func:`aujax.render.render` gives the texture image and the depth;
 4. the layout, four files per sample ``bsXXX/bsXXX_{CLASS}_{CODE}_0.{bnt,lm3,lm2,png}``
-   (:func:`aujax.data.write_bosphorus_sample`):
+   (:func:`aujax.datasets.write_bosphorus_sample`):
 
-   * ``.bnt``: the range grid from the rendered depth (:func:`aujax.data.range_scan_from_depth`,
+   * ``.bnt``: the range grid from the rendered depth (:func:`aujax.datasets.range_scan_from_depth`,
      orthographic; camera frame x right, y up, z toward the camera; millimetres), background
      pixels invalid;
-   * ``.lm3``: the 22 standard landmarks (:data:`aujax.data.BOSPHORUS_LANDMARKS`) in the scan's
+   * ``.lm3``: the 22 standard landmarks (:data:`aujax.datasets.BOSPHORUS_LANDMARKS`) in the scan's
      frame (mm): 20 from the iBUG-68 points on the deformed mesh
-     (:data:`aujax.data.BOSPHORUS_TO_IBUG68`), the two nose-saddle points from the mesh vertex
+     (:data:`aujax.datasets.BOSPHORUS_TO_IBUG68`), the two nose-saddle points from the mesh vertex
      nearest, on the subject's neutral face, to ``0.55 p27 + 0.45 p39`` (right) /
      ``0.55 p27 + 0.45 p42`` (left), followed through the deformation;
    * ``.lm2``: the same points projected into the ``.png`` in pixels, with pixel centres at
@@ -41,7 +41,7 @@ combinations and the six emotions), each a single frame captured at the apex:
 ``bsXXX_LFAU_12_0``, ``"E_HAPPY"`` -> ``bsXXX_E_HAPPY_0``. The combined-AU codes are written
 ``A{au}A{au}...`` (``"CAU_1+2"`` -> ``bsXXX_CAU_A1A2_0``): a '+' is not allowed in a sample name,
 and the ``A``-prefixed form follows our reading of the real CAU codes (unverified).
-:func:`aujax.data._tfds_bosphorus.bosphorus_aus` parses a name back into the AUs it poses.
+:func:`aujax.datasets._tfds_bosphorus.bosphorus_aus` parses a name back into the AUs it poses.
 """
 
 import json
@@ -51,8 +51,7 @@ import time
 import jax
 import numpy as np
 
-from ..render import frame_vertices, render
-from ._bosphorus import (
+from ..datasets import (
     BOSPHORUS_LANDMARKS,
     BOSPHORUS_TO_IBUG68,
     BosphorusName,
@@ -62,10 +61,11 @@ from ._bosphorus import (
     range_scan_from_depth,
     write_bosphorus_sample,
 )
+from ..render import frame_vertices, render
+from ._bp4d import head_pose_sequence
+from ._disfa import simulate_subject_sequence, subject_physique, template_model
 from ._episodes import generate_sequence, get_preset, stream_rng
 from ._rig import rig_landmarks
-from ._synthetic import head_pose_sequence
-from ._synthetic_disfa import simulate_subject_sequence, subject_physique, template_model
 
 
 __all__ = [
@@ -89,7 +89,7 @@ def bosphorus_sample_name(subject: str, pose: str, index: int = 0) -> BosphorusN
         index: repetition number.
 
     Returns:
-        The :class:`~aujax.data.BosphorusName`.
+        The :class:`~aujax.datasets.BosphorusName`.
     """
     cls, _, code = pose.partition("_")
     if not code:

@@ -15,6 +15,7 @@ fold    train       test
 """
 
 __all__ = [
+    "AU_UNION",
     "BP4D_AUS",
     "BP4D_INTENSITY_AUS",
     "BP4D_PARTS",
@@ -25,6 +26,7 @@ __all__ = [
     "DISFA_DETECTION_AUS",
     "DISFA_PARTS",
     "DISFA_SUBJECTS",
+    "NOT_CODED",
     "fold_of",
     "folds",
 ]
@@ -49,6 +51,11 @@ BP4D_INTENSITY_AUS: tuple[int, ...] = (6, 10, 12, 14, 17)
 DISFA_AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)
 #: The usual 8-AU DISFA detection subset.
 DISFA_DETECTION_AUS: tuple[int, ...] = (1, 2, 4, 6, 9, 12, 25, 26)
+#: The union of the BP4D and DISFA AU sets (17 AUs, ascending): the face model's AU basis
+#: (:data:`aujax.face.AU_IDS`, DESIGN §2) and the label columns of the Bosphorus builder.
+AU_UNION: tuple[int, ...] = tuple(sorted({*BP4D_AUS, *DISFA_AUS}))
+#: The label value of a frame an AU was not coded on (BP4D's 9): masked out of losses and metrics.
+NOT_CODED: int = 9
 
 #: BP4D parts (P1, P2, P3), subjects in the order of ME-GraphAU / JAA-Net.
 BP4D_PARTS: tuple[tuple[str, ...], ...] = (

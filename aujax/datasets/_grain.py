@@ -7,21 +7,27 @@ is a deterministic function of ``seed`` (and the shard), and the iterator's ``ge
 ``set_state()`` checkpoint and restore the position exactly. Everything runs in the calling
 process (``worker_count=0``); the data layer is host-side numpy.
 
-:func:`fold_split` maps ME-GraphAU's fold number to the part splits of
-:class:`aujax.data._tfds_bp4d.Bp4d`.
+:func:`fold_split` maps ME-GraphAU's fold number to the part splits of the ``bp4d`` and ``disfa``
+TFDS builders.
+
+``grain`` imports jax, so it is imported where a loader is built, not with this module: importing
+:mod:`aujax.datasets` stays free of jax.
 """
 
-import grain.python as pygrain
-import jax
-import jax.numpy as jnp
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ._folds import BP4D_PARTS, folds
 from ._tfds_bp4d import BP4D_SPLITS
 
 
+if TYPE_CHECKING:
+    import grain.python as pygrain
+
 __all__ = [
-    "crops_to_float",
     "WindowSource",
     "fold_split",
     "frame_loader",
@@ -30,11 +36,6 @@ __all__ = [
 ]
 
 _SCAN_CHUNK = 1024
-
-
-def crops_to_float(images) -> jax.Array:
-    """The image networks' input: uint8 crops (..., S, S, C) -> float32 in [-0.5, 0.5]."""
-    return jnp.asarray(images, jnp.float32) / 255.0 - 0.5
 
 
 def fold_split(fold: int) -> tuple[tuple[str, str], str]:
@@ -75,11 +76,17 @@ def _check_loader_args(batch_size, num_epochs, shard_index, shard_count):
 # tables (microseconds per record), and grain's default read options (16 prefetch threads, a
 # 500-deep buffer whose futures are polled on every element) cost ~2.7x the CPU time per batch of
 # 16 windows (21.6 against 8.1 ms, 2-core CPU) and held a core busy beside the training step.
-SYNCHRONOUS_READS = pygrain.ReadOptions(num_threads=0, prefetch_buffer_size=0)
+def synchronous_reads() -> pygrain.ReadOptions:
+    """grain read options that read every record in the consuming thread (the loaders' default)."""
+    import grain.python as pygrain
+
+    return pygrain.ReadOptions(num_threads=0, prefetch_buffer_size=0)
 
 
 def _loader(source, *, batch_size, seed, shuffle, num_epochs, shard_index, shard_count, drop,
             read_options=None):  # fmt: skip
+    import grain.python as pygrain
+
     _check_loader_args(batch_size, num_epochs, shard_index, shard_count)
     if read_options is not None and not isinstance(read_options, pygrain.ReadOptions):
         raise ValueError(
@@ -102,7 +109,7 @@ def _loader(source, *, batch_size, seed, shuffle, num_epochs, shard_index, shard
         sampler=sampler,
         operations=[pygrain.Batch(batch_size=int(batch_size), drop_remainder=drop)],
         worker_count=0,
-        read_options=SYNCHRONOUS_READS if read_options is None else read_options,
+        read_options=synchronous_reads() if read_options is None else read_options,
     )
 
 
@@ -122,7 +129,7 @@ def frame_loader(
 
     Args:
         data_source: random-access source of per-frame dicts (``len`` and ``[i]``), e.g.
-            :func:`aujax.data._tfds_bp4d.bp4d_data_source`.
+            :func:`aujax.datasets.bp4d_data_source`.
         batch_size: frames per batch (per shard).
         seed: shuffling seed; the order is identical for equal seeds.
         shuffle: shuffle the records (a fresh permutation each epoch).
@@ -131,7 +138,7 @@ def frame_loader(
         shard_count: number of shards (``jax.process_count()``).
         drop_remainder: drop the last incomplete batch and make shards equal in size.
         read_options: grain's record-reading threads and buffer; None reads synchronously
-            (:data:`SYNCHRONOUS_READS`, best for in-memory sources); give prefetch threads for a
+            (:func:`synchronous_reads`, best for in-memory sources); give prefetch threads for a
             source that waits on I/O (e.g. ``grain.python.ReadOptions(num_threads=4,
             prefetch_buffer_size=64)`` for array_record files on a network disk).
 

@@ -51,7 +51,7 @@ import numpy as np
 
 from aujax.face import AU_IDS
 
-from ._folds import BP4D_AUS, BP4D_SUBJECTS, DISFA_AUS, DISFA_SUBJECTS
+from ..datasets import BP4D_AUS, BP4D_SUBJECTS, DISFA_AUS, DISFA_SUBJECTS
 
 
 # ---------------------------------------------------------------------------------------------

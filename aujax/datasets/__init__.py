@@ -1,16 +1,13 @@
-"""Data: the real dataset layouts (BP4D, DISFA, Bosphorus), their readers and writers, the official
-subject folds and the synthetic FACS generator (DESIGN §6, REFERENCE §1-2).
+"""Datasets: the real on-disk layouts (BP4D, DISFA, Bosphorus) read and written, the official
+subject folds, the TFDS builders, grain loaders and the per-frame tables experiments train from
+(DESIGN §6.2-6.3, REFERENCE §1-2).
 
-The readers parse the real on-disk layouts unchanged; the synthetic generator writes the same
-layouts, so one path serves both. Malformed input raises a ``ValueError`` naming the file (and the
-line or field). Host-side NumPy code: nothing here needs jax.
+The readers parse the real layouts unchanged; the synthetic generator (:mod:`aujax.synth`) writes
+the same layouts, so one path serves both. Malformed input raises a ``ValueError`` naming the file
+(and the line or field). Host-side NumPy and h5py: importing this package does not import jax
+(``grain``, which does, is imported where a loader is built).
 """
 
-from ._activation import (
-    ActivationDynamics as ActivationDynamics,
-    muscle_activations as muscle_activations,
-    muscle_excitation as muscle_excitation,
-)
 from ._bosphorus import (
     BOSPHORUS_CLASSES as BOSPHORUS_CLASSES,
     BOSPHORUS_LANDMARKS as BOSPHORUS_LANDMARKS,
@@ -48,11 +45,6 @@ from ._bp4d import (
     write_bp4d_frames as write_bp4d_frames,
     write_bp4d_sequence as write_bp4d_sequence,
 )
-from ._cache import (
-    DATASET_ENV as DATASET_ENV,
-    cache_root as cache_root,
-    dataset_root as dataset_root,
-)
 from ._disfa import (
     N_DISFA_LANDMARKS as N_DISFA_LANDMARKS,
     DISFASequence as DISFASequence,
@@ -62,35 +54,8 @@ from ._disfa import (
     write_disfa_frames as write_disfa_frames,
     write_disfa_sequence as write_disfa_sequence,
 )
-from ._episodes import (
-    BOSPHORUS_CONTEXTS as BOSPHORUS_CONTEXTS,
-    BOSPHORUS_SUBJECTS as BOSPHORUS_SUBJECTS,
-    BP4D_BASE_RATES as BP4D_BASE_RATES,
-    BP4D_CONTEXTS as BP4D_CONTEXTS,
-    DISFA_BASE_RATES as DISFA_BASE_RATES,
-    DISFA_CONTEXTS as DISFA_CONTEXTS,
-    PRESETS as PRESETS,
-    Capture as Capture,
-    Coding as Coding,
-    Context as Context,
-    Episode as Episode,
-    Labels as Labels,
-    Preset as Preset,
-    SequenceAUs as SequenceAUs,
-    SubjectStyle as SubjectStyle,
-    au_trajectory as au_trajectory,
-    base_rates as base_rates,
-    code_labels as code_labels,
-    episode_envelope as episode_envelope,
-    generate_sequence as generate_sequence,
-    get_preset as get_preset,
-    neutral_style as neutral_style,
-    runs_mask as runs_mask,
-    sample_episodes as sample_episodes,
-    sample_style as sample_style,
-    stream_rng as stream_rng,
-)
 from ._folds import (
+    AU_UNION as AU_UNION,
     BP4D_AUS as BP4D_AUS,
     BP4D_INTENSITY_AUS as BP4D_INTENSITY_AUS,
     BP4D_PARTS as BP4D_PARTS,
@@ -101,46 +66,31 @@ from ._folds import (
     DISFA_DETECTION_AUS as DISFA_DETECTION_AUS,
     DISFA_PARTS as DISFA_PARTS,
     DISFA_SUBJECTS as DISFA_SUBJECTS,
+    NOT_CODED as NOT_CODED,
     fold_of as fold_of,
     folds as folds,
 )
-from ._pipeline import (
+from ._frames import (
+    FrameTable as FrameTable,
+    TableSource as TableSource,
+    load_bp4d_table as load_bp4d_table,
+    load_disfa_table as load_disfa_table,
+    nominal_intrinsics as nominal_intrinsics,
+    synthetic_intrinsics as synthetic_intrinsics,
+    table_fingerprint as table_fingerprint,
+)
+from ._grain import (
     WindowSource as WindowSource,
-    crops_to_float as crops_to_float,
     fold_split as fold_split,
     frame_loader as frame_loader,
+    synchronous_reads as synchronous_reads,
     window_index as window_index,
     window_loader as window_loader,
 )
-from ._rig import (
-    SubjectRig as SubjectRig,
-    build_subject_rig as build_subject_rig,
-    rig_landmarks as rig_landmarks,
-    simulate_expression as simulate_expression,
-    simulate_expressions as simulate_expressions,
-    simulate_long_expression as simulate_long_expression,
-)
-from ._synthetic import (
-    DEFAULT_IMAGE_SIZE as DEFAULT_IMAGE_SIZE,
-    DEFAULT_N_VERTICES as DEFAULT_N_VERTICES,
-    CameraSetup as CameraSetup,
-    generate_bp4d as generate_bp4d,
-    head_pose_sequence as head_pose_sequence,
-    project_landmarks as project_landmarks,
-    sequence_crops as sequence_crops,
-)
-from ._synthetic_bosphorus import (
-    BOSPHORUS_EMOTIONS as BOSPHORUS_EMOTIONS,
-    bosphorus_sample_name as bosphorus_sample_name,
-    generate_bosphorus as generate_bosphorus,
-)
-from ._synthetic_disfa import (
-    DISFA_CAMERA as DISFA_CAMERA,
-    SubjectPhysique as SubjectPhysique,
-    generate_disfa as generate_disfa,
-    simulate_subject_sequence as simulate_subject_sequence,
-    subject_physique as subject_physique,
-    template_model as template_model,
+from ._paths import (
+    DATASET_ENV as DATASET_ENV,
+    cache_root as cache_root,
+    given_copy as given_copy,
 )
 from ._tfds_bosphorus import (
     BOSPHORUS_SPLITS as BOSPHORUS_SPLITS,

@@ -1,22 +1,16 @@
-"""Where experiments find their data: a given copy (real or synthetic) or the synthetic default,
-generated once into the cache directory (DESIGN §6).
-"""
+"""The synthetic default: the dataset an experiment reads when no copy is given, generated once
+into the cache directory (DESIGN §6.1)."""
 
 import json
-import os
 import pathlib
 import time
 
+from ..datasets import DATASET_ENV, given_copy
+from ._bp4d import DEFAULT_IMAGE_SIZE, generate_bp4d
+from ._disfa import generate_disfa
 
-__all__ = ["DATASET_ENV", "cache_root", "dataset_root"]
 
-DATASET_ENV = {"bp4d": "AUJAX_BP4D_DIR", "disfa": "AUJAX_DISFA_DIR"}
-
-
-def cache_root(cache_dir: str = "") -> pathlib.Path:
-    """The cache directory: ``cache_dir``, else ``$AUJAX_CACHE``, else ``~/.cache/aujax``."""
-    d = cache_dir or os.environ.get("AUJAX_CACHE") or "~/.cache/aujax"
-    return pathlib.Path(d).expanduser()
+__all__ = ["dataset_root"]
 
 
 def dataset_root(
@@ -47,17 +41,10 @@ def dataset_root(
     Raises:
         ValueError: a given path that is not a directory, or an unknown kind.
     """
-    if kind not in DATASET_ENV:
-        raise ValueError(f"kind must be one of {tuple(DATASET_ENV)}, got {kind!r}.")
-    env = DATASET_ENV[kind]
-    given = given or os.environ.get(env)
-    if given:
-        path = pathlib.Path(given).expanduser()
-        if not path.is_dir():
-            raise ValueError(f"data.{kind}_dir: {path} is not a directory.")
+    path = given_copy(kind, given)
+    if path is not None:
         return path, (path / "synthetic").is_dir()
-    from ._synthetic import DEFAULT_IMAGE_SIZE
-
+    env = DATASET_ENV[kind]
     size = int(image_size or DEFAULT_IMAGE_SIZE[preset])
     path = cache / "datasets" / f"{kind}_synthetic_{preset}_{size}px_seed{seed}"
     done = path / "synthetic" / "COMPLETE"
@@ -68,9 +55,6 @@ def dataset_root(
         f"No {kind.upper()} copy given (data.{kind}_dir or ${env}): generating the synthetic "
         f"{kind.upper()}-like '{preset}' dataset once into {path}."
     )
-    from ._synthetic import generate_bp4d
-    from ._synthetic_disfa import generate_disfa
-
     gen = generate_bp4d if kind == "bp4d" else generate_disfa
     t0 = time.perf_counter()
     summary = gen(path, size=preset, seed=seed, image_size=size, progress=None)

@@ -11,7 +11,7 @@ that takes, built once per subject and reused for every task:
 * the implicit Newmark integrator, factorised once (:class:`aujax.physics.ImplicitIntegrator`).
 
 :func:`simulate_expression` turns muscle activations (T, M) at the frame times
-(:func:`aujax.data.muscle_activations`) into vertex displacements (T, n, 3): forcing
+(:func:`aujax.synth.muscle_activations`) into vertex displacements (T, n, 3): forcing
 ``f_i = sum_m a_m P[i, m] d[i, m]`` (seed 001, eq. 1), piecewise constant over each frame
 interval, integrated by Newton's law (seed 001, eq. 2). :func:`simulate_expressions` does the
 same for a batch of one subject's sequences in one jitted time loop
@@ -30,8 +30,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..face import FaceTemplate, identity_basis, landmarks_from_vertices, make_muscles
-from ..physics import ImplicitIntegrator, SkinParams, build_spring_mass, muscle_forces
-from ..physics._implicit import newmark_dense
+from ..physics import (
+    ImplicitIntegrator,
+    SkinParams,
+    build_spring_mass,
+    muscle_forces,
+    newmark_dense,
+)
 
 
 __all__ = [

@@ -1,16 +1,16 @@
 """A TFDS builder for the Bosphorus layout (real or synthetic) that needs no TensorFlow.
 
 :class:`Bosphorus` turns a Bosphorus copy in ``manual_dir`` (REFERENCE §1.3; read with
-:func:`aujax.data._bosphorus.read_bosphorus_sample`) into one ``array_record`` example per sample
-(``.bnt`` file). Bosphorus has no official subject folds (:mod:`aujax.data._folds` defines them
+:func:`aujax.datasets._bosphorus.read_bosphorus_sample`) into one ``array_record`` example per sample
+(``.bnt`` file). Bosphorus has no official subject folds (:mod:`aujax.datasets._folds` defines them
 for BP4D and DISFA only), so there is a single split ``"train"``; make subject-independent splits
 from the ``subject`` feature.
 
 TensorFlow is not needed to build or read (REFERENCE §11.5): the features are only ``Tensor``,
 ``Scalar`` and ``Text``, the file format is ``array_record``, images are raw uint8 tensors.
 
-Per-sample features (``k = 22`` standard landmarks :data:`~aujax.data.BOSPHORUS_LANDMARKS` in
-that order; ``17`` AUs of :data:`aujax.face.AU_IDS`):
+Per-sample features (``k = 22`` standard landmarks :data:`~aujax.datasets.BOSPHORUS_LANDMARKS` in
+that order; ``17`` AUs of :data:`aujax.datasets.AU_UNION`):
 
 ================  =================  ========================================================
 feature           shape, dtype       meaning
@@ -47,7 +47,6 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from ..face import AU_IDS
 from ._bosphorus import (
     BOSPHORUS_LANDMARKS,
     list_bosphorus_samples,
@@ -55,8 +54,9 @@ from ._bosphorus import (
     read_bosphorus_image,
     read_bosphorus_sample,
 )
+from ._folds import AU_UNION, NOT_CODED
 from ._tfds_bp4d import _rgb
-from ._tfds_common import BYTES, check_config, open_data_source, prepare_builder
+from ._tfds_core import BYTES, check_config, open_data_source, prepare_builder
 
 
 __all__ = [
@@ -120,7 +120,7 @@ class Bosphorus(tfds.core.GeneratorBasedBuilder):
             "cls": tfds.features.Text(),
             "code": tfds.features.Text(),
             "emotion": tfds.features.Text(),
-            "aus": tfds.features.Tensor(shape=(len(AU_IDS),), dtype=np.int8),
+            "aus": tfds.features.Tensor(shape=(len(AU_UNION),), dtype=np.int8),
             "lm3": tfds.features.Tensor(shape=(k, 3), dtype=np.float32),
             "lm3_mask": tfds.features.Tensor(shape=(k,), dtype=np.bool_),
             "lm2": tfds.features.Tensor(shape=(k, 2), dtype=np.float32),
@@ -142,7 +142,7 @@ class Bosphorus(tfds.core.GeneratorBasedBuilder):
             description=(
                 "Bosphorus posed expressions (single AUs, AU combinations, the six emotions, "
                 f"neutral): range grids, textures, the {k} standard 3D/2D landmarks and the posed "
-                f"AUs {AU_IDS} from the sample names; one train split."
+                f"AUs {AU_UNION} from the sample names; one train split."
             ),
             features=tfds.features.FeaturesDict(features),
             homepage="http://bosphorus.ee.boun.edu.tr/",
@@ -174,7 +174,7 @@ def bosphorus_aus(name) -> tuple[int, ...] | None:
     Unilateral or otherwise suffixed codes (``12L``, ``A12LW``) count as their AU number.
 
     Args:
-        name: a sample stem, file name or :class:`~aujax.data.BosphorusName`.
+        name: a sample stem, file name or :class:`~aujax.datasets.BosphorusName`.
 
     Returns:
         The sorted AU numbers, ``()`` for the neutral class, None for classes that do not name AUs
@@ -213,8 +213,8 @@ def _resample(grid: np.ndarray, size: int) -> np.ndarray:
 def _aus_vector(name) -> np.ndarray:
     aus = bosphorus_aus(name)
     if aus is None:
-        return np.full(len(AU_IDS), 9, np.int8)
-    return np.asarray([1 if au in aus else 0 for au in AU_IDS], np.int8)
+        return np.full(len(AU_UNION), NOT_CODED, np.int8)
+    return np.asarray([1 if au in aus else 0 for au in AU_UNION], np.int8)
 
 
 def _sample_example(root, name, size):

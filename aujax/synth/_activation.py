@@ -1,6 +1,6 @@
 r"""AU intensities -> muscle activations for the synthetic generator (DESIGN §6.1, second stage).
 
-The generator's AU trajectories (:func:`aujax.data.au_trajectory`) say *what* a subject's face does;
+The generator's AU trajectories (:func:`aujax.synth.au_trajectory`) say *what* a subject's face does;
 the muscles that drive the full spring-mass skin need *activations*. Three steps:
 
 1. **Neural excitation** ``e(t) = g * (c(t) @ W)`` (M,): the AU intensities c(t) (T, K) map to

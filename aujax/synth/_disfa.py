@@ -1,16 +1,16 @@
 r"""The synthetic DISFA-like dataset: one long stimulus video per subject, in the real DISFA layout.
 
-:func:`generate_disfa` writes the DISFA layout (REFERENCE §1.2, :mod:`aujax.data._disfa`) for the
-``disfa`` preset (:func:`aujax.data.get_preset`), with the building blocks of the BP4D generator
-(:mod:`aujax.data._synthetic`) and the same stages:
+:func:`generate_disfa` writes the DISFA layout (REFERENCE §1.2, :mod:`aujax.datasets._disfa`) for the
+``disfa`` preset (:func:`aujax.synth.get_preset`), with the building blocks of the BP4D generator
+(:mod:`aujax.synth._bp4d`) and the same stages:
 
 1. per subject (real DISFA IDs ``SNxxx``, so the official folds of
-   :mod:`aujax.data._folds` apply): identity coefficients ~ N(0, 1), log-normal muscle gains
-   (sd 0.15), skin tone, and the subject's :class:`~aujax.data.SubjectRig` (own mesh, **full**
+   :mod:`aujax.datasets._folds` apply): identity coefficients ~ N(0, 1), log-normal muscle gains
+   (sd 0.15), skin tone, and the subject's :class:`~aujax.synth.SubjectRig` (own mesh, **full**
    spring-mass skin);
 2. one sequence per subject, the preset's single context ``"video"`` (watching an emotive
    montage: sparse, weaker expressions, often with the lips parted): AU trajectory and coded labels
-   (:func:`aujax.data.generate_sequence`; DISFA is coded frame by frame, so no 9s and no
+   (:func:`aujax.synth.generate_sequence`; DISFA is coded frame by frame, so no 9s and no
    occlusion flags), muscle activations, the full dynamics (``warmup`` frames holding the first
    activation simulated first and dropped), the 68 landmarks;
 3. head pose (Ornstein-Uhlenbeck, the preset's smaller standard deviations: subjects sit still
@@ -21,7 +21,7 @@ r"""The synthetic DISFA-like dataset: one long stimulus video per subject, in th
    12 DISFA AUs, ``Landmark_Points/SNxxx/tmp_frame_lm/SNxxx_{t:04d}_lm.mat`` with the 66 points
    (iBUG 68 without the inner mouth corners 60 and 64, :data:`aujax.face.IDX66`), and the
    left-camera frames ``Videos_LeftCamera/frames/SNxxx/{t}.png`` (the aligned face crops rendered
-   by :func:`aujax.data._synthetic.sequence_crops`; PNG, so lossless). The real dataset ships the
+   by :func:`aujax.synth._bp4d.sequence_crops`; PNG, so lossless). The real dataset ships the
    full 1024 x 768 video instead; the landmarks are in that video frame's pixels, not the crop's.
 5. ground truth the real data lack in ``synthetic/SNxxx.npz`` (true intensities of the 17 model
    AUs, activations, 3D landmarks, clean 2D landmarks, head rotation and translation,
@@ -42,25 +42,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..datasets import DISFA_AUS, DISFASequence, write_disfa_frames, write_disfa_sequence
 from ..face import AU_IDS, IDX66, make_face, skin_albedo
 from ._activation import ActivationDynamics, muscle_activations
-from ._disfa import DISFASequence, write_disfa_frames, write_disfa_sequence
-from ._episodes import generate_sequence, get_preset, runs_mask, stream_rng
-from ._folds import DISFA_AUS
-from ._rig import (
-    SubjectRig,
-    build_subject_rig,
-    rig_landmarks,
-    simulate_expression,
-    simulate_long_expression,
-)
-from ._synthetic import (
+from ._bp4d import (
     DEFAULT_IMAGE_SIZE,
     DEFAULT_N_VERTICES,
     CameraSetup,
     head_pose_sequence,
     project_landmarks,
     sequence_crops,
+)
+from ._episodes import generate_sequence, get_preset, runs_mask, stream_rng
+from ._rig import (
+    SubjectRig,
+    build_subject_rig,
+    rig_landmarks,
+    simulate_expression,
+    simulate_long_expression,
 )
 
 
@@ -98,7 +97,7 @@ class SubjectPhysique:
         gains: (M,) log-normal muscle gains.
         tone: skin tone in [0, 1] (0 light, 1 dark).
         albedo: (n, 3) RGB skin albedo.
-        rig: the subject's :class:`~aujax.data.SubjectRig` (own mesh, full skin, integrator).
+        rig: the subject's :class:`~aujax.synth.SubjectRig` (own mesh, full skin, integrator).
     """
 
     identity: np.ndarray
@@ -113,7 +112,7 @@ def subject_physique(
 ) -> SubjectPhysique:
     """Draws a subject's identity, gains and skin, and builds its rig (as the BP4D generator).
 
-    Deterministic in ``(seed, dataset, subject)`` (:func:`aujax.data.stream_rng`).
+    Deterministic in ``(seed, dataset, subject)`` (:func:`aujax.synth.stream_rng`).
 
     Args:
         face: the face template.
@@ -161,10 +160,10 @@ def simulate_subject_sequence(
         rng: generator for the activation noise (consumed).
         warmup: frames simulated before the sequence (>= 0).
         dynamics: activation dynamics (defaults if None).
-        segments: None: the host SuperLU integrator (:func:`aujax.data.simulate_expression`, rtol
+        segments: None: the host SuperLU integrator (:func:`aujax.synth.simulate_expression`, rtol
             1e-6; short posed clips); an int: the jitted dense Newmark with the sequence cut
             into that many overlapping pieces run as one batch
-            (:func:`aujax.data._rig.simulate_long_expression`, 50 frames of overlap, rtol 1e-5;
+            (:func:`aujax.synth._rig.simulate_long_expression`, 50 frames of overlap, rtol 1e-5;
             the long DISFA-like videos).
 
     Returns:
@@ -211,12 +210,12 @@ def generate_disfa(
         size: preset size, ``"tiny"``, ``"small"`` or ``"full"``.
         seed: the one seed everything is derived from.
         n_vertices: mesh resolution of the face (default
-            :data:`aujax.data._synthetic.DEFAULT_N_VERTICES`: 600 tiny, 650 small, 1,500 full).
+            :data:`aujax.synth._bp4d.DEFAULT_N_VERTICES`: 600 tiny, 650 small, 1,500 full).
         subjects: optional subset of the preset's subjects (``SNxxx``).
         n_frames: frames per subject (default: the preset's ``frames_per_task``).
         camera: the virtual camera (default :data:`DISFA_CAMERA`).
         image_size: side of the rendered crops (default
-            :data:`aujax.data._synthetic.DEFAULT_IMAGE_SIZE`: 64 for small, 128 otherwise).
+            :data:`aujax.synth._bp4d.DEFAULT_IMAGE_SIZE`: 64 for small, 128 otherwise).
         warmup: frames simulated before each sequence (holding its first activation), dropped.
         save_meshes: also store the (T, n, 3) float32 meshes in the ground-truth files.
         images: render the aligned face crops and write them as the left-camera frames.

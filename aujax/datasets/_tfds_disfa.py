@@ -1,16 +1,16 @@
 """A TFDS builder for the DISFA layout (real or synthetic) that needs no TensorFlow.
 
 :class:`Disfa` turns a DISFA copy in ``manual_dir`` (REFERENCE §1.2; read with
-:func:`aujax.data._disfa.read_disfa_sequence` and the left-camera frames) into per-frame
+:func:`aujax.datasets._disfa.read_disfa_sequence` and the left-camera frames) into per-frame
 ``array_record`` examples, one split per official subject part (REFERENCE §2): ``"part1"``,
 ``"part2"``, ``"part3"`` hold the subjects of P1, P2, P3, so ME-GraphAU fold k trains on two parts
 and tests on the third. The split names are those of the BP4D builder, so
-:func:`aujax.data._pipeline.fold_split` (same fold numbering) serves DISFA too.
+:func:`aujax.datasets._grain.fold_split` (same fold numbering) serves DISFA too.
 
 TensorFlow is not needed to build or read (REFERENCE §11.5): the features are only ``Tensor``,
 ``Scalar`` and ``Text``, the file format is ``array_record``, images are raw uint8 tensors.
 
-Per-frame features (the 12 DISFA AUs :data:`~aujax.data._folds.DISFA_AUS`):
+Per-frame features (the 12 DISFA AUs :data:`~aujax.datasets._folds.DISFA_AUS`):
 
 ===================  ===============  =========================================================
 feature              shape, dtype     meaning
@@ -41,7 +41,7 @@ from PIL import Image
 from ._disfa import N_DISFA_LANDMARKS, list_disfa_subjects, read_disfa_frames, read_disfa_sequence
 from ._folds import DISFA_AUS, DISFA_PARTS
 from ._tfds_bp4d import BP4D_SPLITS, _rgb
-from ._tfds_common import BYTES, check_config, open_data_source, prepare_builder
+from ._tfds_core import BYTES, check_config, open_data_source, prepare_builder
 
 
 __all__ = [
