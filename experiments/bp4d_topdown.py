@@ -19,39 +19,10 @@ the tables from the checkpoints.
 The training function is importable: ``from aujax.methods.topdown import train_and_evaluate``.
 """
 
-import os
-import sys
-
-from absl import app, flags
-from ml_collections import config_flags
+from experiments._launch import command
 
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(_HERE, "configs", "bp4d_topdown.py"), "Experiment config (preset after ':').",
-    lock_config=True,
-)  # fmt: skip
-_WORKDIR = flags.DEFINE_string(
-    "workdir", "workdirs/bp4d_topdown", "Run directory (resumes if present)."
-)
-
-
-def main(argv) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from absl import logging
-
-    from aujax.datasets import cache_root
-    from aujax.methods.topdown import train_and_evaluate
-    from aujax.train import initialize, use_compilation_cache
-
-    logging.set_verbosity(logging.WARNING)  # JAX's backend probing logs through absl at INFO
-    initialize()
-    # compiled steps are cached beside the data: the same row on every fold compiles once
-    use_compilation_cache(cache_root(_CONFIG.value.data.cache_dir) / "jax")
-    train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-    return 0
-
+main = command("bp4d_topdown")  # --config, --workdir
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    main()

@@ -5,7 +5,8 @@ frames and the tables are printed again; with ``--step latest`` (the default, th
 run ends with) they are identical to the ones the run printed; ``--step best`` evaluates each
 model's checkpoint of highest validation F1 (bp4d_physics). A missing or corrupt checkpoint is
 reported with its directory. The run's resolved ``config.json`` is used; its ``experiment`` field
-says which experiment wrote it (``bp4d_topdown``; absent: ``bp4d_physics``).
+says which experiment wrote it (absent: ``bp4d_physics``) and the registry of
+``experiments/_launch.py`` runs that experiment by restore.
 """
 
 import json
@@ -13,6 +14,8 @@ import pathlib
 import sys
 
 from absl import app, flags
+
+from experiments._launch import EXPERIMENTS, experiment_of, run_experiment
 
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run directory.", required=True)
@@ -31,7 +34,8 @@ def main(argv) -> int:
     workdir = pathlib.Path(_WORKDIR.value)
     path = workdir / "config.json"
     if not path.exists():
-        print(f"evaluate: {path} not found; is {workdir} a bp4d_physics workdir?", file=sys.stderr)
+        print(f"evaluate: {path} not found; is {workdir} the workdir of a run of "
+              f"{', '.join(EXPERIMENTS)}?", file=sys.stderr)  # fmt: skip
         return 2
     step = _STEP.value
     if step not in ("latest", "best") and not step.isdigit():
@@ -39,21 +43,17 @@ def main(argv) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     step = step if step in ("latest", "best") else int(step)
-    saved = json.loads(path.read_text())
-    experiment = saved.get("experiment", "bp4d_physics")
-    if step == "best" and experiment != "bp4d_physics":
-        print(f"evaluate: {experiment} runs keep no best checkpoint (no validation split); use "
-              "latest or N.", file=sys.stderr)  # fmt: skip
+    config = ml_collections.ConfigDict(json.loads(path.read_text()))
+    try:
+        experiment = experiment_of(config)
+    except ValueError as e:
+        print(f"evaluate: {path}: {e}", file=sys.stderr)
         return 2
-    if experiment == "bp4d_topdown":
-        from aujax.methods.topdown import train_and_evaluate
-    elif experiment == "bp4d_physics":
-        from aujax.methods.physics import train_and_evaluate
-    else:
-        print(f"evaluate: {path} names an unknown experiment {experiment!r}.", file=sys.stderr)
+    if step == "best" and not experiment.best_checkpoint:
+        print(f"evaluate: {experiment.name} runs keep no best checkpoint (no validation split); "
+              "use latest or N.", file=sys.stderr)  # fmt: skip
         return 2
-    config = ml_collections.ConfigDict(saved)
-    train_and_evaluate(config, workdir, train=False, step=step)
+    run_experiment(config, workdir, train=False, step=step)
     return 0
 
 

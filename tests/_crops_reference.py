@@ -1,4 +1,4 @@
-"""Aligned face crops of simulated sequences, rendered by :mod:`aujax.render` (DESIGN §6.1).
+"""The generator's previous crop renderer, kept in the tests as a reference (DESIGN §6.1).
 
 Real AU pipelines feed networks face crops aligned by a similarity on the landmarks; the
 synthetic generator renders them directly: for each frame the deformed mesh is seen under the
@@ -8,7 +8,7 @@ rotation change the pixels. One light per sequence (elevation and ambient level 
 preset's capture statistics), per-vertex skin albedo.
 
 The crops' triangles span a few pixels, so they are rasterized triangle-major
-(:func:`aujax.render._rasterizer.rasterize_tiles`: each triangle splats the pixel tile of its
+(:func:`tests._render_reference.rasterize_tiles`: each triangle splats the pixel tile of its
 bounding box, the tile fitted to the sequence), which gives the z-buffer of :func:`aujax.render.render`
 at a fraction of its cost; sequences whose triangles grow past ``_MAX_TILE`` pixels fall back to
 :func:`aujax.render.render`.
@@ -20,14 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..render import frame_vertices, project, render
-from ..render._rasterizer import (
-    _barycentric,
-    _rasterize_tiles,
-    _Setup,
-    _setup,
-    vertex_normals,
-)
+from aujax.geometry import frame_vertices, project
+from aujax.render import render, vertex_normals
+from aujax.render._rasterizer import _barycentric, _Setup, _setup
+from tests._render_reference import _rasterize_tiles
 
 
 __all__ = ["render_crops"]

@@ -5,7 +5,7 @@ import struct
 import numpy as np
 import pytest
 
-from aujax.datasets import _bosphorus as B
+import aujax.datasets as B
 
 
 ZMIN = -1.0e9

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-import aujax.synth._episodes as E
+import aujax.synth as E
 from aujax.face import AU_IDS
 
 

@@ -7,19 +7,20 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import aujax.render as ar
+import aujax.geometry as ag
 from aujax.datasets._bp4d import (
     BP4DSequence,
-    _read_mat,
     _read_occ,
     read_bp4d_sequence,
     write_bp4d_sequence,
 )
+from aujax.datasets._mat73 import read_features_mat as _read_mat
 from aujax.face import make_face
-from aujax.physics._implicit import dense_effective_inverse
+from aujax.physics import dense_effective_inverse
 from aujax.render._splat import _shade_chunk, _zbuffer_chunk, render_splat
-from aujax.synth._bp4d import generate_bp4d
+from aujax.synth import generate_bp4d
 from aujax.synth._rig import build_subject_rig
+from tests._images import assert_same_image
 
 
 def _sequence(n=12, seed=0):
@@ -149,7 +150,7 @@ def scene():
     rots = np.stack([[[np.cos(a), 0.0, np.sin(a)], [0.0, 1.0, 0.0], [-np.sin(a), 0.0, np.cos(a)]]
                      for a in yaw]).astype(np.float32)  # fmt: skip
     albedo = rng.uniform(0.3, 0.9, (face.n_vertices, 3)).astype(np.float32)
-    cam = ar.frame_vertices(jnp.asarray(face.vertices, jnp.float32), height=48, width=48,
+    cam = ag.frame_vertices(jnp.asarray(face.vertices, jnp.float32), height=48, width=48,
                             margin=0.06)  # fmt: skip
     return face, verts, rots, albedo, cam
 
@@ -166,7 +167,7 @@ def test_per_frame_lights_equal_separate_calls(scene):
         one = render_splat(verts[b : b + 1], face.triangles, albedo, camera=cam,
                            rotations=rots[b : b + 1], light_dir=tuple(lights[b]),
                            ambient=float(ambient[b]), diffuse=1.0 - float(ambient[b]))  # fmt: skip
-        np.testing.assert_array_equal(both[b], one[0])
+        assert_same_image(both[b], one[0])
     with pytest.raises(ValueError, match="ambient"):
         render_splat(verts, face.triangles, albedo, camera=cam, ambient=ambient[:2])
     with pytest.raises(ValueError, match="light_dir"):

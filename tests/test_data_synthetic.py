@@ -119,7 +119,7 @@ def test_tile_crops_equal_the_banded_renderer(monkeypatch, color):
 
     import tests._crops_reference as crops
     from aujax.face import make_face, skin_albedo
-    from aujax.synth._bp4d import head_pose_sequence
+    from aujax.synth import head_pose_sequence
 
     face = make_face(400, seed=1)
     albedo = np.asarray(skin_albedo(face, 0.6, key=jax.random.key(1)))

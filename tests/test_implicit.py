@@ -15,11 +15,10 @@ from aujax.physics._dynamics import simulate
 from aujax.physics._implicit import (
     ImplicitIntegrator,
     ImplicitStats,
-    dense_effective_inverse,
-    newmark_dense,
     simulate_implicit,
     sparse_damping,
 )
+from aujax.physics._newmark_dense import dense_effective_inverse, newmark_dense
 from aujax.physics._sparse import SparseEquilibriumSolver
 from aujax.physics._spring_mass import (
     build_spring_mass,

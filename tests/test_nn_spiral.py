@@ -122,11 +122,15 @@ def test_spiral_conv_formula_batch_and_relabelling_equivariance(getkey):
     np.testing.assert_allclose(y[7], x[sp[7]].reshape(-1) @ w + b, rtol=1e-5, atol=1e-6)
     xb = jax.random.normal(getkey(), (2, 3, n, 3), dtype=jnp.float32)
     np.testing.assert_allclose(conv(xb)[1, 2], conv(xb[1, 2]), rtol=1e-5, atol=1e-6)
-    # Relabel vertices: new vertex i is old p[i]; spirals are remapped accordingly.
+    # Relabel vertices: new vertex i is old p[i]; spirals are remapped accordingly. In float64, so
+    # that the tolerance is ~1e8 times the rounding of either side, whatever order a CPU's GEMM
+    # kernel sums the permuted rows in (in float32 the two sides' rounding used half of it).
     p = np.random.default_rng(0).permutation(n)
     inv = np.argsort(p)
-    conv_p = SpiralConv(3, 2, indices=inv[sp[p]], rngs=nnx.Rngs(0))
-    np.testing.assert_allclose(conv_p(x[p]), y[p], rtol=1e-6, atol=1e-7)
+    conv64 = SpiralConv(3, 2, indices=sp, rngs=nnx.Rngs(0), param_dtype=jnp.float64)
+    conv_p = SpiralConv(3, 2, indices=inv[sp[p]], rngs=nnx.Rngs(0), param_dtype=jnp.float64)
+    x64 = x.astype(jnp.float64)
+    np.testing.assert_allclose(conv_p(x64[p]), conv64(x64)[p], rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="x must have shape"):
         conv(jnp.ones((n, 4)))
 

@@ -9,17 +9,7 @@ import pytest
 import scipy.linalg
 from jax.test_util import check_grads
 
-from aujax.physics._generalized import (
-    directed_force_map,
-    generalized_damping,
-    generalized_force,
-    generalized_mass,
-    generalized_stiffness,
-    muscle_force_maps,
-    project,
-    reconstruct,
-)
-from aujax.physics._reduced import (
+from aujax.physics import (
     ReducedModel,
     cholesky_from_mass,
     euler_paper,
@@ -30,6 +20,16 @@ from aujax.physics._reduced import (
     reduced_force,
     simulate_reduced,
     static_response,
+)
+from aujax.physics._generalized import (
+    directed_force_map,
+    generalized_damping,
+    generalized_force,
+    generalized_mass,
+    generalized_stiffness,
+    muscle_force_maps,
+    project,
+    reconstruct,
 )
 
 

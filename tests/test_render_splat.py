@@ -4,10 +4,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import aujax.geometry as ag
 import aujax.render as ar
 from aujax.face import make_face
 from aujax.render import _splat
 from aujax.render._splat import render_splat
+from tests._images import assert_same_image
 
 
 def _rotations(n, seed=0):
@@ -30,7 +32,7 @@ def scene():
         np.float32
     )
     albedo = rng.uniform(0.3, 0.9, (face.n_vertices, 3)).astype(np.float32)
-    cam = ar.frame_vertices(jnp.asarray(face.vertices, jnp.float32), height=40, width=36,
+    cam = ag.frame_vertices(jnp.asarray(face.vertices, jnp.float32), height=40, width=36,
                             margin=0.06)  # fmt: skip
     return face, verts, _rotations(n), albedo, cam
 
@@ -77,7 +79,7 @@ def test_grayscale_albedo_and_banded_fallback(scene):
     small_chunks = render_splat(verts, face.triangles, grey, chunk=1, **kw)
     assert fast.shape == (5, 40, 36, 1)
     assert np.abs(fast.astype(int) - banded.astype(int)).max() <= 1
-    np.testing.assert_array_equal(fast, small_chunks)
+    assert_same_image(fast, small_chunks)
 
 
 @pytest.mark.parametrize("near_first", [True, False])
@@ -89,7 +91,7 @@ def test_nearer_triangle_wins_whatever_the_order(near_first):
     albedo = np.array([0.2, 0.2, 0.2, 1.0, 1.0, 1.0], np.float32)
     if near_first:
         tris = tris[::-1]
-    cam = ar.OrthoCamera.create(height=16, width=16, scale=6.0, dtype=jnp.float32)
+    cam = ag.OrthoCamera.create(height=16, width=16, scale=6.0, dtype=jnp.float32)
     img = render_splat(xyz[None], tris, albedo, camera=cam, ambient=1.0, diffuse=0.0)[0, ..., 0]
     assert img[7, 7] == 255  # the near (white) triangle covers the centre
     assert img[12, 2] == round(0.2 * 255)  # only the far one reaches there
@@ -130,7 +132,7 @@ def _extents(verts, rots, scale, triangles):
 @pytest.fixture(scope="module")
 def crop72(scene):
     face, verts, rots, albedo, _ = scene
-    cam = ar.frame_vertices(jnp.asarray(face.vertices, jnp.float32), height=72, width=72,
+    cam = ag.frame_vertices(jnp.asarray(face.vertices, jnp.float32), height=72, width=72,
                             margin=0.06)  # fmt: skip
     kw = dict(camera=cam, rotations=rots, light_dir=(0.0, 0.4, 1.0), ambient=0.3, diffuse=0.7)
     return face, verts, albedo, kw
@@ -138,8 +140,8 @@ def crop72(scene):
 
 def test_small_tiles_plus_shifted_copies_equal_one_fitted_tile(scene, crop72):
     """The default (a quantile tile for every triangle, shifted copies of it over the larger
-    boxes, compacted on the device) gives exactly the images of one tile fitted to the largest
-    triangle."""
+    boxes, compacted on the device) gives the images of one tile fitted to the largest triangle
+    (up to float32 rounding of two compiled programs, ``assert_same_image``)."""
     face, verts, albedo, kw = crop72
     ext = _extents(verts, scene[2], float(kw["camera"].scale), face.triangles)
     fitted = tuple(int(t) for t in ext.max(axis=(0, 1)))
@@ -148,7 +150,7 @@ def test_small_tiles_plus_shifted_copies_equal_one_fitted_tile(scene, crop72):
     assert 0 < np.mean(np.any(ext > np.asarray(tile), axis=-1)) < 0.5  # both passes are used
     two = render_splat(verts, face.triangles, albedo, chunk=3, **kw)
     one = render_splat(verts, face.triangles, albedo, chunk=3, tile=fitted, **kw)
-    np.testing.assert_array_equal(two, one)
+    assert_same_image(two, one)
 
 
 def test_overflowing_budget_renders_the_chunk_again(crop72, monkeypatch):
@@ -167,7 +169,7 @@ def test_overflowing_budget_renders_the_chunk_again(crop72, monkeypatch):
 
     monkeypatch.setattr(_splat, "_zbuffer_chunk", spy)
     got = render_splat(verts, face.triangles, albedo, chunk=3, **kw)
-    np.testing.assert_array_equal(got, want)
+    assert_same_image(got, want)
     assert calls[0] == (8, 8) and len(calls) > 2 and max(calls[2:]) > (8, 8)
 
 
@@ -178,6 +180,6 @@ def test_a_triangle_past_max_tile_sends_the_frames_to_the_banded_rasterizer(crop
     face, verts, albedo, kw = crop72
     forced = render_splat(verts, face.triangles, albedo, chunk=3, max_tile=0, **kw)
     fallback = render_splat(verts, face.triangles, albedo, chunk=3, max_tile=4, **kw)
-    np.testing.assert_array_equal(fallback, forced)
+    np.testing.assert_array_equal(fallback, forced)  # the same banded program
     fast = render_splat(verts, face.triangles, albedo, chunk=3, **kw)
     assert np.abs(fast.astype(int) - forced.astype(int)).max() <= 1

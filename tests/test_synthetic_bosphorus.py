@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from aujax.datasets._bosphorus import (
+from aujax.datasets import (
     BOSPHORUS_LANDMARKS,
     BOSPHORUS_TO_IBUG68,
     list_bosphorus_samples,
@@ -15,8 +15,7 @@ from aujax.datasets._bosphorus import (
 )
 from aujax.datasets._tfds_bosphorus import bosphorus_aus
 from aujax.face import AU_IDS
-from aujax.synth import _bosphorus as gen
-from aujax.synth._episodes import get_preset
+from aujax.synth import _bosphorus as gen, get_preset
 
 
 _POSES = ["N_N", "LFAU_12", "CAU_1+2", "E_HAPPY"]

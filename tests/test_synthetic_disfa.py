@@ -10,8 +10,7 @@ import scipy.io
 from aujax.datasets._disfa import list_disfa_subjects, read_disfa_frames, read_disfa_sequence
 from aujax.datasets._folds import DISFA_AUS
 from aujax.face import AU_IDS, IDX66
-from aujax.synth import _disfa as gen
-from aujax.synth._episodes import generate_sequence, get_preset
+from aujax.synth import _disfa as gen, generate_sequence, get_preset
 
 
 # seed 11 gives SN013 (part 2) an AU12 (smile) episode of ~1.5 s inside the tiny preset's 100 frames

@@ -6,8 +6,14 @@ import pytest
 from aujax.datasets._bp4d import read_bp4d_frames
 from aujax.face import make_face
 from aujax.physics import build_au_blendshapes
-from aujax.synth import ActivationDynamics, build_subject_rig, muscle_activations
-from aujax.synth._bp4d import DEFAULT_IMAGE_SIZE, generate_bp4d, sequence_crops
+from aujax.synth import (
+    DEFAULT_IMAGE_SIZE,
+    ActivationDynamics,
+    build_subject_rig,
+    generate_bp4d,
+    muscle_activations,
+    sequence_crops,
+)
 from aujax.synth._rig import simulate_expressions, simulate_long_expression
 
 

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from aujax.datasets._bosphorus import (
+from aujax.datasets import (
     BOSPHORUS_LANDMARKS,
     BosphorusName,
     BosphorusSample,

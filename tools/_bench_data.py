@@ -3,9 +3,10 @@
 1. Rendering alone: aligned face crops of a simulated mesh at 64 and 128 px as the generator
    renders them (`aujax.synth._bp4d.sequence_crops`: `aujax.render._splat.render_splat`, one
    packed z-buffer scatter per chunk of 32 frames), frames/second after compilation, beside the
-   previous tile renderer `tests._crops_reference.render_crops` (the reference: same images up to 1
-   grey level; runs interleaved with the measured ones, as the machine may be shared). Goal:
-   >= 1,000 frames/s at 64x64.
+   hard z-buffer rasterizer `aujax.render.render` on the same crops, per frame, vmapped over
+   chunks of 32 frames (the reference: `render_splat`'s banded path forced with `max_tile=0`,
+   same camera, light and uint8 conversion, same images up to 1 grey level; runs interleaved with
+   the measured ones, as the machine may be shared). Goal: >= 1,000 frames/s at 64x64.
 2. Physics alone: one subject's 8 BP4D-like tasks (preset length plus the generator's warm-up) as
    one batch through `simulate_expressions` (jitted Newmark scan, dense K_eff^-1), beside the
    host SuperLU integrator (`simulate_expression`) on 2 of them, with the relative displacement
@@ -57,14 +58,22 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     import jax
+    import jax.numpy as jnp
 
     from aujax.face import make_face, skin_albedo
+    from aujax.geometry import frame_vertices
     from aujax.physics import build_au_blendshapes
-    from aujax.synth import generate_bp4d, get_preset, muscle_activations
-    from aujax.synth._bp4d import DEFAULT_N_VERTICES, head_pose_sequence, sequence_crops
-    from aujax.synth._episodes import generate_sequence
+    from aujax.render import render_splat
+    from aujax.synth import (
+        DEFAULT_N_VERTICES,
+        generate_bp4d,
+        generate_sequence,
+        get_preset,
+        head_pose_sequence,
+        muscle_activations,
+        sequence_crops,
+    )
     from aujax.synth._rig import build_subject_rig, simulate_expression, simulate_expressions
-    from tests._crops_reference import render_crops
 
     preset = get_preset("bp4d", "small")
     n_vertices = args.n_vertices or DEFAULT_N_VERTICES["small"]
@@ -83,11 +92,19 @@ def main(argv=None) -> int:
     rot, _ = head_pose_sequence(n, sd_deg=preset.capture.pose_sd_deg, fps=25.0, rng=rng)
     repeat = 2 if args.quick else 3
     fps = {}
+    rest = np.asarray(face.vertices, np.float32)
+    verts = rest[None] + u.astype(np.float32)
+    el = np.radians(30.0)  # the key light and ambient of `sequence_crops`' defaults
     for size in (64, 128):
+        cam = frame_vertices(jnp.asarray(rest), height=size, width=size, margin=0.06)
 
-        def crops(reference, size=size):
-            fn = render_crops if reference else sequence_crops
-            return fn(face.vertices, u, rot, face.triangles, albedo, size=size, chunk=32)
+        def crops(reference, size=size, cam=cam):
+            if reference:  # `aujax.render.render` per frame, vmapped (the banded path)
+                return render_splat(verts, face.triangles, albedo, camera=cam, rotations=rot,
+                                    light_dir=(0.0, np.sin(el), np.cos(el)), ambient=0.4,
+                                    diffuse=0.6, chunk=32, max_tile=0)  # fmt: skip
+            return sequence_crops(face.vertices, u, rot, face.triangles, albedo, size=size,
+                                  chunk=32)  # fmt: skip
 
         a, b = crops(False), crops(True)  # compile
         grey = int(np.abs(a.astype(int) - b.astype(int)).max())
@@ -102,8 +119,8 @@ def main(argv=None) -> int:
         goal = " (goal >= 1000)" if size == 64 else ""
         rows.append([f"render crops {size}x{size}, N={face.n_vertices}",
                      f"{fps[size]:.0f} frames/s{goal}", f"{t / n * 1e3:.2f} ms/frame",
-                     f"previous tile renderer {n / t_ref:.0f} frames/s ({t_ref / t:.1f}x the "
-                     f"time; interleaved runs); max diff {grey} grey level"])  # fmt: skip
+                     f"aujax.render.render vmapped {n / t_ref:.0f} frames/s ({t_ref / t:.1f}x "
+                     f"the time; interleaved runs); max diff {grey} grey level"])  # fmt: skip
     ok &= fps[64] >= 1000.0
 
     # --- 2. physics alone -------------------------------------------------------------------------

@@ -46,7 +46,8 @@ def main(argv=None) -> int:
     import jax.numpy as jnp
 
     from aujax.face import AU_NAMES, au_motion_checks, mirror_map, skin_albedo
-    from aujax.render import contact_sheet, frame_vertices, look_rotation, render, save_png
+    from aujax.geometry import frame_vertices, look_rotation
+    from aujax.render import contact_sheet, render, save_png
 
     face, _, _, model, report, build_s = build_model(args.n_vertices)
     print(

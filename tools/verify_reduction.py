@@ -60,6 +60,7 @@ def main(argv=None) -> int:
     import jax
     import jax.numpy as jnp
 
+    from aujax.geometry import frame_vertices
     from aujax.physics import (
         ImplicitIntegrator,
         SparseEquilibriumSolver,
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
         simulate_reduced,
         static_response,
     )
-    from aujax.render import frame_vertices, render
+    from aujax.render import render
 
     t0 = time.perf_counter()
     face, muscles, system, model, _, build_s = build_model(args.n_vertices, seed=args.seed)

@@ -8,36 +8,30 @@ the same layouts, so one path serves both. Malformed input raises a ``ValueError
 (``grain``, which does, is imported where a loader is built).
 """
 
-from ._bosphorus import (
-    BOSPHORUS_CLASSES as BOSPHORUS_CLASSES,
-    BOSPHORUS_LANDMARKS as BOSPHORUS_LANDMARKS,
-    BOSPHORUS_TO_IBUG68 as BOSPHORUS_TO_IBUG68,
+from ._bnt import (
     DEFAULT_ZMIN as DEFAULT_ZMIN,
-    BosphorusName as BosphorusName,
-    BosphorusSample as BosphorusSample,
-    Landmarks2D as Landmarks2D,
-    Landmarks3D as Landmarks3D,
     RangeScan as RangeScan,
-    bosphorus_name as bosphorus_name,
-    list_bosphorus_samples as list_bosphorus_samples,
-    parse_bosphorus_name as parse_bosphorus_name,
     range_scan_from_depth as range_scan_from_depth,
     read_bnt as read_bnt,
+    write_bnt as write_bnt,
+)
+from ._bosphorus import (
+    BosphorusSample as BosphorusSample,
+    list_bosphorus_samples as list_bosphorus_samples,
     read_bosphorus_image as read_bosphorus_image,
     read_bosphorus_sample as read_bosphorus_sample,
-    read_lm2 as read_lm2,
-    read_lm3 as read_lm3,
-    write_bnt as write_bnt,
     write_bosphorus_image as write_bosphorus_image,
     write_bosphorus_sample as write_bosphorus_sample,
-    write_lm2 as write_lm2,
-    write_lm3 as write_lm3,
+)
+from ._bosphorus_names import (
+    BOSPHORUS_CLASSES as BOSPHORUS_CLASSES,
+    BosphorusName as BosphorusName,
+    bosphorus_name as bosphorus_name,
+    parse_bosphorus_name as parse_bosphorus_name,
 )
 from ._bp4d import (
     BP4D_INTENSITY_DIRS as BP4D_INTENSITY_DIRS,
     BP4D_OCC_MAX_AU as BP4D_OCC_MAX_AU,
-    MAT_FIRST_FRAME as MAT_FIRST_FRAME,
-    N_BP4D_LANDMARKS as N_BP4D_LANDMARKS,
     BP4DSequence as BP4DSequence,
     list_bp4d_sequences as list_bp4d_sequences,
     read_bp4d_frames as read_bp4d_frames,
@@ -86,6 +80,22 @@ from ._grain import (
     synchronous_reads as synchronous_reads,
     window_index as window_index,
     window_loader as window_loader,
+)
+from ._lm import (
+    BOSPHORUS_LANDMARKS as BOSPHORUS_LANDMARKS,
+    BOSPHORUS_TO_IBUG68 as BOSPHORUS_TO_IBUG68,
+    Landmarks2D as Landmarks2D,
+    Landmarks3D as Landmarks3D,
+    read_lm2 as read_lm2,
+    read_lm3 as read_lm3,
+    write_lm2 as write_lm2,
+    write_lm3 as write_lm3,
+)
+from ._mat73 import (
+    MAT_FIRST_FRAME as MAT_FIRST_FRAME,
+    N_BP4D_LANDMARKS as N_BP4D_LANDMARKS,
+    read_features_mat as read_features_mat,
+    write_features_mat as write_features_mat,
 )
 from ._paths import (
     DATASET_ENV as DATASET_ENV,

@@ -47,14 +47,10 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from ._bosphorus import (
-    BOSPHORUS_LANDMARKS,
-    list_bosphorus_samples,
-    parse_bosphorus_name,
-    read_bosphorus_image,
-    read_bosphorus_sample,
-)
+from ._bosphorus import list_bosphorus_samples, read_bosphorus_image, read_bosphorus_sample
+from ._bosphorus_names import parse_bosphorus_name
 from ._folds import AU_UNION, NOT_CODED
+from ._lm import BOSPHORUS_LANDMARKS
 from ._tfds_bp4d import _rgb
 from ._tfds_core import BYTES, check_config, open_data_source, prepare_builder
 

@@ -39,8 +39,9 @@ import tensorflow_datasets as tfds
 from etils import epath
 from PIL import Image
 
-from ._bp4d import N_BP4D_LANDMARKS, list_bp4d_sequences, read_bp4d_frames, read_bp4d_sequence
+from ._bp4d import list_bp4d_sequences, read_bp4d_frames, read_bp4d_sequence
 from ._folds import BP4D_AUS, BP4D_INTENSITY_AUS, BP4D_PARTS
+from ._mat73 import N_BP4D_LANDMARKS
 from ._tfds_core import BYTES, check_config, open_data_source, prepare_builder
 
 

@@ -1,8 +1,8 @@
-"""Geometry: camera models, calibration, back-projection (seed 000, eq. 3) and alignment (eq. 4).
+"""Geometry: cameras, calibration, back-projection (seed 000, eq. 3) and alignment (eq. 4).
 
-Camera frame (OpenCV): x right, y down, z forward; pixels ``(u, v) = (col, row)``;
-``P = K [R | t]`` with ``x_cam = R X + t``. Model/blendshape frame of the face: x toward the
-subject's left, y up, z toward the camera. The alignment functions are frame-agnostic.
+The frame conventions (model frame, the pinhole camera's OpenCV frame, the orthographic crop
+camera, pixel centres) are stated once, in the docstring of the camera module
+(``aujax.geometry._camera``). The alignment functions are frame-agnostic.
 """
 
 from ._alignment import (
@@ -17,7 +17,17 @@ from ._calibration import (
     dlt_calibrate as dlt_calibrate,
     rq_decomposition as rq_decomposition,
 )
-from ._camera import PROJECTIONS as PROJECTIONS, Camera as Camera
+from ._camera import (
+    MODEL_TO_OPENCV as MODEL_TO_OPENCV,
+    PROJECTIONS as PROJECTIONS,
+    Camera as Camera,
+    OrthoCamera as OrthoCamera,
+    check_image_size as check_image_size,
+    frame_vertices as frame_vertices,
+    look_rotation as look_rotation,
+    project as project,
+    to_camera_frame as to_camera_frame,
+)
 from ._projection import (
     backproject as backproject,
     intrinsics_matrix as intrinsics_matrix,

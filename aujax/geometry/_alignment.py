@@ -29,17 +29,14 @@ import numpy as np
 from flax import struct
 from jaxtyping import Array, ArrayLike, Float, Int
 
+from .._checks import as_float, check_finite, check_shape, is_concrete
 from ._checks import (
-    as_float,
     check_affine_rank,
-    check_finite,
     check_indices,
     check_min_points,
     check_points,
     check_same_length,
-    check_shape,
     common_float_dtype,
-    is_concrete,
 )
 
 

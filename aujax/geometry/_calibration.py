@@ -33,16 +33,13 @@ import jax.numpy as jnp
 from flax import struct
 from jaxtyping import Array, ArrayLike, Float
 
+from .._checks import as_float, check_finite, check_shape, is_concrete
 from ._checks import (
-    as_float,
     check_affine_rank,
-    check_finite,
     check_min_points,
     check_points,
     check_same_length,
-    check_shape,
     common_float_dtype,
-    is_concrete,
 )
 from ._projection import perspective_project
 from ._rotation import rotation_from_axis_angle

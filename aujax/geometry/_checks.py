@@ -1,20 +1,16 @@
-"""Eager input validation shared by the geometry functions.
+"""Eager input validation specific to the geometry functions (the shared checks live in
+:mod:`aujax._checks`).
 
 Every check runs only on concrete values: under ``jax.jit`` or ``jax.vmap`` (tracers) the value
 checks are skipped and only the static shape checks remain.
 """
-
-from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
-
-def is_concrete(*xs) -> bool:
-    """True if none of ``xs`` is a tracer (so its values can be inspected eagerly)."""
-    return not any(isinstance(x, jax.core.Tracer) for x in xs)
+from .._checks import check_shape, is_concrete
 
 
 def common_float_dtype(*xs) -> np.dtype:
@@ -31,25 +27,6 @@ def common_float_dtype(*xs) -> np.dtype:
     for d in floats[1:]:
         out = np.promote_types(out, d)
     return jax.dtypes.canonicalize_dtype(out)
-
-
-def as_float(x: ArrayLike, name: str, dtype=None) -> Array:
-    """Converts ``x`` to a floating-point jax array (of ``dtype`` if given)."""
-    x = jnp.asarray(x)
-    if not (jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer)):
-        raise ValueError(f"{name} must hold real numbers, got dtype {x.dtype}.")
-    if dtype is None:
-        dtype = common_float_dtype(x)
-    return x.astype(dtype)
-
-
-def check_shape(x: Array, name: str, shape: Sequence[int | None], what: str) -> None:
-    """Raises ValueError unless ``x.shape`` matches ``shape`` (``None`` matches any size)."""
-    got = jnp.shape(x)
-    if len(got) != len(shape) or any(
-        s is not None and s != g for s, g in zip(shape, got, strict=True)
-    ):
-        raise ValueError(f"{name} must have shape {what}, got shape {tuple(got)}.")
 
 
 def check_points(x: Array, name: str, dim: int) -> None:
@@ -72,12 +49,6 @@ def check_min_points(x: Array, name: str, minimum: int, purpose: str) -> None:
         raise ValueError(
             f"{name} must hold at least {minimum} points for {purpose}, got {x.shape[0]}."
         )
-
-
-def check_finite(x: Array, name: str) -> None:
-    """Raises ValueError if a concrete array holds NaN or inf."""
-    if is_concrete(x) and not np.all(np.isfinite(np.asarray(x))):
-        raise ValueError(f"{name} contains NaN or inf values.")
 
 
 def check_positive(x: Array, name: str) -> None:

@@ -15,15 +15,8 @@ camera) seen frontally by a camera on the +z axis has ``R = diag(1, -1, -1)``
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from ._checks import (
-    as_float,
-    check_finite,
-    check_points,
-    check_positive,
-    check_shape,
-    common_float_dtype,
-    is_concrete,
-)
+from .._checks import as_float, check_finite, check_shape, is_concrete
+from ._checks import check_points, check_positive, common_float_dtype
 
 
 __all__ = [

@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from ._checks import as_float, check_finite, check_shape
+from .._checks import as_float, check_finite, check_shape
 
 
 __all__ = ["rotation_from_axis_angle", "skew_matrix"]

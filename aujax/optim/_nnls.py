@@ -80,6 +80,7 @@ import numpy as np
 from flax import struct
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
+from .._checks import check_finite, is_concrete
 from . import _active_set
 
 
@@ -131,14 +132,7 @@ def default_tolerance(dtype) -> float:
 # ------------------------------------------------------------------------------------------------
 # validation
 
-
-def _is_concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
-def _check_finite(name: str, x) -> None:
-    if _is_concrete(x) and not bool(np.all(np.isfinite(np.asarray(x)))):
-        raise ValueError(f"{name} must be finite, got NaN or inf entries")
+_NOT_FINITE = "{name} must be finite, got NaN or inf entries"
 
 
 def _dtype_of(x):
@@ -208,7 +202,7 @@ def lipschitz_constant(A: Float[ArrayLike, "m n"], *, iterations: int = 50) -> F
     a = jnp.asarray(A)
     if a.ndim not in (2, 3):
         raise ValueError(f"A must be 2-D (m, n) or 3-D (B, m, n), got shape {a.shape}")
-    _check_finite("A", a)
+    check_finite(a, "A", message=_NOT_FINITE)
     a = a.astype(_float_dtype(a.dtype))
     if a.ndim == 3:
         return jax.vmap(lambda x: _lipschitz_jit(x, iterations))(a)
@@ -655,8 +649,8 @@ def nnls(
     if math.prod(batch_shape) == 0:
         raise ValueError(f"b must hold at least one right-hand side, got shape {b_shape}")
     dtype = _float_dtype(_dtype_of(A), _dtype_of(b))
-    _check_finite("A", A)
-    _check_finite("b", b)
+    check_finite(A, "A", message=_NOT_FINITE)
+    check_finite(b, "b", message=_NOT_FINITE)
 
     def check_per_variable(name, v):
         shape = np.shape(v)
@@ -668,7 +662,7 @@ def nnls(
 
     if upper is not None:
         check_per_variable("upper", upper)
-        if _is_concrete(upper):
+        if is_concrete(upper):
             u_np = np.asarray(upper, dtype=np.float64)
             if np.any(np.isnan(u_np)):
                 raise ValueError("upper must not contain NaN")
@@ -681,7 +675,7 @@ def nnls(
             raise ValueError(f"free must be a boolean array, got dtype {_dtype_of(free)}")
     if x0 is not None:
         check_per_variable("x0", x0)
-        _check_finite("x0", x0)
+        check_finite(x0, "x0", message=_NOT_FINITE)
     if len(a_shape) == 3:
         lipschitz = None  # ignored: per-problem constants come from the scaled Grams
     for name, v, strict in (("ridge", ridge, False), ("tol", tol, True),
@@ -690,7 +684,7 @@ def nnls(
             continue
         if np.shape(v) != ():
             raise ValueError(f"{name} must be a scalar, got shape {np.shape(v)}")
-        if _is_concrete(v):
+        if is_concrete(v):
             val = float(np.asarray(v))
             if not (val > 0.0 if strict else val >= 0.0):
                 raise ValueError(f"{name} must be {'>' if strict else '>='} 0, got {val}")

@@ -19,25 +19,29 @@ from ._generalized import (
 )
 from ._implicit import (
     ImplicitIntegrator as ImplicitIntegrator,
-    dense_effective_inverse as dense_effective_inverse,
-    newmark_dense as newmark_dense,
     simulate_implicit as simulate_implicit,
     sparse_damping as sparse_damping,
 )
 from ._integrate import ADJOINTS as ADJOINTS, SOLVERS as SOLVERS, solve_frames as solve_frames
+from ._newmark_dense import (
+    dense_effective_inverse as dense_effective_inverse,
+    newmark_dense as newmark_dense,
+)
 from ._reduce_skin import reduce_skin as reduce_skin
 from ._reduced import (
     ReducedModel as ReducedModel,
     cholesky_from_mass as cholesky_from_mass,
-    euler_paper as euler_paper,
     galerkin_model as galerkin_model,
     generalized_acceleration as generalized_acceleration,
     mass_from_cholesky as mass_from_cholesky,
     paper_model as paper_model,
     reduced_force as reduced_force,
+    static_response as static_response,
+)
+from ._reduced_integrate import (
+    euler_paper as euler_paper,
     simulate_reduced as simulate_reduced,
     simulate_reduced_exact as simulate_reduced_exact,
-    static_response as static_response,
 )
 from ._sparse import (
     EquilibriumStats as EquilibriumStats,

@@ -13,12 +13,11 @@ from jaxtyping import Array, ArrayLike, Float
 from aujax.physics._integrate import solve_frames
 from aujax.physics._spring_mass import (
     SpringMassSystem,
-    _as_float,
-    _check_finite,
-    _check_shape,
     _check_state,
     acceleration,
 )
+
+from .._checks import as_float, check_finite, check_scalar_positive, check_shape, is_concrete
 
 
 __all__ = ["is_undamped", "relax", "simulate"]
@@ -32,7 +31,7 @@ def is_undamped(system: SpringMassSystem) -> bool:
     Traced (abstract) damping arrays count as damped.
     """
     leaves = (system.damping, system.anchor_damping)
-    if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+    if not is_concrete(*leaves):
         return False
     return all(not np.any(np.asarray(leaf)) for leaf in leaves)
 
@@ -100,17 +99,16 @@ def simulate(
         EquinoxRuntimeError: at run time if a solve fails (message names ``name`` and the cause).
     """
     n = system.n_vertices
-    _check_shape("forces", forces, (None, n, 3), f"(T, n, 3) with n = {n}")
+    check_shape(forces, "forces", (None, n, 3), f"(T, n, 3) with n = {n}")
     if jnp.shape(forces)[0] < 1:
         raise ValueError("forces must hold at least one frame (T >= 1).")
-    forces = _as_float(forces, system.rest.dtype)
-    _check_finite("forces", forces)
+    forces = as_float(forces, dtype=system.rest.dtype)
+    check_finite(forces, "forces")
     u0 = jnp.zeros((n, 3), system.rest.dtype) if u0 is None else _check_state(system, "u0", u0)
     v0 = jnp.zeros((n, 3), system.rest.dtype) if v0 is None else _check_state(system, "v0", v0)
-    _check_finite("u0", u0)
-    _check_finite("v0", v0)
-    if not isinstance(dt, jax.core.Tracer) and not float(dt) > 0.0:
-        raise ValueError(f"dt must be > 0, got {dt}.")
+    check_finite(u0, "u0")
+    check_finite(v0, "v0")
+    check_scalar_positive(dt, "dt")
     return _simulate_jit(
         system,
         forces,

@@ -25,12 +25,13 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from aujax.physics._spring_mass import (
     SpringMassSystem,
-    _check_finite,
     _check_state,
     _energy_gradient,
     _spring_state,
     elastic_energy,
 )
+
+from .._checks import check_finite, check_scalar_positive
 
 
 __all__ = ["EquilibriumResult", "equilibrium", "linear_response"]
@@ -308,17 +309,16 @@ def equilibrium(
         ValueError: on wrong shapes, NaN/inf in ``f_ext`` or ``u0``, or bad solver settings.
     """
     f_ext = _check_state(system, "f_ext", f_ext)
-    _check_finite("f_ext", f_ext)
+    check_finite(f_ext, "f_ext")
     if u0 is None:
         u0 = jnp.zeros_like(f_ext)
     u0 = _check_state(system, "u0", u0)
-    _check_finite("u0", u0)
+    check_finite(u0, "u0")
     if not isinstance(max_newton, int) or max_newton < 0:
         raise ValueError(f"max_newton must be an int >= 0, got {max_newton!r}.")
     if not isinstance(max_cg, int) or max_cg < 1:
         raise ValueError(f"max_cg must be an int >= 1, got {max_cg!r}.")
-    if not isinstance(rtol, jax.core.Tracer) and not float(rtol) > 0.0:
-        raise ValueError(f"rtol must be > 0, got {rtol}.")
+    check_scalar_positive(rtol, "rtol")
     return _equilibrium_jit(system, f_ext, u0, rtol, max_newton=max_newton, max_cg=max_cg)
 
 
@@ -358,7 +358,7 @@ def linear_response(
         EquinoxRuntimeError: at run time if CG does not converge within ``max_cg`` steps.
     """
     f_ext = _check_state(system, "f_ext", f_ext)
-    _check_finite("f_ext", f_ext)
+    check_finite(f_ext, "f_ext")
     if not isinstance(max_cg, int) or max_cg < 1:
         raise ValueError(f"max_cg must be an int >= 1, got {max_cg!r}.")
     return _linear_response_jit(system, f_ext, rtol, max_cg=max_cg)

@@ -20,6 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from .._checks import as_float, check_finite, is_concrete
+
 
 __all__ = [
     "directed_force_map",
@@ -34,15 +36,7 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------------------------
-# validation helpers (shared with _reduced.py)
-
-
-def _check_finite(name: str, x) -> None:
-    """Raises ValueError if a concrete array holds NaN or inf; silently skips tracers."""
-    if isinstance(x, jax.core.Tracer):
-        return
-    if not np.all(np.isfinite(np.asarray(x))):
-        raise ValueError(f"{name} contains NaN or inf values.")
+# validation helpers
 
 
 def _check_ndim(name: str, x, ndim: int, what: str) -> None:
@@ -57,16 +51,8 @@ def _check_basis(basis) -> tuple[int, int]:
         raise ValueError(f"basis must have shape (K, n, 3), got shape {shape}.")
     if shape[0] == 0 or shape[1] == 0:
         raise ValueError(f"basis must have K >= 1 and n >= 1, got shape {shape}.")
-    _check_finite("basis", basis)
+    check_finite(basis, "basis")
     return shape[0], shape[1]
-
-
-def _as_float(x) -> Array:
-    """Converts to a floating-point jax array (ints become the default float dtype)."""
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    return x
 
 
 # ------------------------------------------------------------------------------------------------
@@ -103,11 +89,11 @@ def generalized_mass(
     _, n = _check_basis(basis)
     if jnp.shape(mass) != (n,):
         raise ValueError(f"mass must have shape (n,) = ({n},), got shape {jnp.shape(mass)}.")
-    _check_finite("mass", mass)
-    if not isinstance(mass, jax.core.Tracer) and np.any(np.asarray(mass) <= 0):
+    check_finite(mass, "mass")
+    if is_concrete(mass) and np.any(np.asarray(mass) <= 0):
         raise ValueError("mass must be strictly positive at every vertex.")
-    basis = _as_float(basis)
-    mass = _as_float(mass)
+    basis = as_float(basis)
+    mass = as_float(mass)
     weighted = basis * mass[None, :, None]
     m = jnp.einsum("kni,lni->kl", weighted, basis)
     return 0.5 * (m + m.T)
@@ -135,8 +121,8 @@ def generalized_force(
     _, n = _check_basis(basis)
     if jnp.shape(force) != (n, 3):
         raise ValueError(f"force must have shape (n, 3) = ({n}, 3), got shape {jnp.shape(force)}.")
-    _check_finite("force", force)
-    return jnp.einsum("kni,ni->k", _as_float(basis), _as_float(force))
+    check_finite(force, "force")
+    return jnp.einsum("kni,ni->k", as_float(basis), as_float(force))
 
 
 def muscle_force_maps(
@@ -170,8 +156,8 @@ def muscle_force_maps(
             f"distribution must have shape (n, m) with n = {n}, got shape "
             f"{jnp.shape(distribution)}."
         )
-    _check_finite("distribution", distribution)
-    return jnp.einsum("im,kij->mkj", _as_float(distribution), _as_float(basis))
+    check_finite(distribution, "distribution")
+    return jnp.einsum("im,kij->mkj", as_float(distribution), as_float(basis))
 
 
 def directed_force_map(
@@ -217,10 +203,10 @@ def directed_force_map(
             f"directions must have shape (n, m, 3) = ({n}, {m}, 3), got shape "
             f"{jnp.shape(directions)}."
         )
-    _check_finite("distribution", distribution)
-    _check_finite("directions", directions)
-    pd = _as_float(distribution)[:, :, None] * _as_float(directions)
-    return jnp.einsum("kij,imj->km", _as_float(basis), pd)
+    check_finite(distribution, "distribution")
+    check_finite(directions, "directions")
+    pd = as_float(distribution)[:, :, None] * as_float(directions)
+    return jnp.einsum("kij,imj->km", as_float(basis), pd)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -232,7 +218,7 @@ def _project_operator(name: str, basis, matvec: Callable[[Array], Array]) -> Flo
     k, n = _check_basis(basis)
     if not callable(matvec):
         raise ValueError(f"{name} must be a callable (n, 3) -> (n, 3), got {type(matvec)}.")
-    basis = _as_float(basis)
+    basis = as_float(basis)
     out = jax.eval_shape(matvec, jax.ShapeDtypeStruct((n, 3), basis.dtype))
     if getattr(out, "shape", None) != (n, 3):
         raise ValueError(
@@ -326,7 +312,7 @@ def reconstruct(
         raise ValueError(
             f"coefficients must have shape (K,) = ({k},), got shape {jnp.shape(coefficients)}."
         )
-    return jnp.einsum("k,kni->ni", _as_float(coefficients), _as_float(basis))
+    return jnp.einsum("k,kni->ni", as_float(coefficients), as_float(basis))
 
 
 def project(
@@ -361,6 +347,6 @@ def project(
         raise ValueError(
             f"displacement must have shape (n, 3) = ({n}, 3), got shape {jnp.shape(displacement)}."
         )
-    rhs = generalized_force(basis, _as_float(mass)[:, None] * _as_float(displacement))
+    rhs = generalized_force(basis, as_float(mass)[:, None] * as_float(displacement))
     factor = jax.scipy.linalg.cho_factor(m, lower=True)
     return jax.scipy.linalg.cho_solve(factor, rhs)

@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import PyTree
 
+from .._checks import check_scalar_positive
+
 
 __all__ = ["ADJOINTS", "SOLVERS", "solve_frames"]
 
@@ -67,10 +69,6 @@ def _failure_code(result, y) -> jax.Array:
         default=jnp.int32(4),
     )
     return jnp.where((code == 0) & ~finite, jnp.int32(5), code)
-
-
-def _is_concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
 
 
 def solve_frames(
@@ -157,8 +155,7 @@ def solve_frames(
             "acceleration (damping); use 'tsit5', 'heun' or 'kvaerno5', or pass "
             "velocity_dependent=False if the acceleration does not depend on the velocity."
         )
-    if _is_concrete(dt) and not float(dt) > 0.0:
-        raise ValueError(f"dt must be > 0, got {dt}.")
+    check_scalar_positive(dt, "dt")
     if not isinstance(substeps, int) or substeps < 1:
         raise ValueError(f"substeps must be an int >= 1, got {substeps!r}.")
     if not isinstance(max_steps, int) or max_steps < 1:

@@ -8,9 +8,10 @@ Two reduced models share one container, :class:`ReducedModel`:
 * ``"galerkin"``: ``M c'' + D c' + K c = Q``, the Galerkin projection of the full spring-mass
   model linearised at rest (DESIGN 4.2, 4.4), with K = B^T H B and D = B^T C B.
 
-Two integrators: the paper's explicit Euler on the frame grid (:func:`euler_paper`, eq. 6) and
-diffrax solvers with forces held constant between frames (:func:`simulate_reduced`). Everything
-handles one sequence; batch with ``jax.vmap``.
+This module holds the models, the SPD parametrization of a regressed mass and the generalized
+acceleration; the integrators (the paper's explicit Euler, eq. 6; diffrax solvers; the exact
+zero-order-hold propagator) are in :mod:`aujax.physics._reduced_integrate`. Everything handles
+one sequence; batch with ``jax.vmap``.
 """
 
 import jax
@@ -19,22 +20,18 @@ import numpy as np
 from flax import struct
 from jaxtyping import Array, ArrayLike, Float
 
-from aujax.physics._generalized import _as_float, _check_finite
-from aujax.physics._integrate import solve_frames
+from .._checks import as_float, check_finite, check_scalar_positive, is_concrete
 
 
 __all__ = [
     "FORMS",
     "ReducedModel",
     "cholesky_from_mass",
-    "euler_paper",
     "galerkin_model",
     "generalized_acceleration",
     "mass_from_cholesky",
     "paper_model",
     "reduced_force",
-    "simulate_reduced",
-    "simulate_reduced_exact",
     "static_response",
 ]
 
@@ -91,12 +88,12 @@ def _check_square(name: str, x, k: int | None = None) -> int:
         raise ValueError(f"{name} must be a square (K, K) matrix, got shape {shape}.")
     if k is not None and shape[0] != k:
         raise ValueError(f"{name} must have shape (K, K) = ({k}, {k}), got shape {shape}.")
-    _check_finite(name, x)
+    check_finite(x, name)
     return shape[0]
 
 
 def _check_symmetric(name: str, x) -> None:
-    if isinstance(x, jax.core.Tracer):
+    if not is_concrete(x):
         return
     a = np.asarray(x)
     scale = max(float(np.max(np.abs(a))), np.finfo(a.dtype).tiny)
@@ -113,7 +110,7 @@ def _check_maps(k: int, force_map, muscle_maps) -> None:
         shape = jnp.shape(force_map)
         if len(shape) != 2 or shape[0] != k:
             raise ValueError(f"force_map must have shape (K, m) with K = {k}, got shape {shape}.")
-        _check_finite("force_map", force_map)
+        check_finite(force_map, "force_map")
         m = shape[1]
     if muscle_maps is not None:
         shape = jnp.shape(muscle_maps)
@@ -125,7 +122,7 @@ def _check_maps(k: int, force_map, muscle_maps) -> None:
             raise ValueError(
                 f"muscle_maps has {shape[0]} muscles but force_map has {m}; they must agree."
             )
-        _check_finite("muscle_maps", muscle_maps)
+        check_finite(muscle_maps, "muscle_maps")
 
 
 def _validate(model: ReducedModel) -> int:
@@ -169,11 +166,11 @@ def paper_model(
     Raises:
         ValueError: on wrong shapes, a non-symmetric mass or non-finite values.
     """
-    mass = _as_float(mass)
+    mass = as_float(mass)
     model = ReducedModel(
         mass=mass,
-        force_map=None if force_map is None else _as_float(force_map),
-        muscle_maps=None if muscle_maps is None else _as_float(muscle_maps),
+        force_map=None if force_map is None else as_float(force_map),
+        muscle_maps=None if muscle_maps is None else as_float(muscle_maps),
         form="paper",
     )
     _validate(model)
@@ -204,13 +201,13 @@ def galerkin_model(
     Raises:
         ValueError: on wrong shapes, non-symmetric mass or non-finite values.
     """
-    mass = _as_float(mass)
+    mass = as_float(mass)
     model = ReducedModel(
         mass=mass,
-        stiffness=_as_float(stiffness),
-        damping=None if damping is None else _as_float(damping),
-        force_map=None if force_map is None else _as_float(force_map),
-        muscle_maps=None if muscle_maps is None else _as_float(muscle_maps),
+        stiffness=as_float(stiffness),
+        damping=None if damping is None else as_float(damping),
+        force_map=None if force_map is None else as_float(force_map),
+        muscle_maps=None if muscle_maps is None else as_float(muscle_maps),
         form="galerkin",
     )
     _validate(model)
@@ -245,7 +242,7 @@ def mass_from_cholesky(factor: Float[ArrayLike, "K K"], *, eps: float = 0.0) -> 
     _check_square("factor", factor)
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps}.")
-    r = _as_float(factor)
+    r = as_float(factor)
     diag = jax.nn.softplus(jnp.diagonal(r)) + eps
     lower = jnp.tril(r, -1) + jnp.diag(diag)
     m = lower @ lower.T
@@ -271,9 +268,9 @@ def cholesky_from_mass(mass: Float[ArrayLike, "K K"], *, eps: float = 0.0) -> Fl
     """
     _check_square("mass", mass)
     _check_symmetric("mass", mass)
-    lower = jnp.linalg.cholesky(_as_float(mass))
+    lower = jnp.linalg.cholesky(as_float(mass))
     d = jnp.diagonal(lower) - eps
-    if not isinstance(d, jax.core.Tracer) and not bool(jnp.all(d > 0)):
+    if is_concrete(d) and not bool(jnp.all(d > 0)):
         raise ValueError("mass must be positive definite with Cholesky diagonal above eps.")
     raw_diag = d + jnp.log(-jnp.expm1(-d))  # softplus^{-1}(d), stable for large d
     return jnp.tril(lower, -1) + jnp.diag(raw_diag)
@@ -318,8 +315,8 @@ def reduced_force(
             raise ValueError(
                 f"activations must have shape (m,) = ({m},), got shape {jnp.shape(activations)}."
             )
-        _check_finite("activations", activations)
-        return model.force_map @ _as_float(activations)
+        check_finite(activations, "activations")
+        return model.force_map @ as_float(activations)
     if model.muscle_maps is None:
         raise ValueError("model.muscle_maps is None; build the model with muscle_maps=G.")
     m = jnp.shape(model.muscle_maps)[0]
@@ -328,30 +325,29 @@ def reduced_force(
             f"muscle_forces must have shape (m, 3) = ({m}, 3), got shape "
             f"{jnp.shape(muscle_forces)}."
         )
-    _check_finite("muscle_forces", muscle_forces)
-    return jnp.einsum("mkj,mj->k", model.muscle_maps, _as_float(muscle_forces))
+    check_finite(muscle_forces, "muscle_forces")
+    return jnp.einsum("mkj,mj->k", model.muscle_maps, as_float(muscle_forces))
 
 
 def _check_vector(name: str, x, k: int) -> Array:
     if jnp.shape(x) != (k,):
         raise ValueError(f"{name} must have shape (K,) = ({k},), got shape {jnp.shape(x)}.")
-    _check_finite(name, x)
-    return _as_float(x)
+    check_finite(x, name)
+    return as_float(x)
 
 
 def _check_forcing(name: str, q, k: int) -> Array:
     shape = jnp.shape(q)
     if len(shape) != 2 or shape[1] != k or shape[0] == 0:
         raise ValueError(f"{name} must have shape (T, K) with T >= 1, K = {k}, got {shape}.")
-    _check_finite(name, q)
-    return _as_float(q)
+    check_finite(q, name)
+    return as_float(q)
 
 
 def _check_dt(dt) -> None:
     if jnp.ndim(dt) != 0:
         raise ValueError(f"dt must be a scalar, got shape {jnp.shape(dt)}.")
-    if not isinstance(dt, jax.core.Tracer) and not float(dt) > 0:
-        raise ValueError(f"dt must be > 0, got {dt}.")
+    check_scalar_positive(dt, "dt")
 
 
 def _check_initial_value_problem(model: ReducedModel, dt, force, **states):
@@ -454,199 +450,3 @@ def static_response(model: ReducedModel, force: Float[ArrayLike, " K"]) -> Float
         )
     force = _check_vector("force", force, k)
     return jnp.linalg.solve(model.stiffness, force)
-
-
-# ------------------------------------------------------------------------------------------------
-# integrators
-
-
-def euler_paper(
-    model: ReducedModel,
-    c0: Float[ArrayLike, " K"],
-    c1: Float[ArrayLike, " K"],
-    force: Float[ArrayLike, "T K"],
-    *,
-    dt: float,
-) -> Float[Array, "T K"]:
-    r"""The paper's explicit Euler on the frame grid (seed 001, eq. 6), dt made explicit.
-
-    .. math::
-
-        c_{t+1} = c_t + \Delta t\, \dot c_t, \qquad
-        \dot c_{t+1} = \dot c_t + \Delta t\, \ddot c_t, \qquad
-        \ddot c_t = M^{-1}(Q_t - D \dot c_t - K c_t),
-
-    (D and K absent for ``paper``), started from the first two observed frames with the initial
-    velocity ``cdot_0 = (c1 - c0) / dt`` (seed 001, text of eq. 10).
-
-    Frames. Inputs: ``c0 = c(0)`` and ``c1 = c(dt)`` (observed), and ``force[t] = Q(t dt)`` for
-    t = 0..T-1. Output: ``c[t] = c(t dt)`` for t = 0..T-1, with ``c[0] = c0`` and
-    ``c[1] = c0 + dt (c1 - c0) / dt = c1`` (up to round-off). ``force[t]`` first changes the
-    velocity at frame t+1 and the position at frame t+2, so ``force[T-2]`` and ``force[T-1]``
-    do not influence the output (their gradients are zero). This lag is inherent to explicit
-    Euler on positions; :func:`simulate_reduced` (forces acting within each interval) leaves only
-    ``force[T-1]`` unused.
-
-    Args:
-        model: ``paper`` or ``galerkin`` reduced model.
-        c0: (K,) coefficients at frame 0.
-        c1: (K,) coefficients at frame 1.
-        force: (T, K) generalized force per frame, T >= 1.
-        dt: frame interval in seconds (> 0). ``dt=1`` reproduces eq. 6 literally.
-
-    Returns:
-        (T, K) coefficients at frames 0..T-1.
-
-    Raises:
-        ValueError: on shape mismatch, non-finite inputs or non-positive dt.
-    """
-    c0, c1, force = _check_initial_value_problem(model, dt, force, c0=c0, c1=c1)
-    dtype = _model_dtype(model, c0, c1, force)
-    c0, c1, force = c0.astype(dtype), c1.astype(dtype), force.astype(dtype)
-    accel = _accel_fn(model, dtype)
-    cdot0 = (c1 - c0) / dt
-
-    def step(state, q):
-        c, cdot = state
-        c_next = c + dt * cdot
-        cdot_next = cdot + dt * accel(c, cdot, q)
-        return (c_next, cdot_next), c_next
-
-    _, cs = jax.lax.scan(step, (c0, cdot0), force[:-1])
-    return jnp.concatenate([c0[None, :], cs], axis=0)
-
-
-def simulate_reduced(
-    model: ReducedModel,
-    c0: Float[ArrayLike, " K"],
-    cdot0: Float[ArrayLike, " K"],
-    force: Float[ArrayLike, "T K"],
-    *,
-    dt: float,
-    solver: str = "tsit5",
-    adjoint: str = "recursive",
-    **solver_kwargs,
-) -> tuple[Float[Array, "T K"], Float[Array, "T K"]]:
-    r"""Reduced dynamics through diffrax with forces held constant between frames (DESIGN 4.3).
-
-    Solves ``M c'' = Q`` (``paper``, seed 001 eq. 5) or ``M c'' + D c' + K c = Q`` (``galerkin``)
-    with ``aujax.physics._integrate.solve_frames``: ``force[t]`` acts on ``[t dt, (t+1) dt)``,
-    states are saved at the frame times ``t dt`` for t = 0..T-1 with ``cs[0] = c0``, so
-    ``force[T-1]`` does not affect the result. M is Cholesky-factored once per call.
-
-    ``"semi_implicit_euler"`` is allowed only when the acceleration does not depend on the
-    velocity (``paper``, or ``galerkin`` without damping); ``velocity_dependent`` is passed to
-    the solver accordingly, so undamped models skip the velocity argument.
-
-    Args:
-        model: ``paper`` or ``galerkin`` reduced model.
-        c0: (K,) coefficients at frame 0.
-        cdot0: (K,) velocity at frame 0 (the paper uses ``(c(dt) - c(0)) / dt``).
-        force: (T, K) generalized force per frame, T >= 1.
-        dt: frame interval in seconds (> 0).
-        solver: ``"euler"``, ``"heun"``, ``"tsit5"``, ``"kvaerno5"`` or
-            ``"semi_implicit_euler"``.
-        adjoint: ``"recursive"`` (reverse mode) or ``"forward"`` (forward mode).
-        **solver_kwargs: passed to ``solve_frames``: ``rtol``, ``atol``, ``dt0``, ``substeps``,
-            ``max_steps``, ``name``, ``adaptive``.
-
-    Returns:
-        ``(cs, cdots)``: (T, K) coefficients and velocities at frames 0..T-1.
-
-    Raises:
-        ValueError: on shape mismatch, non-finite inputs, ``semi_implicit_euler`` with a damped
-            model, or bad solver settings (from ``solve_frames``).
-    """
-    c0, cdot0, force = _check_initial_value_problem(model, dt, force, c0=c0, cdot0=cdot0)
-    if "velocity_dependent" in solver_kwargs:
-        raise ValueError(
-            "velocity_dependent is derived from the model (damping or not); do not pass it."
-        )
-    if solver == "semi_implicit_euler" and model.has_damping:
-        raise ValueError(
-            "solver='semi_implicit_euler' cannot express the velocity-dependent damping "
-            "D c' of this galerkin model (model.damping is set); use 'tsit5', 'heun', "
-            "'kvaerno5' or 'euler', or build the model without damping."
-        )
-    solver_kwargs.setdefault("name", f"simulate_reduced[{model.form}]")
-    dtype = _model_dtype(model, c0, cdot0, force)
-    # diffrax keeps the state in (at least) the time dtype, float64 when x64 is enabled; solve in
-    # that precision and return the inputs' precision.
-    solve_dtype = np.result_type(dtype, jnp.result_type(float))
-    cs, cdots = solve_frames(
-        _accel_fn(model, solve_dtype),
-        c0.astype(solve_dtype),
-        cdot0.astype(solve_dtype),
-        force.astype(solve_dtype),
-        dt=dt,
-        solver=solver,
-        adjoint=adjoint,
-        velocity_dependent=model.has_damping,
-        **solver_kwargs,
-    )
-    return cs.astype(dtype), cdots.astype(dtype)
-
-
-def simulate_reduced_exact(
-    model: ReducedModel,
-    c0: Float[ArrayLike, " K"],
-    cdot0: Float[ArrayLike, " K"],
-    force: Float[ArrayLike, "T K"],
-    *,
-    dt: float,
-) -> tuple[Float[Array, "T K"], Float[Array, "T K"]]:
-    r"""The reduced dynamics solved exactly on the frame grid (zero-order-hold discretisation).
-
-    ``M c'' + D c' + K c = Q`` (``galerkin``; ``paper`` has D = K = 0, seed 001 eq. 5) is linear
-    with the force held constant over each frame interval (as in :func:`simulate_reduced`), so
-    the state ``x = (c, c')`` advances by
-
-    .. math::
-
-        x_{t+1} = \Phi x_t + \Gamma Q_t, \qquad
-        \exp\!\left(\begin{bmatrix} A & B \\ 0 & 0 \end{bmatrix} \Delta t\right)
-        = \begin{bmatrix} \Phi & \Gamma \\ 0 & I \end{bmatrix},\quad
-        A = \begin{bmatrix} 0 & I \\ -M^{-1}K & -M^{-1}D \end{bmatrix},\;
-        B = \begin{bmatrix} 0 \\ M^{-1} \end{bmatrix},
-
-    one matrix exponential of size 3K per call (``jax.scipy.linalg.expm``, differentiable), then
-    T - 1 matrix-vector steps. It is the limit of any convergent solver and is stable for every
-    dt, so it suits the stiff ``galerkin`` form at 25 fps, where the paper's explicit Euler is
-    unstable (omega dt ~ 4.6) and an adaptive diffrax solver takes many steps (measured in the
-    physics experiment: tsit5 ~5 s per training step against ~0.1 s with this propagator).
-
-    Args:
-        model: ``paper`` or ``galerkin`` reduced model.
-        c0: (K,) coefficients at frame 0.
-        cdot0: (K,) velocity at frame 0.
-        force: (T, K) generalized force per frame; ``force[t]`` acts on ``[t dt, (t+1) dt)``.
-        dt: frame interval in seconds (> 0).
-
-    Returns:
-        ``(cs, cdots)``: (T, K) coefficients and velocities at frames 0..T-1 (``cs[0] = c0``).
-    """
-    c0, cdot0, force = _check_initial_value_problem(model, dt, force, c0=c0, cdot0=cdot0)
-    k = c0.shape[0]
-    dtype = _model_dtype(model, c0, cdot0, force)
-    mass = jnp.asarray(model.mass, dtype)
-    chol = jax.scipy.linalg.cho_factor(mass)
-    minv = jax.scipy.linalg.cho_solve(chol, jnp.eye(k, dtype=dtype))
-    zero = jnp.zeros((k, k), dtype)
-    stiff = zero if model.stiffness is None else jnp.asarray(model.stiffness, dtype)
-    damp = zero if model.damping is None else jnp.asarray(model.damping, dtype)
-    big = jnp.block([
-        [zero, jnp.eye(k, dtype=dtype), zero],
-        [-minv @ stiff, -minv @ damp, minv],
-        [zero, zero, zero],
-    ])  # fmt: skip
-    e = jax.scipy.linalg.expm(big * dt)
-    phi, gamma = e[: 2 * k, : 2 * k], e[: 2 * k, 2 * k :]
-
-    def step(x, q):
-        x = phi @ x + gamma @ q
-        return x, x
-
-    x0 = jnp.concatenate([c0, cdot0]).astype(dtype)
-    _, xs = jax.lax.scan(step, x0, force[:-1].astype(dtype))
-    xs = jnp.concatenate([x0[None], xs], axis=0)
-    return xs[:, :k], xs[:, k:]

@@ -70,6 +70,8 @@ import numpy as np
 from flax import struct
 from jaxtyping import Array, ArrayLike, Float, Int
 
+from .._checks import as_float, check_finite, check_shape, is_concrete
+
 
 __all__ = [
     "SkinParams",
@@ -171,39 +173,10 @@ class SpringMassSystem:
 # validation helpers
 
 
-def _is_concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
-def _check_finite(name: str, x) -> None:
-    """Raises ValueError if a concrete array holds NaN or inf; silently skips tracers."""
-    if _is_concrete(x) and not np.all(np.isfinite(np.asarray(x))):
-        raise ValueError(f"{name} contains NaN or inf values.")
-
-
-def _check_shape(name: str, x, shape: tuple, what: str) -> None:
-    """Checks ``jnp.shape(x)`` against ``shape`` (None matches any size)."""
-    got = jnp.shape(x)
-    if len(got) != len(shape) or any(
-        s is not None and s != g for s, g in zip(shape, got, strict=True)
-    ):
-        raise ValueError(f"{name} must have shape {what}, got shape {got}.")
-
-
-def _as_float(x, dtype=None) -> Array:
-    """Converts to a floating-point jax array (ints become the default float dtype)."""
-    x = jnp.asarray(x)
-    if dtype is not None:
-        return x.astype(dtype)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    return x
-
-
 def _check_state(system: SpringMassSystem, name: str, x) -> Array:
     n = system.n_vertices
-    _check_shape(name, x, (n, 3), f"(n, 3) = ({n}, 3)")
-    return _as_float(x, system.rest.dtype)
+    check_shape(x, name, (n, 3), f"(n, 3) = ({n}, 3)")
+    return as_float(x, dtype=system.rest.dtype)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -290,14 +263,14 @@ def build_spring_mass(
     """
     if params is None:
         params = SkinParams()
-    _check_shape("vertices", vertices, (None, 3), "(n, 3)")
+    check_shape(vertices, "vertices", (None, 3), "(n, 3)")
     n = jnp.shape(vertices)[0]
     if n < 3:
         raise ValueError(f"vertices must hold at least 3 vertices, got {n}.")
-    _check_finite("vertices", vertices)
-    _check_shape("bone_weights", bone_weights, (n,), f"(n,) = ({n},)")
-    _check_finite("bone_weights", bone_weights)
-    if isinstance(triangles, jax.core.Tracer):
+    check_finite(vertices, "vertices")
+    check_shape(bone_weights, "bone_weights", (n,), f"(n,) = ({n},)")
+    check_finite(bone_weights, "bone_weights")
+    if not is_concrete(triangles):
         raise ValueError("triangles must be concrete (not traced): the topology is built in NumPy.")
     tri = np.asarray(triangles)
     if tri.ndim != 2 or tri.shape[1] != 3 or tri.shape[0] == 0:
@@ -317,7 +290,7 @@ def build_spring_mass(
             f"vertices: {int((~used).sum())} vertices belong to no triangle (first: "
             f"{int(np.nonzero(~used)[0][0])}); every vertex needs a lumped mass."
         )
-    if _is_concrete(bone_weights):
+    if is_concrete(bone_weights):
         w = np.asarray(bone_weights)
         if w.min() < 0.0 or w.max() > 1.0:
             raise ValueError(
@@ -326,20 +299,20 @@ def build_spring_mass(
     for field in ("edge_stiffness", "bend_ratio", "anchor_stiffness", "dashpot", "anchor_damping",
                   "biphasic_strain", "biphasic_ratio", "bending_modulus"):  # fmt: skip
         value = getattr(params, field)
-        _check_shape(f"params.{field}", value, (), "() (a scalar)")
-        _check_finite(f"params.{field}", value)
-        if _is_concrete(value) and float(value) < 0.0:
+        check_shape(value, f"params.{field}", (), "() (a scalar)")
+        check_finite(value, f"params.{field}")
+        if is_concrete(value) and float(value) < 0.0:
             raise ValueError(f"params.{field} must be >= 0, got {float(value)}.")
-    if _is_concrete(params.biphasic_ratio) and float(params.biphasic_ratio) < 1.0:
+    if is_concrete(params.biphasic_ratio) and float(params.biphasic_ratio) < 1.0:
         raise ValueError(f"params.biphasic_ratio must be >= 1, got {float(params.biphasic_ratio)}.")
 
     edges, pairs, hinges_np = _topology(tri.astype(np.int64))
     springs_np = np.concatenate([edges, pairs]).astype(np.int32)
 
-    x = _as_float(vertices)
+    x = as_float(vertices)
     dtype = x.dtype
-    w = _as_float(bone_weights, dtype)
-    p = jax.tree.map(lambda leaf: _as_float(leaf, dtype), params)
+    w = as_float(bone_weights, dtype=dtype)
+    p = jax.tree.map(lambda leaf: as_float(leaf, dtype=dtype), params)
 
     # lumped masses: one third of each triangle's area to each of its vertices
     t = jnp.asarray(tri)
@@ -347,7 +320,7 @@ def build_spring_mass(
     area = 0.5 * jnp.sqrt(jnp.sum(cross**2, axis=-1))
     lumped = jax.ops.segment_sum(jnp.repeat(area / 3.0, 3), t.reshape(-1), num_segments=n)
     total = jnp.sum(lumped)
-    if _is_concrete(lumped):
+    if is_concrete(lumped):
         lumped_np = np.asarray(lumped)
         if not float(total) > 0.0:
             raise ValueError("vertices: the mesh has zero total area.")
@@ -360,7 +333,7 @@ def build_spring_mass(
 
     springs = jnp.asarray(springs_np)
     rest_length = _length(x.T[:, springs[:, 1]] - x.T[:, springs[:, 0]])
-    if _is_concrete(rest_length) and np.any(np.asarray(rest_length) <= 0.0):
+    if is_concrete(rest_length) and np.any(np.asarray(rest_length) <= 0.0):
         k = int(np.argmin(np.asarray(rest_length)))
         raise ValueError(
             f"vertices: coincident vertices {springs_np[k, 0]} and {springs_np[k, 1]} are joined "
@@ -368,7 +341,7 @@ def build_spring_mass(
         )
     hinges = jnp.asarray(hinges_np.astype(np.int32))
     hinge_weights, hinge_area = _hinge_geometry(x, hinges)
-    if _is_concrete(hinge_weights) and not np.all(np.isfinite(np.asarray(hinge_weights))):
+    if is_concrete(hinge_weights) and not np.all(np.isfinite(np.asarray(hinge_weights))):
         raise ValueError("vertices: degenerate (zero-area) triangles next to an interior edge.")
     n_edges = edges.shape[0]
     is_edge = jnp.asarray(np.arange(springs_np.shape[0]) < n_edges)
@@ -568,11 +541,11 @@ def muscle_forces(
     Returns:
         (n, 3) force on each vertex.
     """
-    _check_shape("distribution", distribution, (None, None), "(n, m)")
+    check_shape(distribution, "distribution", (None, None), "(n, m)")
     n, m = jnp.shape(distribution)
-    _check_shape("directions", directions, (n, m, 3), f"(n, m, 3) = ({n}, {m}, 3)")
-    _check_shape("activations", activations, (m,), f"(m,) = ({m},)")
-    p, d, a = _as_float(distribution), _as_float(directions), _as_float(activations)
+    check_shape(directions, "directions", (n, m, 3), f"(n, m, 3) = ({n}, {m}, 3)")
+    check_shape(activations, "activations", (m,), f"(m,) = ({m},)")
+    p, d, a = as_float(distribution), as_float(directions), as_float(activations)
     # the per-unit-activation force field P[i, m] d[i, m] first: one contraction over m, which XLA
     # turns into a matrix-vector product (and folds to a constant when P and d are)
     return jnp.einsum("nmc,m->nc", p[:, :, None] * d, a)
@@ -590,10 +563,10 @@ def distribute_forces(
     Returns:
         (n, 3) external force on each vertex.
     """
-    _check_shape("distribution", distribution, (None, None), "(n, m)")
+    check_shape(distribution, "distribution", (None, None), "(n, m)")
     m = jnp.shape(distribution)[1]
-    _check_shape("muscle_forces", muscle_forces, (m, 3), f"(m, 3) = ({m}, 3)")
-    return _as_float(distribution) @ _as_float(muscle_forces)
+    check_shape(muscle_forces, "muscle_forces", (m, 3), f"(m, 3) = ({m}, 3)")
+    return as_float(distribution) @ as_float(muscle_forces)
 
 
 def acceleration(

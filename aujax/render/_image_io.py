@@ -140,7 +140,8 @@ def draw_points(
 
     Args:
         image: (H, W) or (H, W, C) image, float or uint8.
-        points_uv: (k, 2) pixel coordinates (u right, v down), as returned by ``project``.
+        points_uv: (k, 2) pixel coordinates (u right, v down), as returned by
+            ``aujax.geometry.project``.
         color: a scalar or C values, in the image's range (0..1 for floats, 0..255 for
             uint8); default the maximum (white).
         radius: disc radius in pixels (>= 0).

@@ -21,8 +21,8 @@ crops: ~1,200 triangles in 64-128 px). A chunk of frames is two jitted calls:
      triangle`` (scatters dominate on XLA CPU: one instead of depth, gather and id passes).
      Depth is quantised to ``min(31 - id_bits, 23)`` bits over each frame's depth range (~1e-6 of
      it for 1,200 triangles), so two surfaces closer than that at a pixel centre tie and the
-     higher triangle index wins, as :func:`aujax.render.rasterize_tiles` breaks its exact ties; a
-     frame's image does not depend on which frames share its chunk;
+     higher triangle index wins (as the tile-splatting reference of the tests breaks its exact
+     ties); a frame's image does not depend on which frames share its chunk;
    * per triangle, the plane equations ``a u + b v + c`` of the attributes (albedo and the
      camera-frame vertex normal: barycentric interpolation is affine in pixel space under an
      orthographic camera), from area-weighted vertex normals (a flat ``segment_sum``, as
@@ -52,7 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from ._camera import OrthoCamera, check_image_size
+from ..geometry import OrthoCamera, check_image_size
 from ._rasterizer import _barycentric, _check_mesh, _Setup, _tolerance, render
 
 

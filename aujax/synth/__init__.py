@@ -3,8 +3,16 @@ intensities -> muscle activations, per-subject rigs that run the full spring-mas
 generators that render and write BP4D-, DISFA- and Bosphorus-like datasets in the real layouts
 (:mod:`aujax.datasets` reads them back); the synthetic default an experiment uses when no copy is
 given (:func:`dataset_root`).
+
+Modules: ``_streams`` (random streams), ``_episodes`` (contexts, episodes, AU trajectories),
+``_coding`` (coders' labels), ``_contexts`` (the datasets' contexts and base rates), ``_presets``,
+``_sequence`` (a preset's sequence), ``_activation``, ``_rig``, ``_subject`` (a subject's body and
+simulated sequences), ``_capture`` (the video camera), ``_crops``, ``_video`` (filming a
+subject's sequences), ``_pipeline`` (physics -> render -> write, shared by the generators),
+``_bp4d``, ``_disfa``, ``_bosphorus`` (the generators) and ``_default``.
 """
 
+from ..datasets import BP4D_AUS as BP4D_AUS, DISFA_AUS as DISFA_AUS
 from ._activation import (
     ActivationDynamics as ActivationDynamics,
     muscle_activations as muscle_activations,
@@ -15,13 +23,28 @@ from ._bosphorus import (
     bosphorus_sample_name as bosphorus_sample_name,
     generate_bosphorus as generate_bosphorus,
 )
-from ._bp4d import (
-    DEFAULT_IMAGE_SIZE as DEFAULT_IMAGE_SIZE,
-    DEFAULT_N_VERTICES as DEFAULT_N_VERTICES,
+from ._bp4d import generate_bp4d as generate_bp4d
+from ._capture import (
     CameraSetup as CameraSetup,
-    generate_bp4d as generate_bp4d,
     head_pose_sequence as head_pose_sequence,
     project_landmarks as project_landmarks,
+)
+from ._coding import (
+    Coding as Coding,
+    Labels as Labels,
+    code_labels as code_labels,
+    runs_mask as runs_mask,
+)
+from ._contexts import (
+    BOSPHORUS_CONTEXTS as BOSPHORUS_CONTEXTS,
+    BP4D_BASE_RATES as BP4D_BASE_RATES,
+    BP4D_CONTEXTS as BP4D_CONTEXTS,
+    DISFA_BASE_RATES as DISFA_BASE_RATES,
+    DISFA_CONTEXTS as DISFA_CONTEXTS,
+    base_rates as base_rates,
+)
+from ._crops import (
+    DEFAULT_IMAGE_SIZE as DEFAULT_IMAGE_SIZE,
     sequence_crops as sequence_crops,
 )
 from ._default import (
@@ -29,39 +52,23 @@ from ._default import (
 )
 from ._disfa import (
     DISFA_CAMERA as DISFA_CAMERA,
-    SubjectPhysique as SubjectPhysique,
     generate_disfa as generate_disfa,
-    simulate_subject_sequence as simulate_subject_sequence,
-    subject_physique as subject_physique,
-    template_model as template_model,
 )
 from ._episodes import (
-    BOSPHORUS_CONTEXTS as BOSPHORUS_CONTEXTS,
-    BOSPHORUS_SUBJECTS as BOSPHORUS_SUBJECTS,
-    BP4D_BASE_RATES as BP4D_BASE_RATES,
-    BP4D_CONTEXTS as BP4D_CONTEXTS,
-    DISFA_BASE_RATES as DISFA_BASE_RATES,
-    DISFA_CONTEXTS as DISFA_CONTEXTS,
-    PRESETS as PRESETS,
-    Capture as Capture,
-    Coding as Coding,
     Context as Context,
     Episode as Episode,
-    Labels as Labels,
-    Preset as Preset,
-    SequenceAUs as SequenceAUs,
     SubjectStyle as SubjectStyle,
     au_trajectory as au_trajectory,
-    base_rates as base_rates,
-    code_labels as code_labels,
     episode_envelope as episode_envelope,
-    generate_sequence as generate_sequence,
-    get_preset as get_preset,
     neutral_style as neutral_style,
-    runs_mask as runs_mask,
     sample_episodes as sample_episodes,
-    sample_style as sample_style,
-    stream_rng as stream_rng,
+)
+from ._presets import (
+    BOSPHORUS_SUBJECTS as BOSPHORUS_SUBJECTS,
+    PRESETS as PRESETS,
+    Capture as Capture,
+    Preset as Preset,
+    get_preset as get_preset,
 )
 from ._rig import (
     SubjectRig as SubjectRig,
@@ -70,4 +77,17 @@ from ._rig import (
     simulate_expression as simulate_expression,
     simulate_expressions as simulate_expressions,
     simulate_long_expression as simulate_long_expression,
+)
+from ._sequence import (
+    SequenceAUs as SequenceAUs,
+    generate_sequence as generate_sequence,
+    sample_style as sample_style,
+)
+from ._streams import stream_rng as stream_rng
+from ._subject import (
+    DEFAULT_N_VERTICES as DEFAULT_N_VERTICES,
+    SubjectPhysique as SubjectPhysique,
+    simulate_subject_sequence as simulate_subject_sequence,
+    subject_physique as subject_physique,
+    template_model as template_model,
 )

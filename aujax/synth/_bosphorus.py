@@ -4,11 +4,12 @@ r"""The synthetic Bosphorus-like dataset: posed AU and emotion scans in the real
 :mod:`aujax.datasets._bosphorus`) for the ``bosphorus`` preset (:func:`aujax.synth.get_preset`): per
 subject (``bs000``-style IDs) one sample per posed context of the preset
 (:data:`aujax.synth.BOSPHORUS_CONTEXTS`: the neutral face, single upper/lower-face AUs, two AU
-combinations and the six emotions), each a single frame captured at the apex:
+combinations and the six emotions), each a single frame captured at the apex. It configures the
+generator pipeline (:mod:`aujax.synth._pipeline`), one subject per unit; physics: 1 and 2,
+rendering: 3, writing: 4 and 5.
 
 1. per subject: identity, muscle gains, skin and the subject's rig, drawn exactly as in the
-   DISFA-like generator (:func:`aujax.synth._disfa.subject_physique`, stream
-   ``"bosphorus"``);
+   other generators (:func:`aujax.synth.subject_physique`, stream ``"bosphorus"``);
 2. per pose: the posed clip of the preset (:func:`aujax.synth.generate_sequence`: one posed episode
    whose apex covers the end of the clip), ``settle`` frames holding the first intensity in front,
    muscle activations and the **full** spring-mass dynamics; the captured sample is the clip's
@@ -44,9 +45,8 @@ and the ``A``-prefixed form follows our reading of the real CAU codes (unverifie
 :func:`aujax.datasets._tfds_bosphorus.bosphorus_aus` parses a name back into the AUs it poses.
 """
 
-import json
+import dataclasses
 import pathlib
-import time
 
 import jax
 import numpy as np
@@ -61,11 +61,15 @@ from ..datasets import (
     range_scan_from_depth,
     write_bosphorus_sample,
 )
-from ..render import frame_vertices, render
-from ._bp4d import head_pose_sequence
-from ._disfa import simulate_subject_sequence, subject_physique, template_model
-from ._episodes import generate_sequence, get_preset, stream_rng
+from ..geometry import frame_vertices
+from ..render import render
+from ._capture import head_pose_sequence
+from ._pipeline import Timings, check_int, check_subjects, run_pipeline, save_summary
+from ._presets import Preset, get_preset
 from ._rig import rig_landmarks
+from ._sequence import SequenceAUs, generate_sequence
+from ._streams import stream_rng
+from ._subject import Cast, SubjectPhysique, simulate_subject_sequence, template_model
 
 
 __all__ = [
@@ -134,27 +138,29 @@ def generate_bosphorus(
         ValueError: an unknown size, subject or pose, ``settle`` < 0.
     """
     preset = get_preset("bosphorus", size)
-    subjects = preset.subjects if subjects is None else tuple(subjects)
-    for s in subjects:
-        if s not in preset.subjects:
-            raise ValueError(f"subjects: {s!r} is not in the bosphorus/{size} preset.")
-    poses = tuple(c.name for c in preset.tasks) if poses is None else tuple(poses)
+    subjects = check_subjects(preset, subjects)
+    known = [c.name for c in preset.tasks]
+    poses = tuple(known) if poses is None else tuple(poses)
     for p in poses:
-        if p not in {c.name for c in preset.tasks}:
-            raise ValueError(
-                f"poses: {p!r} is not a pose of the bosphorus preset "
-                f"{[c.name for c in preset.tasks]}."
-            )
-    if isinstance(settle, bool) or not isinstance(settle, int) or settle < 0:
-        raise ValueError(f"settle must be an int >= 0, got {settle!r}.")
-    if image_size is not None and not 8 <= image_size <= 1024:
-        raise ValueError(f"image_size must be in [8, 1024], got {image_size!r}.")
+        if p not in known:
+            raise ValueError(f"poses: {p!r} is not a pose of the bosphorus preset {known}.")
+    check_int("settle", settle, 0)
+    if image_size is not None:
+        check_int("image_size", image_size, 8, 1024)
+    n_vertices = (600 if size == "tiny" else 1500) if n_vertices is None else n_vertices
+    image_size = preset.capture.image_size[0] if image_size is None else image_size
+    root, timings = pathlib.Path(root), Timings()
     with jax.enable_x64(True):  # the physics runs in float64 whatever the caller's default
-        return _generate(
-            pathlib.Path(root), preset=preset, seed=seed, n_vertices=n_vertices,
-            subjects=subjects, poses=poses, image_size=image_size, settle=settle,
-            save_meshes=save_meshes, progress=progress,
-        )  # fmt: skip
+        face, model = template_model(n_vertices, seed, root / "synthetic")
+        stages = _BosphorusStages(root, preset, Cast("bosphorus", seed, preset.fps, face, model),
+                                  poses, image_size, settle, save_meshes)  # fmt: skip
+        frames = run_pipeline(subjects, stages, timings=timings, progress=progress, noun="sample")
+    return save_summary(root / "synthetic", {
+        "dataset": "bosphorus", "size": size, "seed": seed, "n_vertices": int(face.n_vertices),
+        "subjects": list(subjects), "poses": list(poses), "samples": frames, "frames": frames,
+        "image_size": image_size, "settle_frames": settle,
+        "max_residual_speed_cm_s": max([0.0, *stages.speeds]), **timings.summary(),
+    })  # fmt: skip
 
 
 def _bosphorus_landmarks(lm68: np.ndarray, vertices: np.ndarray, saddle_idx) -> np.ndarray:
@@ -168,113 +174,126 @@ def _bosphorus_landmarks(lm68: np.ndarray, vertices: np.ndarray, saddle_idx) -> 
     return out
 
 
-def _generate(
-    root, *, preset, seed, n_vertices, subjects, poses, image_size, settle, save_meshes, progress
-) -> dict:
-    n_vertices = (600 if preset.size == "tiny" else 1500) if n_vertices is None else n_vertices
-    gt_dir = root / "synthetic"
-    t_start = time.perf_counter()
-    face, model = template_model(n_vertices, seed, gt_dir)
-    au_acts = np.asarray(model.au_activations, dtype=np.float64)
-    cap = preset.capture
-    size = cap.image_size[0] if image_size is None else image_size
-    fps = preset.fps
-    triangles = np.asarray(face.triangles)
-    timing = {"physics": 0.0, "rendering": 0.0, "writing": 0.0}
-    max_speed = 0.0
-    samples = []
-    for subject in subjects:
-        t0 = time.perf_counter()
-        body = subject_physique(
-            face, model.identity_basis.shape[0], au_acts.shape[1], dataset="bosphorus",
-            subject=subject, seed=seed, fps=fps,
-        )  # fmt: skip
+@dataclasses.dataclass(frozen=True)
+class _Posed:
+    """One simulated pose: the clip and the state of its last (captured) frame."""
+
+    name: BosphorusName
+    sequence: SequenceAUs
+    rng: np.random.Generator  # the capture stream, activation noise drawn
+    displacement: np.ndarray  # (n, 3)
+    activations: np.ndarray  # (M,)
+    landmarks: np.ndarray  # (68, 3) model frame
+    speed: float  # residual skin speed, cm/s
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shot:
+    """A rendered pose: head rotation, image, depth (NaN on the background), camera scale/offset."""
+
+    posed: _Posed
+    rotation: np.ndarray
+    image: np.ndarray
+    depth: np.ndarray
+    scale: float
+    offset: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class _BosphorusStages:
+    """The pipeline stages of the Bosphorus-like generator, one subject per unit."""
+
+    root: pathlib.Path
+    preset: Preset
+    cast: Cast
+    poses: tuple[str, ...]
+    size: int
+    settle: int
+    save_meshes: bool
+    speeds: list = dataclasses.field(default_factory=list)  # residual speeds (render thread)
+
+    def simulate(self, subject: str):
+        """The subject's body, its nose-saddle vertices and every pose's clip."""
+        body = self.cast.physique(subject)
         rest = body.rig.rest
-        timing["physics"] += time.perf_counter() - t0
         lm_rest = rig_landmarks(body.rig, np.zeros((1,) + rest.shape))[0]
-        saddle_idx = {
+        saddle = {
             n: int(np.argmin(np.sum((rest - (0.55 * lm_rest[27] + 0.45 * lm_rest[k])) ** 2, 1)))
             for n, k in _SADDLE.items()
         }
-        for pose in poses:
-            name = bosphorus_sample_name(subject, pose)
-            t0 = time.perf_counter()
-            seq = generate_sequence(preset, subject, pose, seed=seed)
-            rng = stream_rng(seed, "bosphorus", subject, pose, "capture")
-            # one frame more in front, so that the residual speed can be measured on any clip
-            clip = np.concatenate([seq.intensity[:1], seq.intensity])
-            us, acts, lm3 = simulate_subject_sequence(
-                body, clip, au_acts, fps=fps, rng=rng, warmup=settle
-            )
-            speed = float(np.abs(us[-1] - us[-2]).max() * fps)  # cm/s
-            max_speed = max(max_speed, speed)
-            u, lm68 = us[-1], lm3[-1]
-            timing["physics"] += time.perf_counter() - t0
-            t1 = time.perf_counter()
-            rot, _ = head_pose_sequence(1, sd_deg=cap.pose_sd_deg, fps=fps, rng=rng)
-            el = np.radians(rng.normal(*cap.light_elevation_deg))
-            ambient = float(np.clip(rng.normal(*cap.ambient), 0.05, 0.9))
-            cam = frame_vertices(
-                np.asarray(rest, np.float32), height=size, width=size, margin=0.06
-            ).replace(rotation=jax.numpy.asarray(rot[0], jax.numpy.float32))
-            verts = (rest + u).astype(np.float32)
-            out = render(
-                verts, triangles, body.albedo.astype(np.float32), camera=cam,
-                light_dir=(0.0, float(np.sin(el)), float(np.cos(el))), ambient=ambient,
-                diffuse=1.0 - ambient,
-            )  # fmt: skip
-            image = np.clip(np.round(np.asarray(out.image) * 255.0), 0, 255).astype(np.uint8)
-            image = image if cap.color else image[..., 0]
-            depth = np.where(np.asarray(out.mask), np.asarray(out.depth, np.float64), np.nan)
-            scale = float(cam.scale)
-            offset = np.asarray(cam.translation, np.float64)
-            timing["rendering"] += time.perf_counter() - t1
-            t2 = time.perf_counter()
-            scan = range_scan_from_depth(
-                depth, image_file=name.stem + ".png", scale=scale, offset=offset
-            )
-            pts = _bosphorus_landmarks(lm68, rest + u, saddle_idx)
-            cam_pts = pts @ np.asarray(rot[0]).T  # camera frame = the scan's frame (cm)
-            lm2 = np.stack(
-                [scale * cam_pts[:, 0] + offset[0] - 0.5, offset[1] - scale * cam_pts[:, 1] - 0.5],
-                axis=-1,
-            )
-            sample = BosphorusSample(
-                name=name,
-                scan=scan,
-                lm3=Landmarks3D(BOSPHORUS_LANDMARKS, cam_pts * 10.0),
-                lm2=Landmarks2D(BOSPHORUS_LANDMARKS, lm2),
-            )
-            write_bosphorus_sample(root, sample, image=image)
-            gt = dict(
-                intensity=seq.intensity[-1], clip_intensity=seq.intensity, activations=acts[-1],
-                landmarks_3d=lm68, head_rotation=rot[0], camera_scale=scale,
-                camera_offset=offset, identity=body.identity, gains=body.gains,
-                residual_speed=speed,
-            )  # fmt: skip
-            if save_meshes:
-                gt["mesh"] = (rest + u).astype(np.float32)
-            np.savez_compressed(gt_dir / f"{name.stem}.npz", **gt)
-            timing["writing"] += time.perf_counter() - t2
-            samples.append(name.stem)
-            if progress is not None:
-                progress(f"{name.stem}: 1 sample ({time.perf_counter() - t_start:.0f} s)")
-    summary = {
-        "dataset": "bosphorus",
-        "size": preset.size,
-        "seed": seed,
-        "n_vertices": int(face.n_vertices),
-        "subjects": list(subjects),
-        "poses": list(poses),
-        "samples": len(samples),
-        "frames": len(samples),
-        "image_size": size,
-        "settle_frames": settle,
-        "max_residual_speed_cm_s": max_speed,
-        "seconds": time.perf_counter() - t_start,
-        "physics_seconds": timing["physics"],
-        "rendering_seconds": timing["rendering"],
-        "writing_seconds": timing["writing"],
-    }
-    (gt_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+        return body, saddle, [self._pose(body, subject, pose) for pose in self.poses]
+
+    def _pose(self, body: SubjectPhysique, subject: str, pose: str) -> _Posed:
+        cast = self.cast
+        seq = generate_sequence(self.preset, subject, pose, seed=cast.seed)
+        rng = stream_rng(cast.seed, "bosphorus", subject, pose, "capture")
+        # one frame more in front, so that the residual speed can be measured on any clip
+        clip = np.concatenate([seq.intensity[:1], seq.intensity])
+        us, acts, lm3 = simulate_subject_sequence(
+            body, clip, cast.au_activations, fps=cast.fps, rng=rng, warmup=self.settle
+        )
+        speed = float(np.abs(us[-1] - us[-2]).max() * cast.fps)  # cm/s
+        name = bosphorus_sample_name(subject, pose)
+        return _Posed(name, seq, rng, us[-1], acts[-1], lm3[-1], speed)
+
+    def render(self, simulated):
+        body, saddle, posed = simulated
+        self.speeds.extend(p.speed for p in posed)
+        return body, saddle, [self._shoot(body, p) for p in posed]
+
+    def _shoot(self, body: SubjectPhysique, posed: _Posed) -> _Shot:
+        """A small head rotation and one light (drawn in this order), then the image and depth."""
+        cap, size, rest, rng = self.preset.capture, self.size, body.rig.rest, posed.rng
+        rot, _ = head_pose_sequence(1, sd_deg=cap.pose_sd_deg, fps=self.cast.fps, rng=rng)
+        el = np.radians(rng.normal(*cap.light_elevation_deg))
+        ambient = float(np.clip(rng.normal(*cap.ambient), 0.05, 0.9))
+        cam = frame_vertices(
+            np.asarray(rest, np.float32), height=size, width=size, margin=0.06
+        ).replace(rotation=jax.numpy.asarray(rot[0], jax.numpy.float32))
+        verts = (rest + posed.displacement).astype(np.float32)
+        out = render(
+            verts, np.asarray(self.cast.face.triangles), body.albedo.astype(np.float32),
+            camera=cam, light_dir=(0.0, float(np.sin(el)), float(np.cos(el))), ambient=ambient,
+            diffuse=1.0 - ambient,
+        )  # fmt: skip
+        image = np.clip(np.round(np.asarray(out.image) * 255.0), 0, 255).astype(np.uint8)
+        image = image if cap.color else image[..., 0]
+        depth = np.where(np.asarray(out.mask), np.asarray(out.depth, np.float64), np.nan)
+        return _Shot(posed, rot[0], image, depth, float(cam.scale),
+                     np.asarray(cam.translation, np.float64))  # fmt: skip
+
+    def write(self, rendered):
+        body, saddle, shots = rendered
+        for shot in shots:
+            self._write_sample(body, saddle, shot)
+            yield shot.posed.name.stem, 1
+
+    def _write_sample(self, body: SubjectPhysique, saddle, shot: _Shot) -> None:
+        """The sample's four files (scan, 3D and 2D landmarks, image), then its ground truth."""
+        p, scale, offset = shot.posed, shot.scale, shot.offset
+        mesh = body.rig.rest + p.displacement
+        scan = range_scan_from_depth(
+            shot.depth, image_file=p.name.stem + ".png", scale=scale, offset=offset
+        )
+        # the 22 points in the camera frame = the scan's frame (cm), then in the png's pixels
+        cam_pts = _bosphorus_landmarks(p.landmarks, mesh, saddle) @ np.asarray(shot.rotation).T
+        lm2 = np.stack(
+            [scale * cam_pts[:, 0] + offset[0] - 0.5, offset[1] - scale * cam_pts[:, 1] - 0.5],
+            axis=-1,
+        )
+        sample = BosphorusSample(
+            name=p.name,
+            scan=scan,
+            lm3=Landmarks3D(BOSPHORUS_LANDMARKS, cam_pts * 10.0),
+            lm2=Landmarks2D(BOSPHORUS_LANDMARKS, lm2),
+        )
+        write_bosphorus_sample(self.root, sample, image=shot.image)
+        gt = dict(
+            intensity=p.sequence.intensity[-1], clip_intensity=p.sequence.intensity,
+            activations=p.activations, landmarks_3d=p.landmarks, head_rotation=shot.rotation,
+            camera_scale=scale, camera_offset=offset, identity=body.identity, gains=body.gains,
+            residual_speed=p.speed,
+        )  # fmt: skip
+        if self.save_meshes:
+            gt["mesh"] = mesh.astype(np.float32)
+        np.savez_compressed(self.root / "synthetic" / f"{p.name.stem}.npz", **gt)

@@ -6,7 +6,8 @@ import pathlib
 import time
 
 from ..datasets import DATASET_ENV, given_copy
-from ._bp4d import DEFAULT_IMAGE_SIZE, generate_bp4d
+from ._bp4d import generate_bp4d
+from ._crops import DEFAULT_IMAGE_SIZE
 from ._disfa import generate_disfa
 
 

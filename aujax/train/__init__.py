@@ -9,7 +9,10 @@
 * :mod:`~aujax.train._checkpoint` — orbax-checkpoint V1 periodic and best checkpoints;
 * :mod:`~aujax.train._log` / :mod:`~aujax.train._loop` — ``metrics.jsonl`` and the resumable loop;
 * :mod:`~aujax.train._runs` — what experiments share around the loop: optimizer, run seeds,
-  train-or-restore, batched prediction, run log and result tables.
+  train-or-restore, batched prediction, run log and result tables;
+* :mod:`~aujax.train._protocol` — the protocol of a run: workdir, folds with validation subjects,
+  one directory per model trained or restored with its time logged, fold-averaged F1 tables,
+  result files.
 """
 
 from ._checkpoint import (
@@ -41,6 +44,14 @@ from ._parallel import (
     replicate as replicate,
     replicated_sharding as replicated_sharding,
     shard_batch as shard_batch,
+)
+from ._protocol import (
+    Report as Report,
+    Run as Run,
+    Split as Split,
+    SubjectFolds as SubjectFolds,
+    au_header as au_header,
+    fold_f1_lines as fold_f1_lines,
 )
 from ._runs import (
     RunLog as RunLog,

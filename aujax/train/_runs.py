@@ -3,7 +3,8 @@ prediction, a run log and result tables (DESIGN §8).
 
 The experiments (``aujax.methods.physics``, ``aujax.methods.topdown``) train many small models,
 each in its own run directory; these helpers keep them identical in how they train, resume,
-restore for evaluation and report.
+restore for evaluation and report. The run around them (workdir, folds, model directories, result
+files) is :mod:`aujax.train._protocol`.
 """
 
 import json

@@ -17,8 +17,10 @@ Override any field: ``--config.train.steps=2000 --config.data.bp4d_dir=/data/BP4
 
 import ml_collections
 
+from aujax.methods.physics import ROWS  # the table 1 rows, defined by the method
 
-ROWS = ("3D geometry", "3D force", "3D position", "3D physics", "2D image", "physics + image")
+
+__all__ = ["ROWS", "get_config"]
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
@@ -26,6 +28,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     if preset not in ("small", "table1", "tiny", "paper"):
         raise ValueError(f"unknown preset {preset!r}: expected small, table1, tiny or paper")
     c = ml_collections.ConfigDict()
+    c.experiment = "bp4d_physics"  # the launchers and experiments.evaluate dispatch on this
     c.preset = preset
     c.seed = 0
 

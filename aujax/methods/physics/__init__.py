@@ -1,6 +1,7 @@
 """Biomechanics-guided AU detection (seed 001): template physics, the physics branch, its losses."""
 
 from ._experiment import (
+    EXPERIMENT as EXPERIMENT,
     ROWS as ROWS,
     row_spec as row_spec,
     train_and_evaluate as train_and_evaluate,

@@ -26,11 +26,11 @@ from ...train import (
     au_loss,
     create_train_state,
     crops_to_float,
-    f1_score,
     fit_or_restore,
     model_of,
     predict_in_batches,
     run_seed,
+    table_f1,
     warmup_cosine_adamw,
 )
 from ._losses import LossWeights, physics_loss
@@ -315,8 +315,7 @@ def predict_image(state, *, table: FrameTable, rows, batch: int = 128):
 
 
 def _mean_f1(prob, table: FrameTable, rows) -> float:
-    labels = np.where(table.label_mask[rows], table.labels[rows], 9)
-    return float(np.mean(f1_score(prob, labels)))
+    return float(np.mean(table_f1(prob, table, rows)))
 
 
 def _physics_validation(cfg, table, rows, z2d, features):

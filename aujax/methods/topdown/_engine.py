@@ -375,6 +375,34 @@ def _pose_columns(m0: Array) -> Array:
     )
 
 
+def _pose_variables(camera: Camera | None) -> tuple[int, ...]:
+    """The pose increment's variables among (scale, rotation x3, translation x3): a 2D fit drops
+    the one the image cannot see (perspective: scale = moving in depth; weak perspective: depth)."""
+    if camera is None:
+        return (0, 1, 2, 3, 4, 5, 6)
+    if camera.projection == "perspective":
+        return (1, 2, 3, 4, 5, 6)
+    return (0, 1, 2, 3, 4, 5)
+
+
+def _observed(camera: Camera | None, x_cam, jac, obs):
+    """The residual of camera-frame points ``x_cam`` (k, 3) against the observations, and its
+    Jacobian from the points' Jacobian ``jac`` (k, 3, n): through the projection when 2D."""
+    if camera is None:
+        return jac, x_cam - obs
+    k = x_cam.shape[0]
+    u = x_cam @ camera.intrinsics.T
+    if camera.projection == "perspective":
+        proj = u[:, :2] / u[:, 2:]
+        d_pi = camera.intrinsics[None, :2] - proj[:, :, None] * camera.intrinsics[None, 2:]
+        d_pi = d_pi / u[:, 2:, None]
+    else:
+        proj = camera.project(x_cam)
+        d_pi = jnp.broadcast_to(camera.intrinsics[:2] / camera.depth, (k, 2, 3))
+        d_pi = d_pi * jnp.asarray([1.0, 1.0, 0.0], obs.dtype)[None, None]
+    return jnp.einsum("kij,kjn->kin", d_pi, jac), proj - obs
+
+
 def _fit_frame(
     engine: TopDownEngine,
     obs,
@@ -406,14 +434,7 @@ def _fit_frame(
         * weights
     )
 
-    # pose increment variables: (scale, rotation x3, translation x3); a 2D fit drops the one
-    # the image cannot see (perspective: scale = moving in depth; weak perspective: depth)
-    if camera is None:
-        pose_vars = (0, 1, 2, 3, 4, 5, 6)
-    elif camera.projection == "perspective":
-        pose_vars = (1, 2, 3, 4, 5, 6)
-    else:
-        pose_vars = (0, 1, 2, 3, 4, 5)
+    pose_vars = _pose_variables(camera)
     n_pose = len(pose_vars)
     free = jnp.arange(n_var + n_pose) >= n_levels  # identity and the pose increment are free
     extra = []
@@ -436,21 +457,7 @@ def _fit_frame(
         k = m.shape[0]
         sr = pose.scale * pose.rotation
         jac = jnp.einsum("ij,kjn->kin", sr, cols.reshape(k, 3, -1))  # d X / d vars, camera frame
-        x_cam = pose.apply(m)
-        if camera is None:
-            r = x_cam - obs
-        else:
-            u = x_cam @ camera.intrinsics.T
-            if camera.projection == "perspective":
-                proj = u[:, :2] / u[:, 2:]
-                d_pi = camera.intrinsics[None, :2] - proj[:, :, None] * camera.intrinsics[None, 2:]
-                d_pi = d_pi / u[:, 2:, None]
-            else:
-                proj = camera.project(x_cam)
-                d_pi = jnp.broadcast_to(camera.intrinsics[:2] / camera.depth, (k, 2, 3))
-                d_pi = d_pi * jnp.asarray([1.0, 1.0, 0.0], dtype)[None, None]
-            jac = jnp.einsum("kij,kjn->kin", d_pi, jac)
-            r = proj - obs
+        jac, r = _observed(camera, pose.apply(m), jac, obs)
         jac = jac.reshape(k * d_rows, -1)
         b = (jac[:, :n_var] @ x - r.reshape(-1)) * sqrt_w
         a_mat = jnp.concatenate([jac * sqrt_w[:, None], *extra], axis=0)

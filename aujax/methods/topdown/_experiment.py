@@ -25,16 +25,23 @@ A run's workdir::
     figures/table1_per_au.png
 """
 
+import functools
 import json
 import pathlib
-import time
 
-import jax
 import numpy as np
 
-from ...datasets import BP4D_AUS, DISFA_DETECTION_AUS, FrameTable, cache_root, folds
+from ...datasets import BP4D_AUS, DISFA_DETECTION_AUS, NOT_CODED, FrameTable, cache_root
 from ...face import AU_IDS
-from ...train import RunLog, check_run_config, csv_table, data_mesh, markdown_table, table_f1
+from ...train import (
+    Report,
+    Run,
+    SubjectFolds,
+    au_header,
+    data_mesh,
+    fold_f1_lines,
+    table_f1,
+)
 from ._apex import apex_rows, synthetic_intensities
 from ._coefficients import prepared_table
 from ._thresholds import LevelThresholds, choose_thresholds
@@ -127,7 +134,22 @@ def train_and_evaluate(
         thresholds and the subjects/folds their search touched).
     """
     cfg = config
-    workdir = pathlib.Path(workdir)
+    _check_config(cfg)
+    run = Run(cfg, workdir, experiment=EXPERIMENT, train=train, step=step, echo=echo)
+    ex = _Experiment(cfg, run, table, intensity)
+    results: dict = {"table1": {}, "apex": {}, "thresholds": {}}
+    per_fold = {p: {r: [] for r in ROWS} for p in cfg.protocols}
+    for fold in cfg.folds:
+        evaluate_fold(ex, fold, per_fold, results)
+    report = Report()
+    results["table1"] = table1(ex, per_fold, results["apex"], report)
+    if train and cfg.figures:
+        figure(run.workdir, results, ex.table.aus, run.log)
+    run.finish(report, results)
+    return results
+
+
+def _check_config(cfg) -> None:
     if cfg.get("experiment", None) != EXPERIMENT:
         raise ValueError(
             f"config.experiment must be {EXPERIMENT!r}, got {cfg.get('experiment')!r}."
@@ -135,123 +157,114 @@ def train_and_evaluate(
     for p in cfg.protocols:
         if p not in PROTOCOLS:
             raise ValueError(f"config.protocols: unknown protocol {p!r} (expected {PROTOCOLS}).")
-    check_run_config(cfg, workdir, train=train, experiment=EXPERIMENT)
-    log = RunLog(workdir, echo)
-    t_start = time.perf_counter()
-    dataset = cfg.data.dataset
-    log(f"{EXPERIMENT}: workdir {workdir}, {jax.device_count()} {jax.default_backend()} device(s).")
-    if table is None:
-        table, root, synthetic = load_frames(cfg, log)
-        if synthetic:
-            intensity = synthetic_intensities(root, table, dataset=dataset)
-        src = f"synthetic {dataset.upper()}-like" if synthetic else dataset.upper()
-    else:
-        src = f"given {dataset.upper()} table"
-    if table.images is None:
-        raise ValueError("table: the bottom-up model needs crops (data.image_size 64 or 128).")
-    aus = table.aus
-    levels = top_down_levels(table)
-    labels = np.where(table.label_mask, table.labels, 9)
-    fold_subjects = folds(dataset)
-    mesh = data_mesh()
 
-    results: dict = {"table1": {}, "apex": {}, "thresholds": {}}
-    per_fold = {p: {r: [] for r in ROWS} for p in cfg.protocols}
-    for fold in cfg.folds:
-        tr_subj, te_subj = fold_subjects[fold - 1]
-        tr, te = table.rows(tr_subj), table.rows(te_subj)
-        if tr.size == 0 or te.size == 0:
-            raise ValueError(f"fold {fold}: no training or test frames in the {src} data.")
-        fdir = workdir / "runs" / f"fold{fold}"
-        restore = None if train else step
-        for name in ("bottomup", "integration"):
-            if not train and not (fdir / name / "checkpoints").exists():
-                raise ValueError(
-                    f"{fdir / name}: no checkpoints to evaluate (was the run finished?)."
-                )
-        st = train_bottomup(fdir / "bottomup", cfg=cfg, table=table, rows=tr, mesh=mesh,
-                            seed=cfg.seed, progress=f"fold{fold}/bottomup", restore=restore)  # fmt: skip
-        everything = np.concatenate([tr, te])
-        prob = np.zeros(labels.shape)
-        prob[everything] = predict_bottomup(st, table=table, rows=everything)
-        st = train_integration(fdir / "integration", cfg=cfg, table=table, rows=tr, prob=prob,
-                               levels=levels, mesh=mesh, seed=cfg.seed,
-                               progress=f"fold{fold}/integration", restore=restore)  # fmt: skip
-        integ = np.zeros(labels.shape)
-        integ[te] = predict_integration(st, prob=prob[te], levels=levels[te])
-        apex_tr, _ = apex_rows(table, tr, intensity=intensity)
-        apex_te, n_episodes = apex_rows(table, te, intensity=intensity)
-        results["apex"][f"fold{fold}"] = {"test_frames": int(apex_te.size),
-                                          "test_episodes": n_episodes,
-                                          "train_frames": int(apex_tr.size)}  # fmt: skip
-        results["thresholds"][f"fold{fold}"] = {}
-        for protocol in cfg.protocols:
-            fit_rows, test_rows = (apex_tr, apex_te) if protocol == "apex" else (tr, te)
-            if fit_rows.size == 0 or test_rows.size == 0:
-                raise ValueError(
-                    f"fold {fold}: no {protocol} frames among the training or test rows."
-                )
-            th = choose_thresholds(levels[fit_rows], labels[fit_rows],
-                                   subjects=table.subject[fit_rows], aus=aus, dataset=dataset)  # fmt: skip
-            if set(th.subjects) & set(te_subj) or fold in th.folds:
-                raise AssertionError(f"fold {fold}: thresholds touched test subjects.")
-            record = _thresholds_json(th)
-            results["thresholds"][f"fold{fold}"][protocol] = record
-            if train:
-                (fdir / f"thresholds_{protocol}.json").write_text(json.dumps(record, indent=2))
-            scores = {
-                "Top-down": th.detect(levels[test_rows]),
-                "Bottom-up": prob[test_rows],
-                "Integration": integ[test_rows],
-            }
-            for row in ROWS:
-                per_fold[protocol][row].append(table_f1(scores[row], table, test_rows))
-        log(f"fold {fold} (apex test frames {apex_te.size}): " + "; ".join(
-            f"{p}: " + ", ".join(f"{r} {100 * np.mean(per_fold[p][r][-1]):.1f}" for r in ROWS)
-            for p in cfg.protocols))  # fmt: skip
 
-    header = ["Method"] + [f"AU{a}" for a in aus] + ["Avg"]
-    md, csv = [], {}
+class _Experiment:
+    """What the steps of one run share: the run, the frames with their top-down levels and
+    labels, the apex intensities, the folds."""
+
+    def __init__(self, cfg, run: Run, table: FrameTable | None, intensity: np.ndarray | None):
+        dataset = cfg.data.dataset
+        if table is None:
+            table, root, synthetic = load_frames(cfg, run.log)
+            if synthetic:
+                intensity = synthetic_intensities(root, table, dataset=dataset)
+            self.src = f"synthetic {dataset.upper()}-like" if synthetic else dataset.upper()
+        else:
+            self.src = f"given {dataset.upper()} table"
+        if table.images is None:
+            raise ValueError("table: the bottom-up model needs crops (data.image_size 64 or 128).")
+        self.cfg, self.run, self.table, self.intensity = cfg, run, table, intensity
+        self.levels = top_down_levels(table)
+        self.labels = np.where(table.label_mask, table.labels, NOT_CODED)
+        self.split = SubjectFolds(table, dataset, where=f"the {self.src} data")
+        self.mesh = data_mesh()
+
+
+# ------------------------------------------------------------------------------------------------
+# the steps
+
+
+def evaluate_fold(ex: _Experiment, fold: int, per_fold: dict, results: dict) -> None:
+    """One fold: its two models, apex frames, and per protocol the top-down thresholds (chosen on
+    the training subjects) and the three methods' F1 on the test frames."""
+    cfg, table = ex.cfg, ex.table
+    s = ex.split(fold)
+    tr, te = s.train, s.test
+    prob, integ = _fold_models(ex, fold, tr, te)
+    apex_tr, _ = apex_rows(table, tr, intensity=ex.intensity)
+    apex_te, n_episodes = apex_rows(table, te, intensity=ex.intensity)
+    results["apex"][f"fold{fold}"] = {"test_frames": int(apex_te.size),
+                                      "test_episodes": n_episodes,
+                                      "train_frames": int(apex_tr.size)}  # fmt: skip
+    results["thresholds"][f"fold{fold}"] = {}
     for protocol in cfg.protocols:
-        lines = []
-        results["table1"][protocol] = {}
+        fit_rows, test_rows = (apex_tr, apex_te) if protocol == "apex" else (tr, te)
+        if fit_rows.size == 0 or test_rows.size == 0:
+            raise ValueError(f"fold {fold}: no {protocol} frames among the training or test rows.")
+        th = choose_thresholds(ex.levels[fit_rows], ex.labels[fit_rows],
+                               subjects=table.subject[fit_rows], aus=table.aus,
+                               dataset=cfg.data.dataset)  # fmt: skip
+        if set(th.subjects) & set(s.test_subjects) or fold in th.folds:
+            raise AssertionError(f"fold {fold}: thresholds touched test subjects.")
+        record = _thresholds_json(th)
+        results["thresholds"][f"fold{fold}"][protocol] = record
+        if ex.run.train:
+            path = ex.run.model_dir(f"fold{fold}") / f"thresholds_{protocol}.json"
+            path.write_text(json.dumps(record, indent=2))
+        scores = {
+            "Top-down": th.detect(ex.levels[test_rows]),
+            "Bottom-up": prob[test_rows],
+            "Integration": integ[test_rows],
+        }
         for row in ROWS:
-            f1 = np.mean(np.stack(per_fold[protocol][row]), axis=0)
-            lines.append((row, [*f1.tolist(), float(np.mean(f1))]))
-            results["table1"][protocol][row] = {
-                "per_au": dict(zip(aus, f1.tolist(), strict=True)),
-                "avg": float(np.mean(f1)),
-                "per_fold_avg": [float(np.mean(x)) for x in per_fold[protocol][row]],
-            }
-        n_apex = sum(results["apex"][f"fold{f}"]["test_frames"] for f in cfg.folds)
+            per_fold[protocol][row].append(table_f1(scores[row], table, test_rows))
+    ex.run.log(f"fold {fold} (apex test frames {apex_te.size}): " + "; ".join(
+        f"{p}: " + ", ".join(f"{r} {100 * np.mean(per_fold[p][r][-1]):.1f}" for r in ROWS)
+        for p in cfg.protocols))  # fmt: skip
+
+
+def _fold_models(ex: _Experiment, fold: int, tr, te) -> tuple[np.ndarray, np.ndarray]:
+    """The fold's bottom-up CNN and integration network, trained (or restored) on ``tr``.
+
+    Returns:
+        (N, R) bottom-up probabilities (rows ``tr`` and ``te``) and integrated ones (rows ``te``).
+    """
+    cfg, table = ex.cfg, ex.table
+    st = ex.run.fit((f"fold{fold}", "bottomup"), functools.partial(
+        train_bottomup, cfg=cfg, table=table, rows=tr, mesh=ex.mesh, seed=cfg.seed))  # fmt: skip
+    everything = np.concatenate([tr, te])
+    prob = np.zeros(ex.labels.shape)
+    prob[everything] = predict_bottomup(st, table=table, rows=everything)
+    st = ex.run.fit((f"fold{fold}", "integration"), functools.partial(
+        train_integration, cfg=cfg, table=table, rows=tr, prob=prob, levels=ex.levels,
+        mesh=ex.mesh, seed=cfg.seed))  # fmt: skip
+    integ = np.zeros(ex.labels.shape)
+    integ[te] = predict_integration(st, prob=prob[te], levels=ex.levels[te])
+    return prob, integ
+
+
+def table1(ex: _Experiment, per_fold: dict, apex: dict, report: Report) -> dict:
+    """Table 1 per protocol: the three methods' per-AU F1, mean of the folds."""
+    cfg, aus = ex.cfg, ex.table.aus
+    record = {}
+    for protocol in cfg.protocols:
+        lines, record[protocol] = fold_f1_lines(per_fold[protocol], aus)
+        n_apex = sum(apex[f"fold{f}"]["test_frames"] for f in cfg.folds)
         what = (f"apex frames ({n_apex} test frames over the folds)" if protocol == "apex"
                 else "all frames")  # fmt: skip
-        md.append(markdown_table(
-            f"Table 1 ({protocol}) — F1 (%) on {src}, {what}, mean of folds {list(cfg.folds)}",
-            header, lines,
+        report.table(
+            f"table1_{protocol}",
+            f"Table 1 ({protocol}) — F1 (%) on {ex.src}, {what}, mean of folds {list(cfg.folds)}",
+            au_header(aus), lines,
             note="Top-down: levels >= per-AU thresholds chosen on the training subjects' "
             f"{'apex ' if protocol == 'apex' else ''}frames; bottom-up and integration: "
             "probability >= 0.5. Frame-based F1, 9s skipped, per fold then averaged.",
-        ))  # fmt: skip
-        csv[f"table1_{protocol}"] = csv_table(header, lines)
-
-    text = "\n".join(md)
-    if train:
-        out = workdir / "results"
-        out.mkdir(exist_ok=True)
-        (out / "tables.md").write_text(text)
-        for name, body in csv.items():
-            (out / f"{name}.csv").write_text(body)
-        (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
-        if cfg.figures:
-            _figure(workdir, results, aus, log)
-    log("")
-    log(text)
-    log(f"{EXPERIMENT}: done in {time.perf_counter() - t_start:.0f} s.")
-    return results
+        )  # fmt: skip
+    return record
 
 
-def _figure(workdir: pathlib.Path, results: dict, aus, log) -> None:
+def figure(workdir: pathlib.Path, results: dict, aus, log) -> None:
     """Per-AU F1 bars of the three methods, one panel per protocol."""
     import matplotlib
 
