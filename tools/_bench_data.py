@@ -1,7 +1,7 @@
 """`python -m tools.bench data`: synthetic-data generation speed, split into physics, rendering, writing.
 
 1. Rendering alone: aligned face crops of a simulated mesh at 64 and 128 px as the generator
-   renders them (`aujax.synth._bp4d.sequence_crops`: `aujax.render._splat.render_splat`, one
+   renders them (`aujax.synth.sequence_crops`: `aujax.render._splat.render_splat`, one
    packed z-buffer scatter per chunk of 32 frames), frames/second after compilation, beside the
    hard z-buffer rasterizer `aujax.render.render` on the same crops, per frame, vmapped over
    chunks of 32 frames (the reference: `render_splat`'s banded path forced with `max_tile=0`,

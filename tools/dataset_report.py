@@ -1,7 +1,7 @@
 """`python -m tools.dataset_report DIR [--figures OUT]`: statistics of a BP4D, DISFA or Bosphorus copy.
 
 Works on licensed copies and on the synthetic ones (`python -m tools.make_synthetic`) alike,
-reading only through `aujax.data`'s readers. The layout is detected: `ActionUnit_Labels/` ->
+reading only through `aujax.datasets`' readers. The layout is detected: `ActionUnit_Labels/` ->
 DISFA, `bsXXX/*.bnt` -> Bosphorus, else BP4D. For BP4D it prints:
 
 * sequences, subjects, frames; per-AU occurrence base rates of the 12 BP4D AUs (9s skipped), the

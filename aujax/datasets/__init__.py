@@ -67,6 +67,7 @@ from ._folds import (
 from ._frames import (
     FrameTable as FrameTable,
     TableSource as TableSource,
+    flatten_blocks as flatten_blocks,
     load_bp4d_table as load_bp4d_table,
     load_disfa_table as load_disfa_table,
     nominal_intrinsics as nominal_intrinsics,

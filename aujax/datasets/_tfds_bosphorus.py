@@ -6,8 +6,7 @@
 for BP4D and DISFA only), so there is a single split ``"train"``; make subject-independent splits
 from the ``subject`` feature.
 
-TensorFlow is not needed to build or read (REFERENCE §11.5): the features are only ``Tensor``,
-``Scalar`` and ``Text``, the file format is ``array_record``, images are raw uint8 tensors.
+No TensorFlow is needed to build or read (:mod:`aujax.datasets._tfds_core`).
 
 Per-sample features (``k = 22`` standard landmarks :data:`~aujax.datasets.BOSPHORUS_LANDMARKS` in
 that order; ``17`` AUs of :data:`aujax.datasets.AU_UNION`):
@@ -39,20 +38,17 @@ Landmark points are matched by name (extra points of some files, e.g. ear lobes,
 stored image). Example keys are the sample stems (unique and deterministic).
 """
 
-import dataclasses
 import os
 import re
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
 
+from . import _tfds_core as core
 from ._bosphorus import list_bosphorus_samples, read_bosphorus_image, read_bosphorus_sample
 from ._bosphorus_names import parse_bosphorus_name
 from ._folds import AU_UNION, NOT_CODED
 from ._lm import BOSPHORUS_LANDMARKS
-from ._tfds_bp4d import _rgb
-from ._tfds_core import BYTES, check_config, open_data_source, prepare_builder
 
 
 __all__ = [
@@ -68,26 +64,17 @@ __all__ = [
 BOSPHORUS_SPLITS: tuple[str, ...] = ("train",)
 
 
-@dataclasses.dataclass(eq=False)
-class BosphorusConfig(tfds.core.BuilderConfig):
-    """A :class:`Bosphorus` variant.
-
-    Attributes:
-        image_size: side S of the stored square image and range grid, or None for labels and
-            landmarks only.
-    """
-
-    image_size: int | None = 128
+class BosphorusConfig(core.SizedConfig):
+    """A :class:`Bosphorus` variant (``image_size``: side S of the stored square image and range
+    grid, None for labels and landmarks only)."""
 
 
-class Bosphorus(tfds.core.GeneratorBasedBuilder):
+class Bosphorus(core.AuBuilder):
     """Bosphorus posed AU / emotion samples: range grid, texture, named 3D and 2D landmarks."""
 
-    VERSION = tfds.core.Version("1.1.0")
-    RELEASE_NOTES = {
-        "1.0.0": "Initial release: one example per sample, a single train split.",
-        "1.1.0": "Image (and range) tensors stored as raw bytes (Encoding.BYTES), not int64 lists.",
-    }
+    RELEASE_NOTES = core.release_notes(
+        "Initial release: one example per sample, a single train split."
+    )
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
     The Bosphorus 3D face database is licensed: request it from Bogazici University
     (http://bosphorus.ee.boun.edu.tr/) and place (or link) the dataset root in `manual_dir/`,
@@ -96,21 +83,26 @@ class Bosphorus(tfds.core.GeneratorBasedBuilder):
     `python -m tools.make_synthetic --layout bosphorus --preset small --out DIR`, then use DIR
     as manual_dir.
     """
-    BUILDER_CONFIGS = [
-        BosphorusConfig(name="scan64", description="64x64 images and range grids.", image_size=64),
-        BosphorusConfig(
-            name="scan128", description="128x128 images and range grids.", image_size=128
-        ),
-        BosphorusConfig(name="nocrops", description="Labels and landmarks only.", image_size=None),
-    ]
+    BUILDER_CONFIGS = core.sized_configs(BosphorusConfig, "scan", "images and range grids")
     DEFAULT_CONFIG_NAME = "scan128"
-    # see Bp4d: TFDS cannot infer these when aujax is seen as a namespace package
-    pkg_dir_path = epath.Path(os.path.dirname(os.path.abspath(__file__)))
-    code_path = epath.Path(os.path.abspath(__file__))
+    DESCRIPTION = (
+        "Bosphorus posed expressions (single AUs, AU combinations, the six emotions, "
+        f"neutral): range grids, textures, the {len(BOSPHORUS_LANDMARKS)} standard 3D/2D "
+        f"landmarks and the posed AUs {AU_UNION} from the sample names; one train split."
+    )
+    HOMEPAGE = "http://bosphorus.ee.boun.edu.tr/"
+    CITATION = (
+        "@inproceedings{savran2008bosphorus, title={Bosphorus database for 3D face "
+        'analysis}, author={Savran, Arman and Aly{\\"u}z, Ne{\\c{s}}e and Dibeklio{\\u{g}}lu, '
+        'Hamdi and {\\c{C}}eliktutan, Oya and G{\\"o}kberk, Berk and Sankur, B{\\"u}lent '
+        "and Akarun, Lale}, booktitle={Biometrics and Identity Management (BioID)}, "
+        "pages={47--56}, year={2008}}"
+    )
+    EXPECTED = "a Bosphorus copy (a directory)"
 
-    def _info(self) -> tfds.core.DatasetInfo:
+    def _features(self):
         k = len(BOSPHORUS_LANDMARKS)
-        features = {
+        return {
             "subject": tfds.features.Text(),
             "name": tfds.features.Text(),
             "cls": tfds.features.Text(),
@@ -122,46 +114,23 @@ class Bosphorus(tfds.core.GeneratorBasedBuilder):
             "lm2": tfds.features.Tensor(shape=(k, 2), dtype=np.float32),
             "lm2_mask": tfds.features.Tensor(shape=(k,), dtype=np.bool_),
         }
-        s = self.builder_config.image_size
-        if s is not None:
-            features["image_shape"] = tfds.features.Tensor(shape=(2,), dtype=np.int64)
-            features["image"] = tfds.features.Tensor(
-                shape=(s, s, 3), dtype=np.uint8, encoding=BYTES
-            )
-            features["xyz"] = tfds.features.Tensor(
-                shape=(s, s, 3), dtype=np.float32, encoding=BYTES
-            )
-            features["xyz_mask"] = tfds.features.Tensor(
-                shape=(s, s), dtype=np.bool_, encoding=BYTES
-            )
-        return self.dataset_info_from_configs(
-            description=(
-                "Bosphorus posed expressions (single AUs, AU combinations, the six emotions, "
-                f"neutral): range grids, textures, the {k} standard 3D/2D landmarks and the posed "
-                f"AUs {AU_UNION} from the sample names; one train split."
-            ),
-            features=tfds.features.FeaturesDict(features),
-            homepage="http://bosphorus.ee.boun.edu.tr/",
-            citation=(
-                "@inproceedings{savran2008bosphorus, title={Bosphorus database for 3D face "
-                'analysis}, author={Savran, Arman and Aly{\\"u}z, Ne{\\c{s}}e and Dibeklio{\\u{g}}lu, '
-                'Hamdi and {\\c{C}}eliktutan, Oya and G{\\"o}kberk, Berk and Sankur, B{\\"u}lent '
-                "and Akarun, Lale}, booktitle={Biometrics and Identity Management (BioID)}, "
-                "pages={47--56}, year={2008}}"
-            ),
-        )
 
-    def _split_generators(self, dl_manager):
-        root = os.fspath(dl_manager.manual_dir)
+    def _image_features(self, size):
+        return {
+            "image_shape": tfds.features.Tensor(shape=(2,), dtype=np.int64),
+            "image": core.image_feature((size, size, 3)),
+            "xyz": core.image_feature((size, size, 3), np.float32),
+            "xyz_mask": core.image_feature((size, size), np.bool_),
+        }
+
+    def _split_units(self, root):
         names = list_bosphorus_samples(root)
         if not names:
             raise ValueError(f"manual_dir: expected bsXXX/bsXXX_*.bnt samples in {root}")
-        return {"train": self._generate_examples(root, names)}
+        return {"train": names}
 
-    def _generate_examples(self, root, names):
-        size = self.builder_config.image_size
-        for name in names:
-            yield name.stem, _sample_example(root, name, size)
+    def _examples(self, root, unit, size):
+        yield unit.stem, _sample_example(root, unit, size)
 
 
 def bosphorus_aus(name) -> tuple[int, ...] | None:
@@ -233,13 +202,10 @@ def _sample_example(root, name, size):
     if size is None:
         return ex
     if sample.image_path is None:
-        raise ValueError(
-            f"{name.stem}: the config with {size}x{size} images expects "
-            f"{name.path(root, '.png')} under manual_dir; use config 'nocrops'"
-        )
+        raise core.missing_images(name.stem, size, name.path(root, ".png"))
     image = read_bosphorus_image(sample.image_path)
     ex["image_shape"] = np.asarray(image.shape[:2], np.int64)
-    ex["image"] = _rgb(image[None], size)[0]
+    ex["image"] = core.rgb(image[None], size)[0]
     ex["xyz"] = _resample(sample.scan.xyz, size).astype(np.float32)
     ex["xyz_mask"] = _resample(sample.scan.valid, size)
     return ex
@@ -251,23 +217,10 @@ def build_bosphorus_tfds(
     *,
     config: str = "scan128",
 ) -> Bosphorus:
-    """Prepares the Bosphorus TFDS dataset from a copy in ``manual_dir`` (no TensorFlow needed).
-
-    Args:
-        manual_dir: the Bosphorus root (``bsXXX/`` subject folders).
-        data_dir: where TFDS writes the prepared ``array_record`` files.
-        config: ``"scan64"``, ``"scan128"`` or ``"nocrops"``.
-
-    Returns:
-        The prepared builder (``builder.as_data_source(split="train")`` reads it).
-
-    Raises:
-        ValueError: unknown ``config`` or a ``manual_dir`` that is not a directory.
-    """
-    _check_config(config)
-    if not os.path.isdir(os.fspath(manual_dir)):
-        raise ValueError(f"manual_dir: expected a Bosphorus copy (a directory), got {manual_dir}")
-    return prepare_builder(Bosphorus, manual_dir, data_dir, config)
+    """Prepares :class:`Bosphorus` from the Bosphorus root ``manual_dir`` (``bsXXX/`` subject
+    folders) as ``config`` (``"scan64"``, ``"scan128"`` or ``"nocrops"``); see
+    :func:`aujax.datasets._tfds_core.build`."""
+    return core.build(Bosphorus, manual_dir, data_dir, config)
 
 
 def bosphorus_data_source(
@@ -276,21 +229,6 @@ def bosphorus_data_source(
     *,
     config: str = "scan128",
 ):
-    """Random-access source of the prepared split (``len(src)``, ``src[i]`` -> dict of numpy).
-
-    Args:
-        data_dir: the ``data_dir`` given to :func:`build_bosphorus_tfds`.
-        split: ``"train"`` (or a TFDS split expression such as ``"train[:80%]"``).
-        config: the builder config that was prepared.
-
-    Returns:
-        The TFDS ``ArrayRecordDataSource``; Text features come back as ``bytes``.
-
-    Raises:
-        ValueError: unknown or unprepared ``config``.
-    """
-    return open_data_source(Bosphorus, data_dir, split, config, build_fn="build_bosphorus_tfds")
-
-
-def _check_config(config):
-    check_config(Bosphorus, config)
+    """Random-access source of the prepared :class:`Bosphorus` split ``"train"`` (or an
+    expression such as ``"train[:80%]"``); see :func:`aujax.datasets._tfds_core.data_source`."""
+    return core.data_source(Bosphorus, data_dir, split, config)

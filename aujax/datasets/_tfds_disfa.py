@@ -7,8 +7,7 @@
 and tests on the third. The split names are those of the BP4D builder, so
 :func:`aujax.datasets._grain.fold_split` (same fold numbering) serves DISFA too.
 
-TensorFlow is not needed to build or read (REFERENCE §11.5): the features are only ``Tensor``,
-``Scalar`` and ``Text``, the file format is ``array_record``, images are raw uint8 tensors.
+No TensorFlow is needed to build or read (:mod:`aujax.datasets._tfds_core`).
 
 Per-frame features (the 12 DISFA AUs :data:`~aujax.datasets._folds.DISFA_AUS`):
 
@@ -30,18 +29,15 @@ feature              shape, dtype     meaning
 Example keys are ``f"{subject}_{frame}"`` (unique and deterministic).
 """
 
-import dataclasses
 import os
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
 from PIL import Image
 
+from . import _tfds_core as core
 from ._disfa import N_DISFA_LANDMARKS, list_disfa_subjects, read_disfa_frames, read_disfa_sequence
 from ._folds import DISFA_AUS, DISFA_PARTS
-from ._tfds_bp4d import BP4D_SPLITS, _rgb
-from ._tfds_core import BYTES, check_config, open_data_source, prepare_builder
 
 
 __all__ = [
@@ -54,7 +50,7 @@ __all__ = [
 ]
 
 #: The split names, one per official subject part (P1, P2, P3 of REFERENCE §2).
-DISFA_SPLITS: tuple[str, ...] = BP4D_SPLITS
+DISFA_SPLITS: tuple[str, ...] = core.PART_SPLITS
 #: Occurrence = intensity >= 2 (ME-GraphAU, py-feat; REFERENCE §1.2, §3.1).
 DISFA_OCCURRENCE_THRESHOLD = 2
 _TASK = "video"
@@ -62,25 +58,16 @@ _FRAME_DIR = os.path.join("Videos_LeftCamera", "frames")
 _CHUNK = 256  # frames decoded at a time from a frame folder
 
 
-@dataclasses.dataclass(eq=False)
-class DisfaConfig(tfds.core.BuilderConfig):
-    """A :class:`Disfa` variant.
-
-    Attributes:
-        image_size: side of the stored square (H = W) RGB image, or None for no image feature.
-    """
-
-    image_size: int | None = 128
+class DisfaConfig(core.SizedConfig):
+    """A :class:`Disfa` variant (``image_size``: side of the square RGB image, None for none)."""
 
 
-class Disfa(tfds.core.GeneratorBasedBuilder):
+class Disfa(core.AuBuilder):
     """DISFA per-frame AU intensities (12 AUs), occurrence, 66 landmarks and left-camera frames."""
 
-    VERSION = tfds.core.Version("1.1.0")
-    RELEASE_NOTES = {
-        "1.0.0": "Initial release: per-frame examples, splits part1/part2/part3.",
-        "1.1.0": "Image (and range) tensors stored as raw bytes (Encoding.BYTES), not int64 lists.",
-    }
+    RELEASE_NOTES = core.release_notes(
+        "Initial release: per-frame examples, splits part1/part2/part3."
+    )
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
     DISFA is licensed: request it from the University of Denver (http://mohammadmahoor.com/disfa/)
     and place (or link) the dataset root in `manual_dir/`, i.e.
@@ -92,19 +79,26 @@ class Disfa(tfds.core.GeneratorBasedBuilder):
     `python -m tools.make_synthetic --layout disfa --preset small --out DIR`, then use DIR as
     manual_dir.
     """
-    BUILDER_CONFIGS = [
-        DisfaConfig(name="crops64", description="64x64 RGB frames.", image_size=64),
-        DisfaConfig(name="crops128", description="128x128 RGB frames.", image_size=128),
-        DisfaConfig(name="nocrops", description="Labels and landmarks only.", image_size=None),
-    ]
+    BUILDER_CONFIGS = core.sized_configs(DisfaConfig, "crops", "RGB frames")
     DEFAULT_CONFIG_NAME = "crops128"
-    # see Bp4d: TFDS cannot infer these when aujax is seen as a namespace package
-    pkg_dir_path = epath.Path(os.path.dirname(os.path.abspath(__file__)))
-    code_path = epath.Path(os.path.abspath(__file__))
+    DESCRIPTION = (
+        f"DISFA left-camera frames with the intensities (0-5) of the 12 AUs {DISFA_AUS}, "
+        f"occurrence at intensity >= {DISFA_OCCURRENCE_THRESHOLD} and 66 2D landmarks; "
+        "splits are the official subject parts P1/P2/P3."
+    )
+    HOMEPAGE = "http://mohammadmahoor.com/disfa/"
+    CITATION = (
+        "@article{mavadati2013disfa, title={DISFA: A spontaneous facial action intensity "
+        "database}, author={Mavadati, S. Mohammad and Mahoor, Mohammad H. and Bartlett, "
+        "Kevin and Trinh, Philip and Cohn, Jeffrey F.}, journal={IEEE Transactions on "
+        "Affective Computing}, volume={4}, number={2}, pages={151--160}, year={2013}}"
+    )
+    REQUIRED_DIR = ("ActionUnit_Labels",)
+    EXPECTED = "a DISFA copy with ActionUnit_Labels"
 
-    def _info(self) -> tfds.core.DatasetInfo:
+    def _features(self):
         n = len(DISFA_AUS)
-        features = {
+        return {
             "subject": tfds.features.Text(),
             "task": tfds.features.Text(),
             "frame": tfds.features.Scalar(np.int64),
@@ -113,51 +107,21 @@ class Disfa(tfds.core.GeneratorBasedBuilder):
             "landmarks": tfds.features.Tensor(shape=(N_DISFA_LANDMARKS, 2), dtype=np.float32),
             "landmark_mask": tfds.features.Scalar(np.bool_),
         }
-        size = self.builder_config.image_size
-        if size is not None:
-            features["image"] = tfds.features.Tensor(
-                shape=(size, size, 3), dtype=np.uint8, encoding=BYTES
-            )
-        return self.dataset_info_from_configs(
-            description=(
-                f"DISFA left-camera frames with the intensities (0-5) of the 12 AUs {DISFA_AUS}, "
-                f"occurrence at intensity >= {DISFA_OCCURRENCE_THRESHOLD} and 66 2D landmarks; "
-                "splits are the official subject parts P1/P2/P3."
-            ),
-            features=tfds.features.FeaturesDict(features),
-            homepage="http://mohammadmahoor.com/disfa/",
-            citation=(
-                "@article{mavadati2013disfa, title={DISFA: A spontaneous facial action intensity "
-                "database}, author={Mavadati, S. Mohammad and Mahoor, Mohammad H. and Bartlett, "
-                "Kevin and Trinh, Philip and Cohn, Jeffrey F.}, journal={IEEE Transactions on "
-                "Affective Computing}, volume={4}, number={2}, pages={151--160}, year={2013}}"
-            ),
-        )
 
-    def _split_generators(self, dl_manager):
-        root = os.fspath(dl_manager.manual_dir)
+    def _split_units(self, root):
         subjects = list_disfa_subjects(root)
-        known = {s for part in DISFA_PARTS for s in part}
-        unknown = sorted(s for s in subjects if s not in known)
+        unknown = core.unknown_subjects(subjects, DISFA_PARTS)
         if unknown:
+            known = sorted({s for part in DISFA_PARTS for s in part})
             raise ValueError(
-                f"manual_dir: subjects {unknown} are in no DISFA part "
-                f"(expected one of {sorted(known)})"
+                f"manual_dir: subjects {unknown} are in no DISFA part (expected one of {known})"
             )
         if not subjects:
             raise ValueError(f"manual_dir: expected ActionUnit_Labels/SNxxx/ folders in {root}")
-        # TFDS cannot write an empty split: a part without subjects (a partial copy) gets none.
-        splits = {}
-        for name, part in zip(DISFA_SPLITS, DISFA_PARTS, strict=True):
-            mine = [s for s in subjects if s in part]
-            if mine:
-                splits[name] = self._generate_examples(root, mine)
-        return splits
+        return core.part_splits(subjects, DISFA_PARTS)
 
-    def _generate_examples(self, root, subjects):
-        size = self.builder_config.image_size
-        for subject in subjects:
-            yield from _subject_examples(root, subject, size)
+    def _examples(self, root, unit, size):
+        return _subject_examples(root, unit, size)
 
 
 def _read_png(path: str) -> np.ndarray:
@@ -230,15 +194,14 @@ def _subject_examples(root, subject, size):
     folder = os.path.join(os.fspath(root), _FRAME_DIR, subject)
     video = os.path.join(os.fspath(root), "Videos_LeftCamera", f"LeftVideo{subject}_comp.avi")
     if not (os.path.isdir(folder) or os.path.isfile(video)):
-        raise ValueError(
-            f"{subject}: the config with {size}x{size} images expects left-camera frames "
-            f"{folder}/{{t}}.png or a video {video} under manual_dir; use config 'nocrops'"
+        raise core.missing_images(
+            subject, size, f"left-camera frames {folder}/{{t}}.png or a video {video}"
         )
     for start, images in _frame_chunks(root, subject, n):
-        rgb = _rgb(images, size)
-        for k in range(rgb.shape[0]):
+        rgb_images = core.rgb(images, size)
+        for k in range(rgb_images.shape[0]):
             ex = example(start + k)
-            ex["image"] = rgb[k]
+            ex["image"] = rgb_images[k]
             yield f"{subject}_{int(seq.frames[start + k])}", ex
 
 
@@ -248,26 +211,10 @@ def build_disfa_tfds(
     *,
     config: str = "crops128",
 ) -> Disfa:
-    """Prepares the DISFA TFDS dataset from a copy in ``manual_dir`` (no TensorFlow needed).
-
-    Args:
-        manual_dir: the DISFA root (``ActionUnit_Labels/``, ``Landmark_Points/``, optionally
-            ``Videos_LeftCamera/``).
-        data_dir: where TFDS writes the prepared ``array_record`` files.
-        config: ``"crops64"``, ``"crops128"`` or ``"nocrops"``.
-
-    Returns:
-        The prepared builder (``builder.as_data_source(split=...)`` reads it).
-
-    Raises:
-        ValueError: unknown ``config`` or a ``manual_dir`` without a DISFA layout.
-    """
-    _check_config(config)
-    if not os.path.isdir(os.path.join(os.fspath(manual_dir), "ActionUnit_Labels")):
-        raise ValueError(
-            f"manual_dir: expected a DISFA copy with ActionUnit_Labels, got {manual_dir}"
-        )
-    return prepare_builder(Disfa, manual_dir, data_dir, config)
+    """Prepares :class:`Disfa` from the DISFA root ``manual_dir`` (``ActionUnit_Labels/``,
+    ``Landmark_Points/``, optionally ``Videos_LeftCamera/``) as ``config`` (``"crops64"``,
+    ``"crops128"`` or ``"nocrops"``); see :func:`aujax.datasets._tfds_core.build`."""
+    return core.build(Disfa, manual_dir, data_dir, config)
 
 
 def disfa_data_source(
@@ -276,22 +223,7 @@ def disfa_data_source(
     *,
     config: str = "crops128",
 ):
-    """Random-access source of a prepared split (``len(src)``, ``src[i]`` -> dict of numpy).
-
-    Args:
-        data_dir: the ``data_dir`` given to :func:`build_disfa_tfds`.
-        split: ``"part1"``, ``"part2"``, ``"part3"`` or a TFDS split expression such as
-            ``"part1+part2"`` (a part without any subject in ``manual_dir`` has no split).
-        config: the builder config that was prepared.
-
-    Returns:
-        The TFDS ``ArrayRecordDataSource``; Text features come back as ``bytes``.
-
-    Raises:
-        ValueError: unknown or unprepared ``config``.
-    """
-    return open_data_source(Disfa, data_dir, split, config, build_fn="build_disfa_tfds")
-
-
-def _check_config(config):
-    check_config(Disfa, config)
+    """Random-access source of a prepared :class:`Disfa` split: ``"part1"``, ``"part2"``,
+    ``"part3"`` or an expression such as ``"part1+part2"`` (a part without any subject in
+    ``manual_dir`` has no split); see :func:`aujax.datasets._tfds_core.data_source`."""
+    return core.data_source(Disfa, data_dir, split, config)

@@ -16,7 +16,7 @@ rendering: 3, writing: 4 and 5.
    last frame (the skin has settled on the apex: the sample's ground truth stores the residual
    speed);
 3. a small random head rotation (the preset's pose standard deviations), an orthographic camera
-   fitted to the subject's neutral face (:func:`aujax.render.frame_vertices`, margin 0.06) and one
+   fitted to the subject's neutral face (:func:`aujax.geometry.frame_vertices`, margin 0.06) and one
    light per sample; :func:`aujax.render.render` gives the texture image and the depth;
 4. the layout, four files per sample ``bsXXX/bsXXX_{CLASS}_{CODE}_0.{bnt,lm3,lm2,png}``
    (:func:`aujax.datasets.write_bosphorus_sample`):

@@ -15,7 +15,7 @@ that takes, built once per subject and reused for every task:
 ``f_i = sum_m a_m P[i, m] d[i, m]`` (seed 001, eq. 1), piecewise constant over each frame
 interval, integrated by Newton's law (seed 001, eq. 2). :func:`simulate_expressions` does the
 same for a batch of one subject's sequences in one jitted time loop
-(:func:`aujax.physics._implicit.newmark_dense`: the same Newmark scheme with a dense
+(:func:`aujax.physics.newmark_dense`: the same Newmark scheme with a dense
 ``K_eff(0)^{-1}``, so that each modified-Newton iteration of the whole batch is one matrix
 product); the generator uses it. :func:`simulate_long_expression` splits one long sequence (the
 DISFA-like videos) into overlapping segments simulated as one such batch. :func:`rig_landmarks`
@@ -84,7 +84,7 @@ class SubjectRig:
         Inverted by LU (LAPACK ``getrf`` + ``getrs`` through :func:`numpy.linalg.inv`) and
         symmetrised: with the bundled OpenBLAS, Cholesky's ``potri`` runs far below GEMM speed,
         and at 1,992 dofs the LU inverse took 0.9 s of CPU against 3.9 s for ``potrf`` +
-        ``potri`` (:func:`aujax.physics._implicit.dense_effective_inverse`); the two agree to
+        ``potri`` (:func:`aujax.physics.dense_effective_inverse`); the two agree to
         rounding (~1e-14 relative, test), which only perturbs the modified-Newton iterates below
         the step tolerance."""
         return _dense_inverse(self.integrator.k_eff.toarray())
@@ -194,7 +194,7 @@ def simulate_expressions(
 
     The batched, JAX-side counterpart of :func:`simulate_expression`: the same Newmark scheme
     (``rig.integrator``'s step and substeps) integrated by
-    :func:`aujax.physics._implicit.newmark_dense` in one jitted ``lax.scan``, modified Newton with
+    :func:`aujax.physics.newmark_dense` in one jitted ``lax.scan``, modified Newton with
     the dense ``K_eff(0)^{-1}`` (:attr:`SubjectRig.k_eff_inverse`) applied to all the batch's
     residuals at once. Each sequence's result is that of its own integration (the batch only
     shares the matrix products); it matches :func:`simulate_expression` to the tolerance.

@@ -2,6 +2,7 @@
 bottom-up CNN (eq. 5), the integration model (eq. 6), level thresholds, apex frames and the
 experiment (``train_and_evaluate``)."""
 
+from ...datasets import flatten_blocks as flatten_blocks
 from ._apex import apex_rows as apex_rows, synthetic_intensities as synthetic_intensities
 from ._bottomup import BottomUpCNN as BottomUpCNN
 from ._coefficients import (
@@ -25,10 +26,8 @@ from ._experiment import (
 from ._integration import IntegrationNet as IntegrationNet
 from ._thresholds import LevelThresholds as LevelThresholds, choose_thresholds as choose_thresholds
 from ._train import (
-    BlockSource as BlockSource,
     build_bottomup as build_bottomup,
     build_integration as build_integration,
-    flatten_blocks as flatten_blocks,
     predict_bottomup as predict_bottomup,
     predict_integration as predict_integration,
     train_bottomup as train_bottomup,

@@ -7,7 +7,8 @@ prediction):
 * :func:`train_bottomup` — :class:`BottomUpCNN` on single aligned crops (masked BCE, eq. 5);
 * :func:`train_integration` — :class:`IntegrationNet` on ``[p^bu || a*]`` per frame (eq. 6).
 
-Frames reach grain in blocks (:class:`BlockSource`): with one frame per record, grain's
+Frames reach grain in blocks (:class:`aujax.datasets.TableSource` with ``block``, batches
+flattened by :func:`aujax.datasets.flatten_blocks`): with one frame per record, grain's
 per-record cost made the loader, not the model, the bottleneck (about 0.5 s per batch of 256
 records on this machine under load).
 
@@ -23,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ...datasets import FrameTable, frame_loader
+from ...datasets import FrameTable, TableSource, flatten_blocks, frame_loader
 from ...train import (
     au_loss,
     create_train_state,
@@ -39,10 +40,8 @@ from ._integration import IntegrationNet
 
 
 __all__ = [
-    "BlockSource",
     "build_bottomup",
     "build_integration",
-    "flatten_blocks",
     "predict_bottomup",
     "predict_integration",
     "train_bottomup",
@@ -50,70 +49,12 @@ __all__ = [
 ]
 
 
-class BlockSource:
-    """grain source whose records are blocks of ``block`` frames of a :class:`FrameTable`.
-
-    grain's per-record cost (~0.5-2 ms on this machine) dominates a small model's step when
-    every frame is a record, so frames are grouped: ``rows`` are permuted once (seeded) and cut
-    into blocks (the last one completed with the first rows of the permutation); each record is
-    the stacked fields of one block (fancy indexing, no Python loop over frames). A loader of
-    ``batch_size // block`` records per batch gives ``(b, block, ...)`` arrays;
-    :func:`flatten_blocks` reshapes them to ``(b * block, ...)``. grain reshuffles the blocks
-    every epoch; which frames share a block is fixed by ``seed``.
-
-    Args:
-        table: the frames.
-        rows: table rows served.
-        fields: ``"labels"`` (gives ``labels`` and ``label_mask``), ``"image"`` or a key of
-            ``extra``.
-        extra: per-table-row arrays (N, ...) for other fields.
-        block: frames per record.
-        seed: the permutation's seed.
-    """
-
-    def __init__(self, table: FrameTable, rows, *, fields, extra=None, block: int, seed: int):
-        rows = np.asarray(rows, np.int64)
-        if rows.size == 0:
-            raise ValueError("rows: no frames to serve.")
-        if not isinstance(block, int) or block < 1:
-            raise ValueError(f"block must be an int >= 1, got {block!r}.")
-        perm = rows[np.random.default_rng(seed).permutation(rows.size)]
-        n_blocks = -(-rows.size // block)
-        self.blocks = np.resize(perm, n_blocks * block).reshape(n_blocks, block)
-        self.table, self.fields, self.extra = table, tuple(fields), dict(extra or {})
-        for f in self.fields:
-            if f not in ("labels", "image") and f not in self.extra:
-                raise ValueError(f"fields: {f!r} is neither 'labels', 'image' nor a key of extra.")
-
-    def __len__(self) -> int:
-        return int(self.blocks.shape[0])
-
-    def __getitem__(self, i):
-        r = self.blocks[int(i)]
-        t = self.table
-        out = {}
-        for f in self.fields:
-            if f == "labels":
-                out["labels"], out["label_mask"] = t.labels[r], t.label_mask[r]
-            elif f == "image":
-                out["image"] = t.images[r]
-            else:
-                out[f] = self.extra[f][r]
-        return out
-
-    def __repr__(self) -> str:
-        return f"BlockSource(blocks={self.blocks.shape}, fields={self.fields})"
-
-
-def flatten_blocks(batch: dict) -> dict:
-    """``(b, block, ...)`` arrays of a :class:`BlockSource` loader -> ``(b * block, ...)``."""
-    return {k: v.reshape(-1, *v.shape[2:]) for k, v in batch.items()}
-
-
 def _block_loader(table, rows, *, fields, extra=None, batch_size: int, block: int, seed: int):
     if batch_size % block:
         raise ValueError(f"batch_size {batch_size} must be a multiple of data.block = {block}.")
-    source = BlockSource(table, rows, fields=fields, extra=extra, block=block, seed=seed)
+    source = TableSource(
+        table, rows, fields=fields, extra=extra, seed=seed, block=block, keys=False
+    )
     return frame_loader(source, batch_size=batch_size // block, seed=seed, num_epochs=None)
 
 
