@@ -21,7 +21,8 @@ from aujax.datasets._grain import (
     window_index,
     window_loader,
 )
-from aujax.datasets._tfds_bp4d import BP4D_SPLITS, _rgb, bp4d_data_source, build_bp4d_tfds
+from aujax.datasets._tfds_bp4d import BP4D_SPLITS, bp4d_data_source, build_bp4d_tfds
+from aujax.datasets._tfds_core import rgb as _rgb
 
 
 # (subject, task, frames): subjects from P1 (F001), P2 (M011) and P3 (F007); one sequence has a

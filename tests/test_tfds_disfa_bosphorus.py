@@ -102,7 +102,7 @@ def test_no_tensorflow(prepared):
 
 
 def _rgb64(frames):
-    from aujax.datasets._tfds_bp4d import _rgb
+    from aujax.datasets._tfds_core import rgb as _rgb
 
     return _rgb(frames, 64)
 

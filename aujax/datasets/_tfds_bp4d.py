@@ -50,7 +50,6 @@ __all__ = [
 
 #: The split names, one per official subject part (P1, P2, P3 of REFERENCE §2).
 BP4D_SPLITS: tuple[str, ...] = core.PART_SPLITS
-_rgb = core.rgb  # the frame resize (tests and docs name it here)
 
 
 class Bp4dConfig(core.SizedConfig):
@@ -128,7 +127,7 @@ class Bp4d(core.AuBuilder):
                 raise core.missing_images(
                     f"{subject}_{task}", size, f"frames img/{subject}/{task}/{{frame}}.jpg"
                 )
-            images = _rgb(read_bp4d_frames(root, subject, task, seq.frames), size)
+            images = core.rgb(read_bp4d_frames(root, subject, task, seq.frames), size)
         intensity = np.full((seq.frames.size, len(BP4D_INTENSITY_AUS)), 9, np.int8)
         for j, au in enumerate(BP4D_INTENSITY_AUS):
             if seq.intensity is not None and au in seq.intensity:

@@ -16,8 +16,6 @@ from ..geometry import MODEL_TO_OPENCV, perspective_project
 
 __all__ = ["CameraSetup", "head_pose_sequence", "project_landmarks"]
 
-_FLIP = MODEL_TO_OPENCV  # model frame -> camera frame (face looking at the camera)
-
 
 @dataclasses.dataclass(frozen=True)
 class CameraSetup:
@@ -80,6 +78,6 @@ def project_landmarks(points, rotation, translation, intrinsics, distance_cm) ->
     """Model-frame points (T, k, 3) under head pose to pixels (T, k, 2) (perspective camera)."""
     p = np.einsum("tij,tkj->tki", rotation, np.asarray(points))
     p = p + translation[:, None, :]
-    cam = np.einsum("ij,tkj->tki", _FLIP, p) + np.array([0.0, 0.0, distance_cm])
+    cam = np.einsum("ij,tkj->tki", MODEL_TO_OPENCV, p) + np.array([0.0, 0.0, distance_cm])
     q = perspective_project(jnp.asarray(cam.reshape(-1, 3)), jnp.asarray(intrinsics))
     return np.asarray(q).reshape(cam.shape[:-1] + (2,))
