@@ -226,3 +226,37 @@ def test_bad_input(model, engine):
         Camera.create(k, projection="fisheye")
     with pytest.raises(ValueError, match="iterations"):
         TopDownEngine.from_model(model, iterations=0)
+
+
+@pytest.fixture(scope="module")
+def engine468():
+    """The engine on MediaPipe's 468 points embedded on the template (aujax detect's mesh fit)."""
+    from aujax.face import mediapipe_embedding
+
+    template = make_face(600)
+    model, _ = build_au_blendshapes(template)
+    tri, bary = mediapipe_embedding(template)
+    model = model.replace(
+        landmark_triangles=jnp.asarray(tri), landmark_barycentric=jnp.asarray(bary, jnp.float64)
+    )
+    rigid = (168, 197, 5, 4, 33, 133, 362, 263)  # the MediaPipe vertices of the rigid iBUG points
+    return model, TopDownEngine.from_model(model, rigid=rigid)
+
+
+def test_engine_on_468_points_recovers_levels_and_identity(engine468):
+    model, eng = engine468
+    assert eng.n_points == 468 and eng.au_basis.shape == (model.n_aus, 468, 3)
+    rng = np.random.default_rng(7)
+    levels = _levels(rng, 6, model.n_aus)
+    identity = _subject(rng, eng)
+    frames = _scene(model, eng, rng, levels, identity)
+    out = eng.fit(frames)  # a single photograph each: identity fitted jointly (ridge)
+    assert np.all(np.asarray(out.valid))
+    assert np.abs(np.asarray(out.levels) - levels).mean() < 0.1
+    exact = TopDownEngine.from_model(model, identity_ridge=0.0, rigid=eng.rigid).fit(frames)
+    assert np.abs(np.asarray(exact.levels) - levels).max() < 0.05
+    assert float(np.max(exact.residual)) < 1e-3  # cm: a zero-residual fixed point
+    with pytest.raises(ValueError, match="engine's 468 points"):
+        eng.fit(frames[:, :68])
+    with pytest.raises(ValueError, match=r"in \[0, 468\)"):
+        TopDownEngine.from_model(model, rigid=(0, 1, 468))

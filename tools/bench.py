@@ -1,7 +1,7 @@
 """Benchmarks: `python -m tools.bench <name> [--quick]`.
 
 Each benchmark prints a table, measures its reference in the same run, ends with one headline
-line, and exits non-zero when a goal is missed. Names: `physics`, `nnls`, `data`, `train`.
+line, and exits non-zero when a goal is missed. Names: `physics`, `nnls`, `data`, `train`, `detect`.
 """
 
 import sys
@@ -12,6 +12,7 @@ BENCHMARKS = {
     "nnls": "tools._bench_nnls",
     "data": "tools._bench_data",
     "train": "tools._bench_train",
+    "detect": "tools._bench_detect",
 }
 
 

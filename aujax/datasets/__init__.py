@@ -44,10 +44,12 @@ from ._disfa import (
     DISFASequence as DISFASequence,
     list_disfa_subjects as list_disfa_subjects,
     read_disfa_frames as read_disfa_frames,
+    read_disfa_landmarks as read_disfa_landmarks,
     read_disfa_sequence as read_disfa_sequence,
     write_disfa_frames as write_disfa_frames,
     write_disfa_sequence as write_disfa_sequence,
 )
+from ._dlib_xml import AnnotatedFace as AnnotatedFace, read_dlib_landmarks as read_dlib_landmarks
 from ._folds import (
     AU_UNION as AU_UNION,
     BP4D_AUS as BP4D_AUS,

@@ -184,6 +184,11 @@ def _read_lm(path):
     return pts
 
 
+def read_disfa_landmarks(path: str | os.PathLike) -> np.ndarray:
+    """The (66, 2) points of one DISFA landmark ``.mat`` file (key ``pts``, pixels)."""
+    return _read_lm(path)
+
+
 def read_disfa_sequence(
     root: str | os.PathLike, subject: str, *, landmarks: bool = True
 ) -> DISFASequence:

@@ -25,6 +25,13 @@ from ._landmarks import (
     landmark_subset as landmark_subset,
     landmarks_from_vertices as landmarks_from_vertices,
 )
+from ._mediapipe import (
+    MEDIAPIPE_SCHEME as MEDIAPIPE_SCHEME,
+    MEDIAPIPE_TO_IBUG68 as MEDIAPIPE_TO_IBUG68,
+    canonical_face_model as canonical_face_model,
+    ibug68_from_mediapipe as ibug68_from_mediapipe,
+    mediapipe_embedding as mediapipe_embedding,
+)
 from ._muscles import (
     MUSCLE_SPECS as MUSCLE_SPECS,
     MuscleSet as MuscleSet,

@@ -1,9 +1,10 @@
 r"""The top-down blendshape engine (seed 000, §2.1, eqs. 1-4): landmarks -> AU levels.
 
 A :class:`TopDownEngine` holds the landmark form of a :class:`~aujax.face.BlendshapeModel`: the
-neutral landmarks ``pbar`` (68, 3), the AU basis ``b_k`` (eq. 1) and the identity basis, all in the
-blendshape (model) frame. Given per-frame landmarks — 3D, or 2D with a :class:`~aujax.geometry.Camera`
-— in the 68-, 66- (DISFA) or 49-point (BP4D) scheme, it returns the AU levels
+neutral landmarks ``pbar`` (68, 3; or (P, 3) for another embedded set such as MediaPipe's 468),
+the AU basis ``b_k`` (eq. 1) and the identity basis, all in the blendshape (model) frame. Given
+per-frame landmarks — 3D, or 2D with a :class:`~aujax.geometry.Camera` — in the 68-, 66- (DISFA)
+or 49-point (BP4D) scheme (or all P points), it returns the AU levels
 ``a*(t) >= 0`` (eq. 2), which are also the blendshape coefficients ``c(t)`` of the model's AU basis
 (``u = sum_k c_k B_k``, seed 001 eq. 3), the head pose and the fit residual.
 
@@ -65,13 +66,13 @@ class SubjectNeutral:
 
     Attributes:
         identity: (I,) identity coefficients beta of the model's identity basis.
-        landmarks: (68, 3) the subject's neutral landmarks in the blendshape frame (cm).
+        landmarks: (P, 3) the subject's neutral landmarks in the blendshape frame (cm).
         residual: () RMS fit residual over the neutral frames (pixels for 2D, cm for 3D).
         n_frames: () number of valid neutral frames used.
     """
 
     identity: Float[Array, " I"]
-    landmarks: Float[Array, "68 3"]
+    landmarks: Float[Array, "P 3"]
     residual: Float[Array, ""]
     n_frames: Array
 
@@ -111,12 +112,16 @@ class TopDownResult:
 class TopDownEngine:
     """Landmark blendshape engine built from a :class:`~aujax.face.BlendshapeModel`.
 
+    Its landmark set is the model's: the iBUG 68 (observations in the 68-, 66- or 49-point
+    scheme), or any other embedded set of P points, e.g. MediaPipe's 468
+    (:func:`aujax.face.mediapipe_embedding` on the model's mesh; observations must then hold all P).
+
     Attributes:
-        neutral: (68, 3) template neutral landmarks pbar (model frame, cm).
-        au_basis: (K, 68, 3) landmark displacement per unit of each AU, b_k (eq. 1).
-        identity_basis: (I, 68, 3) landmark displacement per unit of each identity mode.
+        neutral: (P, 3) template neutral landmarks pbar (model frame, cm); P = 68 by default.
+        au_basis: (K, P, 3) landmark displacement per unit of each AU, b_k (eq. 1).
+        identity_basis: (I, P, 3) landmark displacement per unit of each identity mode.
         aus: AU numbers of the basis rows (static).
-        rigid: indices (into the 68 landmarks) of the rigid subset used for the initial pose
+        rigid: indices (into the P landmarks) of the rigid subset used for the initial pose
             (static).
         iterations: alternation sweeps per frame (static).
         nnls_iterations: cap of each warm-started NNLS solve: projected-gradient iterations, or
@@ -127,9 +132,9 @@ class TopDownEngine:
             used when the identity is fitted (no neutral reference).
     """
 
-    neutral: Float[Array, "68 3"]
-    au_basis: Float[Array, "K 68 3"]
-    identity_basis: Float[Array, "I 68 3"]
+    neutral: Float[Array, "P 3"]
+    au_basis: Float[Array, "K P 3"]
+    identity_basis: Float[Array, "I P 3"]
     identity_ridge: Float[Array, ""]
     aus: tuple[int, ...] = struct.field(pytree_node=False, default=())
     rigid: tuple[int, ...] = struct.field(pytree_node=False, default=RIGID_LANDMARKS)
@@ -160,7 +165,8 @@ class TopDownEngine:
                 :func:`aujax.methods.topdown.reconstruct_coefficients`) or ``"apg"``.
             identity_ridge: ridge weight on the identity coefficients when no neutral reference
                 is given (a single photograph).
-            rigid: landmark indices (68-point scheme) of the rigid subset (>= 3).
+            rigid: landmark indices of the rigid subset (>= 3), into the model's landmarks (the
+                68-point scheme by default).
         """
         if not isinstance(iterations, int) or iterations < 1:
             raise ValueError(f"iterations must be an int >= 1, got {iterations!r}.")
@@ -171,8 +177,11 @@ class TopDownEngine:
         if not identity_ridge >= 0.0:
             raise ValueError(f"identity_ridge must be >= 0, got {identity_ridge}.")
         rigid = tuple(int(i) for i in rigid)
-        if len(rigid) < 3 or min(rigid) < 0 or max(rigid) >= 68:
-            raise ValueError(f"rigid must hold >= 3 landmark indices in [0, 68), got {rigid}.")
+        n_points = int(model.landmark_triangles.shape[0])
+        if len(rigid) < 3 or min(rigid) < 0 or max(rigid) >= n_points:
+            raise ValueError(
+                f"rigid must hold >= 3 landmark indices in [0, {n_points}), got {rigid}."
+            )
         zero = jnp.zeros_like(model.neutral)
         neutral = model.landmarks(model.neutral)
         identity = jnp.stack(
@@ -189,6 +198,11 @@ class TopDownEngine:
             nnls_iterations=nnls_iterations,
             nnls_method=nnls_method,
         )
+
+    @property
+    def n_points(self) -> int:
+        """P, the number of model landmarks (68, or e.g. 468 for MediaPipe's scheme)."""
+        return self.neutral.shape[0]
 
     @property
     def n_aus(self) -> int:
@@ -213,8 +227,9 @@ class TopDownEngine:
 
         Args:
             landmarks: (T, k, d) per-frame landmarks, k in {68, 66, 49} (the scheme is inferred
-                from k), d = 3 (cm, any rigid frame) or d = 2 (pixels (column, row), needs
-                ``camera``). NaN marks a missing landmark or frame.
+                from k) for the 68-point engine, k = P for an engine of another landmark set;
+                d = 3 (cm, any rigid frame) or d = 2 (pixels (column, row), needs ``camera``).
+                NaN marks a missing landmark or frame.
             neutral: the subject's neutral reference (:meth:`fit_neutral`). Without one the
                 identity coefficients are fitted per frame with the levels (free, ridge).
             camera: the camera for 2D landmarks.
@@ -229,9 +244,10 @@ class TopDownEngine:
                 raise ValueError(
                     f"neutral must be a SubjectNeutral (from fit_neutral), got {type(neutral)}."
                 )
-            if neutral.landmarks.shape != (68, 3):
+            if neutral.landmarks.shape != self.neutral.shape:
                 raise ValueError(
-                    f"neutral.landmarks must have shape (68, 3), got {neutral.landmarks.shape}."
+                    f"neutral.landmarks must have shape {self.neutral.shape}, "
+                    f"got {neutral.landmarks.shape}."
                 )
         return _fit_jit(self, obs, weights, ok, camera, neutral, rows)
 
@@ -292,7 +308,13 @@ class TopDownEngine:
             x = x.astype(self.neutral.dtype)
         x = x.astype(self.neutral.dtype)
         k, d = x.shape[1], x.shape[2]
-        if k not in LANDMARK_SCHEMES:
+        if self.n_points != 68:
+            if k != self.n_points:
+                raise ValueError(
+                    f"landmarks must hold the engine's {self.n_points} points per frame (axis 1), "
+                    f"got {k}."
+                )
+        elif k not in LANDMARK_SCHEMES:
             raise ValueError(
                 f"landmarks must hold 68, 66 or 49 points per frame (axis 1), got {k}."
             )
@@ -302,7 +324,7 @@ class TopDownEngine:
             raise ValueError(f"camera must be an aujax.geometry.Camera, got {type(camera)}.")
         if d == 3 and camera is not None:
             raise ValueError("camera must be None for 3D landmarks (d = 3).")
-        rows = tuple(LANDMARK_SCHEMES[k])
+        rows = tuple(LANDMARK_SCHEMES[k]) if self.n_points == 68 else tuple(range(k))
         present = jnp.all(jnp.isfinite(x), axis=-1)  # (T, k)
         ok = jnp.ones(x.shape[0], bool) if valid is None else jnp.asarray(valid, bool)
         if ok.shape != (x.shape[0],):

@@ -1,0 +1,179 @@
+"""AU columns from 68 landmarks: the top-down engine (seed 000) on a real camera.
+
+``aujax detect`` fits :class:`aujax.methods.topdown.TopDownEngine` — the procedural template's
+AU blendshapes, the same engine settings as the synthetic default's coefficient reconstruction
+(:data:`ENGINE`) — to the iBUG-68 points of each face with no neutral reference (the identity is
+fitted per frame, ridge-regularised), through a pinhole camera of focal length ``focal x image
+width`` centred on the image. It gives per face:
+
+- ``levels``: the AU levels a* >= 0 (the blendshape coefficients, seed 000 eq. 2), unbounded;
+- ``AU**_r``: the levels clipped to OpenFace's 0-5 intensity scale;
+- ``AU**_c``: presence, ``a*_k >= t_k`` with thresholds chosen on the synthetic training data
+  (``tools.detect_thresholds``, stored in ``assets/au_thresholds.json``);
+- head pose: translation (mm) and rotation (radians, OpenFace's ``R = Rx Ry Rz`` convention,
+  camera frame x right, y down, z forward; 0 = facing the camera);
+- ``residual``: RMS landmark residual in % of the outer inter-ocular distance (points 36-45).
+
+The engine is today's (issue 16 calibrates the face model on real faces and bounds the engine);
+its AU columns on real faces are only as good as that model, and the README says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..geometry import MODEL_TO_OPENCV, Camera
+
+
+ENGINE = {
+    "template_vertices": 400,
+    "seed": 0,
+    "iterations": 6,
+    "nnls_iterations": 200,
+    "nnls_method": "active_set",
+}
+THRESHOLDS_PATH = pathlib.Path(__file__).with_name("assets") / "au_thresholds.json"
+FOCAL = 1.2  # focal length in image widths, when the camera is unknown
+
+
+FITS = ("ibug68", "mesh468")
+# The MediaPipe vertices of the engine's rigid iBUG landmarks 27-30, 36, 39, 42, 45 (REFERENCE §10).
+MEDIAPIPE_RIGID = (168, 197, 5, 4, 33, 133, 362, 263)
+
+
+@functools.cache
+def engine(fit: str = "ibug68"):
+    """The top-down engine of :data:`ENGINE` (built once per process and fit).
+
+    ``"ibug68"``: the template's 68 landmarks (2D pixels through the camera).
+    ``"mesh468"``: MediaPipe's 468 points embedded on the template
+    (:func:`aujax.face.mediapipe_embedding`), fitted to the mesh's (x, y, z) as 3D points.
+    """
+    from ..face import make_face, mediapipe_embedding
+    from ..methods.topdown import TopDownEngine, template_blendshapes
+
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
+    model = template_blendshapes(n_vertices=ENGINE["template_vertices"], seed=ENGINE["seed"])
+    rigid = None
+    if fit == "mesh468":
+        template = make_face(ENGINE["template_vertices"], seed=ENGINE["seed"])
+        if not np.allclose(np.asarray(template.vertices), np.asarray(model.neutral), atol=1e-5):
+            raise RuntimeError("the blendshape model was not built on make_face's template")
+        tri, bary = mediapipe_embedding(template)
+        with jax.enable_x64(True):
+            model = model.replace(
+                landmark_triangles=jnp.asarray(tri, jnp.int32),
+                landmark_barycentric=jnp.asarray(bary, jnp.float64),
+            )
+        rigid = MEDIAPIPE_RIGID
+    with jax.enable_x64(True):  # as the coefficient reconstruction of the experiments
+        return TopDownEngine.from_model(
+            model,
+            iterations=ENGINE["iterations"],
+            nnls_iterations=ENGINE["nnls_iterations"],
+            nnls_method=ENGINE["nnls_method"],
+            **({} if rigid is None else {"rigid": rigid}),
+        )
+
+
+@functools.cache
+def thresholds() -> dict[int, float]:
+    """Presence thresholds per AU (``assets/au_thresholds.json``)."""
+    if not THRESHOLDS_PATH.is_file():
+        raise FileNotFoundError(
+            f"{THRESHOLDS_PATH} is missing: run `python -m tools.detect_thresholds`"
+        )
+    data = json.loads(THRESHOLDS_PATH.read_text())
+    return {int(k): float(v) for k, v in data["thresholds"].items()}
+
+
+def camera_for(width: int, height: int, *, focal: float = FOCAL) -> Camera:
+    f = focal * width
+    k = np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
+    return Camera.create(jnp.asarray(k))
+
+
+def euler_xyz(r: np.ndarray) -> np.ndarray:
+    """(..., 3) angles (rx, ry, rz) with ``R = Rx(rx) Ry(ry) Rz(rz)`` (OpenFace's pose_R)."""
+    ry = np.arcsin(np.clip(r[..., 0, 2], -1.0, 1.0))
+    rx = np.arctan2(-r[..., 1, 2], r[..., 2, 2])
+    rz = np.arctan2(-r[..., 0, 1], r[..., 0, 0])
+    return np.stack([rx, ry, rz], -1)
+
+
+def fit_aus(
+    points68: np.ndarray,
+    width: int,
+    height: int,
+    *,
+    mesh: np.ndarray | None = None,
+    focal: float = FOCAL,
+    chunk: int = 256,
+) -> dict:
+    """Fits the engine to one image size's faces; see the module docstring.
+
+    Args:
+        points68: (T, 68, 2) pixel landmarks (NaN = missing): the ``"ibug68"`` fit through a
+            pinhole camera of focal length ``focal x width``.
+        width, height: the image size (the camera).
+        mesh: optional (T, 468, 3) face-mesh points (x, y, z) in pixels: the ``"mesh468"`` fit,
+            all 468 points and their relative depth as a scaled-orthographic 3D observation (a
+            similarity absorbs the pixel scale); the 68 points still give the residual's scale.
+
+    Returns:
+        dict of numpy arrays: ``levels`` (T, K), ``aus`` (K,), ``present`` (T, K) 0/1 (NaN for an
+        AU without a threshold), ``pose_T`` (T, 3) mm, ``pose_R`` (T, 3) rad, ``residual`` (T,)
+        % of the outer inter-ocular distance, ``valid`` (T,).
+    """
+    points68 = np.asarray(points68, np.float64)
+    if points68.ndim != 3 or points68.shape[1:] != (68, 2):
+        raise ValueError(f"points68 must be (frames, 68, 2), got {points68.shape}")
+    if mesh is not None:
+        mesh = np.asarray(mesh, np.float64)
+        if mesh.shape != (len(points68), 468, 3):
+            raise ValueError(f"mesh must be ({len(points68)}, 468, 3), got {mesh.shape}")
+    obs = points68 if mesh is None else mesh
+    eng = engine("ibug68" if mesh is None else "mesh468")
+    with jax.enable_x64(True):
+        cam = camera_for(width, height, focal=focal) if mesh is None else None
+        parts = []
+        for i in range(0, len(obs), chunk):
+            block = obs[i : i + chunk]
+            # pad to a power of two >= 16 (NaN frames are skipped): one compiled fit per bucket
+            n = min(chunk, max(16, 1 << max(0, len(block) - 1).bit_length()))
+            padded = np.full((n, *block.shape[1:]), np.nan)
+            padded[: len(block)] = block
+            fit = eng.fit(jnp.asarray(padded), camera=cam)
+            m = len(block)
+            parts.append(jax.tree.map(lambda a, m=m: np.asarray(a)[:m], fit))
+        res = jax.tree.map(lambda *a: np.concatenate(a), *parts)
+    aus = np.asarray(parts[0].aus)
+    thr = thresholds()
+    t = np.array([thr.get(int(a), np.nan) for a in aus])
+    levels = np.asarray(res.levels)
+    present = np.where(np.isnan(t), np.nan, (levels >= np.nan_to_num(t, nan=np.inf)).astype(float))
+    rot = np.asarray(res.pose.rotation) @ np.asarray(MODEL_TO_OPENCV).T
+    trans = np.asarray(res.pose.translation)
+    if mesh is not None:  # pixels -> camera frame: X_px = s R p + t with s = f / Z (px per cm)
+        s = np.asarray(res.pose.scale)[:, None]
+        f = focal * width
+        centre = np.array([width / 2.0, height / 2.0])
+        trans = np.concatenate([(trans[:, :2] - centre) / s, f / s], axis=1)
+    iod = np.linalg.norm(points68[:, 36] - points68[:, 45], axis=-1)
+    valid = np.asarray(res.valid)
+    return {
+        "levels": levels,
+        "aus": aus,
+        "present": present,
+        "pose_T": 10.0 * trans,
+        "pose_R": euler_xyz(rot),
+        "residual": np.where(valid, 100.0 * np.asarray(res.residual) / iod, np.nan),
+        "valid": valid,
+    }

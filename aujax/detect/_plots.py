@@ -1,0 +1,57 @@
+"""``aujax detect --plot``: an AU timeline per video, a landmark + AU bar overlay per image."""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+
+from ..face import AU_IDS
+from ._sources import kind_of, read_image
+
+
+def plot_table(df, path: pathlib.Path, out_dir: pathlib.Path) -> list[pathlib.Path]:
+    """Writes the PNGs of one input's table; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kind = kind_of(path)
+    r_cols = [f"AU{a:02d}_r" for a in AU_IDS]
+    out = []
+    if kind in ("video", "landmarks"):
+        fig, ax = plt.subplots(figsize=(10, 4.5))
+        t = df["timestamp"].to_numpy()
+        x = t if np.isfinite(t).any() else df["frame"].to_numpy()
+        im = ax.imshow(df[r_cols].to_numpy().T, aspect="auto", vmin=0, vmax=5, cmap="magma",
+                       extent=(x.min(), x.max() if x.max() > x.min() else x.min() + 1,
+                               len(r_cols) - 0.5, -0.5), interpolation="nearest")  # fmt: skip
+        ax.set_yticks(range(len(r_cols)), [c[:-2] for c in r_cols])
+        ax.set_xlabel("time (s)" if np.isfinite(t).any() else "frame")
+        ax.set_title(f"{path.name}: AU intensity (0-5)")
+        fig.colorbar(im, ax=ax)
+        png = out_dir / f"{path.stem}_aus.png"
+        fig.savefig(png, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        out.append(png)
+        return out
+    for name, rows in df.groupby("input", sort=False):
+        image = read_image(pathlib.Path(name))
+        fig, (a0, a1) = plt.subplots(1, 2, figsize=(10, 4.5), width_ratios=(3, 2))
+        a0.imshow(image)
+        a0.axis("off")
+        ok = rows[rows["success"] == 1]
+        for _, r in ok.iterrows():
+            a0.scatter([r[f"x_{k}"] for k in range(68)], [r[f"y_{k}"] for k in range(68)],
+                       s=4, c="lime")  # fmt: skip
+        if len(ok):
+            a1.barh([c[:-2] for c in r_cols], ok.iloc[0][r_cols].to_numpy(float), color="tab:red")
+            a1.set_xlim(0, 5)
+            a1.invert_yaxis()
+        a1.set_title("AU intensity, face 0")
+        png = out_dir / f"{pathlib.Path(name).stem}_overlay.png"
+        fig.savefig(png, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        out.append(png)
+    return out

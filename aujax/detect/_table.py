@@ -1,0 +1,100 @@
+"""``aujax detect``'s table: OpenFace 2 columns where they overlap, then aujax's own.
+
+=======================  ===================================================================
+column                   meaning
+=======================  ===================================================================
+``input``                the file the row comes from (an image of a folder, a video, ...)
+``frame``                frame number (video, landmark file) or image index (folder); 0-based
+``face_id``              face index within the frame (a tracked face keeps its id)
+``timestamp``            seconds (video: frame / fps; NaN for images)
+``confidence``           face-mesh face flag in (0, 1) (1.0 for landmarks read from a file)
+``success``              1 when a face was found and fitted, else 0 (the other columns NaN)
+``face_x0 .. face_y1``   face box, pixels
+``pose_Tx .. pose_Tz``   head translation, mm, camera frame (x right, y down, z forward)
+``pose_Rx .. pose_Rz``   head rotation, radians, ``R = Rx Ry Rz`` (OpenFace's convention)
+``x_0..x_67 y_0..y_67``  iBUG-68 points, pixels (from the 468-point mesh, REFERENCE §10)
+``AU01_r .. AU26_r``     AU intensity on 0-5: the engine's level clipped to 5
+``AU01_c .. AU26_c``     AU presence 0/1: level >= threshold chosen on synthetic training data
+``c_AU01 .. c_AU26``     aujax: blendshape coefficients (the unclipped levels a*)
+``residual``             aujax: RMS fit residual, % of the outer inter-ocular distance
+``mp_x_k mp_y_k mp_z_k`` aujax, with ``mesh=True``: the 468 mesh points (z: relative depth, px)
+=======================  ===================================================================
+
+Missing values are NaN (empty fields in the CSV).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..face import AU_IDS
+from ._au_fit import fit_aus
+
+
+def au_name(au: int) -> str:
+    return f"AU{au:02d}"
+
+
+def columns(*, mesh: bool = False) -> list[str]:
+    """The table's columns, in order."""
+    cols = ["input", "frame", "face_id", "timestamp", "confidence", "success"]
+    cols += ["face_x0", "face_y0", "face_x1", "face_y1"]
+    cols += [f"pose_T{a}" for a in "xyz"] + [f"pose_R{a}" for a in "xyz"]
+    cols += [f"x_{k}" for k in range(68)] + [f"y_{k}" for k in range(68)]
+    cols += [f"{au_name(a)}_r" for a in AU_IDS] + [f"{au_name(a)}_c" for a in AU_IDS]
+    cols += [f"c_{au_name(a)}" for a in AU_IDS] + ["residual"]
+    if mesh:
+        cols += [f"mp_{a}_{k}" for k in range(468) for a in "xyz"]
+    return cols
+
+
+def build_table(rows: list[dict], *, size_of, mesh: bool = False, fit: str = "ibug68"):
+    """The DataFrame of a list of rows.
+
+    Args:
+        rows: dicts with ``input, frame, face_id, timestamp, confidence, success`` and, for
+            successful rows, ``points`` (68, 2), optionally ``box`` (4,) and ``mesh`` (468, 3).
+        size_of: row -> (width, height) of its image (the engine's camera).
+        mesh: add the 468 mesh columns.
+        fit: ``"ibug68"`` or ``"mesh468"`` (:func:`fit_aus`; rows without a mesh, i.e. landmarks
+            read from a file, always take the 68-point fit).
+    """
+    import pandas as pd
+
+    cols = columns(mesh=mesh)
+    out = np.full((len(rows), len(cols)), np.nan)
+    at = {c: i for i, c in enumerate(cols)}
+    for i, r in enumerate(rows):
+        for c in ("frame", "face_id", "timestamp", "confidence", "success"):
+            out[i, at[c]] = r[c]
+        if "box" in r:
+            out[i, at["face_x0"] : at["face_y1"] + 1] = r["box"]
+        if mesh and "mesh" in r:
+            out[i, at["mp_x_0"] :] = np.asarray(r["mesh"]).reshape(-1)
+    ok = [i for i, r in enumerate(rows) if r["success"]]
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i in ok:
+        groups.setdefault(tuple(size_of(rows[i])), []).append(i)
+    for (w, h), idx in groups.items():
+        pts = np.stack([rows[i]["points"] for i in idx])
+        use_mesh = fit == "mesh468" and all("mesh" in rows[i] for i in idx)
+        meshes = np.stack([rows[i]["mesh"] for i in idx]) if use_mesh else None
+        fit_ = fit_aus(pts, w, h, mesh=meshes)
+        j = np.asarray(idx)
+        out[j, at["x_0"] : at["x_67"] + 1] = pts[..., 0]
+        out[j, at["y_0"] : at["y_67"] + 1] = pts[..., 1]
+        out[j, at["pose_Tx"] : at["pose_Tz"] + 1] = fit_["pose_T"]
+        out[j, at["pose_Rx"] : at["pose_Rz"] + 1] = fit_["pose_R"]
+        out[j, at["residual"]] = fit_["residual"]
+        for k, a in enumerate(fit_["aus"]):
+            name = au_name(int(a))
+            out[j, at[f"{name}_r"]] = np.clip(fit_["levels"][:, k], 0.0, 5.0)
+            out[j, at[f"{name}_c"]] = fit_["present"][:, k]
+            out[j, at[f"c_{name}"]] = fit_["levels"][:, k]
+        bad = j[~fit_["valid"]]
+        out[bad, at["success"]] = 0
+    df = pd.DataFrame(out, columns=cols)
+    df["input"] = [str(r["input"]) for r in rows]
+    for c in ("frame", "face_id", "success"):
+        df[c] = df[c].astype(int)
+    return df

@@ -1,0 +1,204 @@
+"""`aujax detect`: anchors, suppression, crops, the front end on real faces, the CLI and its table."""
+
+import pathlib
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+from aujax.datasets import read_dlib_landmarks
+from aujax.detect import (
+    DETECTORS,
+    Detector,
+    FaceFrontEnd,
+    Roi,
+    columns,
+    crop,
+    crop_to_image,
+    detect_main,
+    landmark_agreement,
+    ssd_anchors,
+    weighted_nms,
+)
+from aujax.detect._roi import image_to_crop
+
+
+REAL = pathlib.Path(__file__).resolve().parents[2] / "shared" / "realfaces"
+
+
+def _need(path):
+    if not path.exists():
+        pytest.skip(f"{path} is missing")
+    return path
+
+
+def test_anchor_counts_and_centres():
+    short, full = ssd_anchors(DETECTORS["short_range"]), ssd_anchors(DETECTORS["full_range"])
+    assert short.shape == (896, 2) and full.shape == (2304, 2)
+    # short range: 16x16 cells x 2 anchors, then 8x8 cells x 6; centres at cell middles
+    np.testing.assert_allclose(short[0], [0.5 / 16, 0.5 / 16])
+    np.testing.assert_allclose(short[1], short[0])
+    np.testing.assert_allclose(short[512], [0.5 / 8, 0.5 / 8])
+    np.testing.assert_allclose(full[2303], [47.5 / 48, 47.5 / 48])
+
+
+def test_weighted_nms_merges_overlaps_and_keeps_the_best_score():
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60], [0, 0, 10, 10.0]])
+    kps = np.zeros((4, 6, 2))
+    kps[:, 0, 0] = [0.0, 3.0, 7.0, 100.0]
+    scores = np.array([0.9, 0.6, 0.8, 0.3])
+    out = weighted_nms(boxes, kps, scores, min_score=0.5)
+    assert [s for _, _, s in out] == [0.9, 0.8]  # box 3 is below the score threshold
+    np.testing.assert_allclose(out[0][0], (0.9 * boxes[0] + 0.6 * boxes[1]) / 1.5)
+    np.testing.assert_allclose(out[0][1][0, 0], (0.6 * 3.0) / 1.5)
+    np.testing.assert_allclose(out[1][0], boxes[2])
+
+
+def test_rotated_crop_samples_a_linear_image_exactly():
+    h, w = 60, 80
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    image = np.stack([xx, yy, xx + 2 * yy], -1)  # value = pixel-centre coordinate - 0.5
+    roi = Roi(
+        center=jnp.asarray([[40.0, 30.0]], jnp.float32),
+        size=jnp.asarray([20.0], jnp.float32),
+        angle=jnp.asarray([0.3], jnp.float32),
+    )
+    out = np.asarray(crop(jnp.asarray(image), roi, out_size=16))[0]
+    g = np.arange(16, dtype=np.float32) + 0.5
+    grid = np.stack(np.meshgrid(g, g, indexing="xy"), -1).reshape(1, -1, 2)
+    pts = np.asarray(crop_to_image(roi, jnp.asarray(grid), 16))[0] - 0.5
+    np.testing.assert_allclose(out[..., 0].ravel(), pts[:, 0], atol=1e-3)
+    np.testing.assert_allclose(out[..., 1].ravel(), pts[:, 1], atol=1e-3)
+    back = np.asarray(image_to_crop(roi, jnp.asarray(pts[None] + 0.5), 16))[0]
+    np.testing.assert_allclose(back, grid[0], atol=1e-3)
+    # the crop's x axis turns counter-clockwise in the image by the angle (y down)
+    d = pts[1] - pts[0]
+    np.testing.assert_allclose(np.arctan2(-d[1], d[0]), 0.3, atol=1e-5)
+
+
+def test_front_end_on_dlib_faces():
+    """≥ 90 % of the 43 annotated faces found; inner-51 NME ≤ 5 % of the outer inter-ocular
+    distance (dlib's own predictor made the annotations: a scheme reference, not ground truth)."""
+    folder = _need(REAL / "dlib")
+    faces = read_dlib_landmarks(folder / "training_with_face_landmarks.xml")
+    faces += read_dlib_landmarks(folder / "testing_with_face_landmarks.xml")
+    assert len(faces) == 43
+    score = landmark_agreement(FaceFrontEnd(), faces)
+    print(score.summary())
+    assert score.found.mean() >= 0.9
+    assert np.nanmean(score.inner) <= 0.05
+    assert np.nanmean(score.jaw) < 0.2  # the jaw is a silhouette: reported, loosely bounded
+
+
+def test_detect_video_end_to_end(tmp_path, capsys):
+    video = _need(REAL / "video" / "WolfgangLanger_Pexels.mp4")
+    assert detect_main([str(video), "-o", str(tmp_path), "-q", "--plot"]) == 0
+    df = pd.read_csv(tmp_path / "WolfgangLanger_Pexels.csv")
+    assert list(df.columns) == columns()
+    assert len(df) == 472 and (df["face_id"] == 0).all()
+    np.testing.assert_array_equal(df["frame"], np.arange(472))
+    np.testing.assert_allclose(df["timestamp"], np.arange(472) / 23.976, rtol=1e-3)
+    assert df["success"].mean() > 0.95  # one talking face, always in view
+    ok = df[df["success"] == 1]
+    assert ok[[f"x_{k}" for k in range(68)]].notna().all().all()
+    assert (
+        (
+            (ok[[c for c in columns() if c.endswith("_r")]] >= 0)
+            & (ok[[c for c in columns() if c.endswith("_r")]] <= 5)
+        )
+        .all()
+        .all()
+    )
+    assert (tmp_path / "WolfgangLanger_Pexels_aus.png").stat().st_size > 0
+    # the face is in the middle third of the frame, its eyes level within ~30 degrees
+    assert ok["x_30"].between(640 / 4, 640 * 3 / 4).mean() > 0.9
+    assert (ok["pose_Rz"].abs() < 0.5).mean() > 0.9
+
+
+def test_bad_inputs_name_the_file_and_faceless_images_give_a_failed_row(tmp_path, capsys):
+    corrupt = tmp_path / "broken.jpg"
+    corrupt.write_bytes(b"this is not a JPEG")
+    blank = tmp_path / "blank.png"
+    from PIL import Image
+
+    Image.fromarray(np.full((120, 160, 3), 128, np.uint8)).save(blank)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    out = tmp_path / "out"
+    status = detect_main([str(corrupt), str(blank), str(notes), "-o", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert f"{corrupt}: not a readable image" in err
+    assert f"{notes}: not an image" in err
+    df = pd.read_csv(out / "blank.csv")  # the good input of the batch is not lost
+    assert len(df) == 1 and df["success"].iloc[0] == 0 and np.isnan(df["AU12_r"].iloc[0])
+    with pytest.raises(ValueError, match="broken.jpg"):
+        Detector(progress=False)(corrupt)
+
+
+def test_openface_csv_and_npy_landmarks_give_the_same_aus(tmp_path):
+    folder = _need(REAL / "dlib")
+    faces = read_dlib_landmarks(folder / "testing_with_face_landmarks.xml")[:4]
+    pts = np.stack([f.points for f in faces])  # (4, 68, 2) pixels
+    np.save(tmp_path / "lm.npy", pts)
+    table = {"frame": np.arange(4), "face_id": 0, "timestamp": np.arange(4) / 30.0,
+             "confidence": 0.98, "success": 1}  # fmt: skip
+    for a in "xy":
+        for k in range(68):
+            table[f" {a}_{k}"] = pts[:, k, "xy".index(a)]  # OpenFace writes a space after commas
+    pd.DataFrame(table).to_csv(tmp_path / "of.csv", index=False, float_format="%.17g")
+    det = Detector(progress=False)
+    a, b = det(tmp_path / "of.csv"), det(tmp_path / "lm.npy")
+    aus = [c for c in columns() if c.startswith("AU") or c.startswith("c_AU")]
+    assert a["success"].all()
+    np.testing.assert_array_equal(a[aus].to_numpy(), b[aus].to_numpy())
+    np.testing.assert_array_equal(a["timestamp"], np.arange(4) / 30.0)
+    with pytest.raises(ValueError, match="x_0..x_67"):
+        pd.DataFrame({"x_0": [1.0]}).to_csv(tmp_path / "bad.csv", index=False)
+        det(tmp_path / "bad.csv")
+
+
+def _largest_face(df):
+    df = df.assign(
+        file=df["input"].map(lambda s: pathlib.Path(s).name),
+        area=(df.face_x1 - df.face_x0) * (df.face_y1 - df.face_y0),
+    )
+    return df.sort_values("area", ascending=False).groupby("file").head(1).set_index("file")
+
+
+def _auc(score, label):
+    pos, neg = score[label == 1], score[label == 0]
+    return np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])
+
+
+@pytest.mark.slow  # ~1 min on 2 cores; the dlib, video and TFLite tests keep real faces in CI
+def test_labelled_photographs_smiles_and_open_mouths():
+    """The 61 labelled photographs (by-eye labels, `?` left out). Measured 2026-12-03: the 68-point
+    2D fit ranks open mouths by AU25_r with AUC 0.84 and smiles by AU12_r with AUC 0.65; the
+    468-point fit with depth ranks smiles with AUC 0.985 and open mouths with 0.55. The bounds
+    below guard those strengths (issue 16 is to make one fit read both)."""
+    folder = _need(REAL / "photos")
+    labels = pd.read_csv(folder / "labels.csv").set_index("file")
+    det = Detector(progress=False)  # (without the zoomed tiles img61's face is missed)
+    rows = det.rows(folder)  # the front end once, the engine twice
+    flat = _largest_face(det.table(*rows))
+    deep = _largest_face(det.table(*rows, fit="mesh468"))
+    assert flat["success"].reindex(labels.index).eq(1).all()  # a face in every photograph
+    teeth = labels["teeth"].astype(int)
+    assert _auc(flat.loc[teeth.index, "AU25_r"].to_numpy(), teeth.to_numpy()) >= 0.75
+    smile = labels["smile"][labels["smile"].isin(["0", "1"])].astype(int)
+    assert _auc(deep.loc[smile.index, "AU12_r"].to_numpy(), smile.to_numpy()) >= 0.9
+    assert deep["residual"].max() < 10.0  # % of the inter-ocular distance: no diverged fit
+
+
+def test_console_entry_points():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "aujax.detect", "--help"], capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0 and "--fit" in out.stdout
+    from aujax.detect import main
+
+    assert main([]) == 2  # `aujax` alone: the usage line, status 2
