@@ -202,3 +202,20 @@ def test_console_entry_points():
     from aujax.detect import main
 
     assert main([]) == 2  # `aujax` alone: the usage line, status 2
+
+
+def test_tracker_keeps_ids_and_finds_a_face_entering_the_view():
+    folder = _need(REAL / "photos")
+    from aujax.detect._sources import read_image
+
+    a = read_image(folder / "img1.jpg")[:352, :352]
+    b = read_image(folder / "img12.jpg")[:352, 64:416]
+    blank = np.full_like(b, 90)
+    frames = [np.concatenate([a, blank if t < 5 else b], axis=1) for t in range(34)]
+    frames += [np.concatenate([blank, b], axis=1) for _ in range(3)]  # face 0 leaves
+    front = FaceFrontEnd(redetect_every=30)
+    seen = [{f.face_id: f.box for f in faces} for faces in front.track(frames)]
+    assert all(set(s) == {0} for s in seen[:30])  # b enters at frame 5, found at the next sweep
+    assert all(set(s) == {0, 1} for s in seen[30:34])
+    assert seen[31][0][0] < 352 <= seen[31][1][0]  # ids stay with their faces (left, right)
+    assert set(seen[-1]) == {1}  # the lost face is dropped, the other keeps its id

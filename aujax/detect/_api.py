@@ -164,7 +164,7 @@ def _face_row(name, index, ts, k, face):
     return {
         "input": name,
         "frame": index,
-        "face_id": k,
+        "face_id": face.face_id if face.face_id >= 0 else k,
         "timestamp": ts,
         "confidence": face.presence,
         "success": 1,

@@ -45,6 +45,7 @@ class Face:
         landmarks: (468, 3) face-mesh points (x, y, z), pixels.
         presence: face-mesh face flag, in (0, 1).
         roi: the crop the mesh ran on.
+        face_id: the track's id in a video (:meth:`FaceFrontEnd.track`); -1 in an image.
     """
 
     box: np.ndarray
@@ -52,6 +53,7 @@ class Face:
     landmarks: np.ndarray
     presence: float
     roi: tuple[float, float, float, float]  # cx, cy, size, angle
+    face_id: int = -1
 
 
 @functools.partial(jax.jit, static_argnames=("network",))
@@ -105,6 +107,8 @@ class FaceFrontEnd:
         min_score: detector score threshold (default: the model's, 0.6 / 0.5).
         min_presence: face-mesh flag below which a face is dropped or a track is lost.
         max_faces: most faces per image.
+        redetect_every: in video, run the detector every this many frames while fewer than
+            ``max_faces`` faces are tracked (0: only when a face is lost).
         refine: extra mesh passes on an image, each cropped from the previous landmarks (as the
             tracker crops the next frame): the detector's box and eye keypoints place the first
             crop less well than the mesh's own 468 points.
@@ -116,6 +120,7 @@ class FaceFrontEnd:
     min_presence: float = 0.5
     max_faces: int = 8
     refine: int = 1
+    redetect_every: int = 30
 
     def __post_init__(self):
         if self.detector not in DETECTORS:
@@ -182,30 +187,41 @@ class FaceFrontEnd:
     def track(self, frames, *, progress=None):
         """Faces of each frame of a video (an iterable of RGB frames); yields lists of :class:`Face`.
 
-        Tracks keep their ``face_id`` as their index into the previous frame's list order: a
-        new face is appended; a lost face is re-detected.
+        Each face keeps its ``face_id`` while it is tracked; a new face gets the next unused id.
+        The detector runs when a face is lost, when nothing is tracked, and every
+        ``redetect_every`` frames while fewer than ``max_faces`` are tracked (a face entering the
+        view). Two tracks that converge on one face (box IoU > 0.5) become one.
         """
         tracks: list[Face] = []
-        for frame in frames:
+        next_id = 0
+        for t, frame in enumerate(frames):
             kept: list[Face] = []
             if tracks:
                 lm = np.stack([f.landmarks for f in tracks])
                 roi = _roi_from_landmarks(lm)
                 new_lm, flag = self.mesh(frame, roi, bucket=1)  # frames share one shape
-                kept = [
-                    Face(_box(new_lm[i]), 1.0, new_lm[i], float(flag[i]), _roi_tuple(roi, i))
-                    for i in range(len(tracks))
-                    if flag[i] >= self.min_presence
-                ]
-            if len(kept) < len(tracks) or not kept:
-                for face in self.faces(frame, bucket=1):
-                    if all(iou(face.box, k.box[None])[0] < 0.5 for k in kept):
+                for i, old in enumerate(tracks):
+                    face = dataclasses.replace(
+                        old, box=_box(new_lm[i]), score=1.0, landmarks=new_lm[i],
+                        presence=float(flag[i]), roi=_roi_tuple(roi, i),
+                    )  # fmt: skip
+                    if flag[i] >= self.min_presence and _new(face, kept):
                         kept.append(face)
-                kept = kept[: self.max_faces]
+            periodic = self.redetect_every > 0 and t % self.redetect_every == 0
+            if len(kept) < len(tracks) or not kept or (periodic and len(kept) < self.max_faces):
+                for face in self.faces(frame, bucket=1):
+                    if len(kept) < self.max_faces and _new(face, kept):
+                        kept.append(dataclasses.replace(face, face_id=next_id))
+                        next_id += 1
             tracks = kept
             if progress is not None:
                 progress.update(1)
             yield tracks
+
+
+def _new(face: Face, kept: list[Face]) -> bool:
+    """Whether ``face`` overlaps none of ``kept`` (box IoU <= 0.5)."""
+    return all(iou(face.box, k.box[None])[0] <= 0.5 for k in kept)
 
 
 def _pad_batch(roi: Roi, multiple: int) -> Roi:
