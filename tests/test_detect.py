@@ -17,11 +17,11 @@ from aujax.detect import (
     crop,
     crop_to_image,
     detect_main,
+    image_to_crop,
     landmark_agreement,
     ssd_anchors,
     weighted_nms,
 )
-from aujax.detect._roi import image_to_crop
 
 
 REAL = pathlib.Path(__file__).resolve().parents[2] / "shared" / "realfaces"
@@ -206,7 +206,7 @@ def test_console_entry_points():
 
 def test_tracker_keeps_ids_and_finds_a_face_entering_the_view():
     folder = _need(REAL / "photos")
-    from aujax.detect._sources import read_image
+    from aujax.detect import read_image
 
     a = read_image(folder / "img1.jpg")[:352, :352]
     b = read_image(folder / "img12.jpg")[:352, 64:416]

@@ -13,9 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from aujax.detect import FaceFrontEnd, Roi, crop, load_network, roi_from_box
-from aujax.detect._roi import letterbox
-from aujax.detect._sources import read_image
+from aujax.detect import FaceFrontEnd, Roi, crop, letterbox, load_network, read_image, roi_from_box
 from aujax.nn import LiteGraph, parse_program
 
 

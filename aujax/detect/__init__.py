@@ -3,12 +3,13 @@
 The face front end is MediaPipe's (BlazeFace detectors and the 468-point face mesh, converted
 from the Apache-2.0 ``.tflite`` models and run as Flax NNX graphs in JAX: batched, jit-compiled,
 CPU/GPU/TPU); the AU columns come from the top-down engine of seed 000 on the iBUG-68 subset of
-the mesh. See ``docs/detect.md``.
+the mesh (or, ``fit="mesh468"``, on all 468 points with their depth). See ``docs/detect.md``.
 """
 
 from ._api import Detector as Detector, detect as detect, detect_files as detect_files
 from ._au_fit import (
     ENGINE as ENGINE,
+    FITS as FITS,
     FOCAL as FOCAL,
     THRESHOLDS_PATH as THRESHOLDS_PATH,
     camera_for as camera_for,
@@ -33,6 +34,9 @@ from ._roi import (
     Roi as Roi,
     crop as crop,
     crop_to_image as crop_to_image,
+    image_to_crop as image_to_crop,
+    letterbox as letterbox,
     roi_from_box as roi_from_box,
 )
+from ._sources import read_image as read_image, read_landmarks as read_landmarks
 from ._table import columns as columns
