@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..geometry import MODEL_TO_OPENCV, Camera
+from ..geometry import MODEL_TO_OPENCV, Camera, intrinsics_matrix
 
 
 ENGINE = {
@@ -48,6 +48,19 @@ MEDIAPIPE_RIGID = (168, 197, 5, 4, 33, 133, 362, 263)
 
 
 @functools.cache
+def _template_model():
+    """The template and its AU blendshape model (float64), built once for both fits."""
+    from ..face import make_face
+    from ..methods.topdown import template_blendshapes
+
+    template = make_face(ENGINE["template_vertices"], seed=ENGINE["seed"])
+    model = template_blendshapes(n_vertices=ENGINE["template_vertices"], seed=ENGINE["seed"])
+    if not np.allclose(np.asarray(template.vertices), np.asarray(model.neutral), atol=1e-5):
+        raise RuntimeError("the blendshape model was not built on make_face's template")
+    return template, model
+
+
+@functools.cache
 def engine(fit: str = "ibug68"):
     """The top-down engine of :data:`ENGINE` (built once per process and fit).
 
@@ -55,17 +68,14 @@ def engine(fit: str = "ibug68"):
     ``"mesh468"``: MediaPipe's 468 points embedded on the template
     (:func:`aujax.face.mediapipe_embedding`), fitted to the mesh's (x, y, z) as 3D points.
     """
-    from ..face import make_face, mediapipe_embedding
-    from ..methods.topdown import TopDownEngine, template_blendshapes
+    from ..face import mediapipe_embedding
+    from ..methods.topdown import TopDownEngine
 
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
-    model = template_blendshapes(n_vertices=ENGINE["template_vertices"], seed=ENGINE["seed"])
+    template, model = _template_model()
     rigid = None
     if fit == "mesh468":
-        template = make_face(ENGINE["template_vertices"], seed=ENGINE["seed"])
-        if not np.allclose(np.asarray(template.vertices), np.asarray(model.neutral), atol=1e-5):
-            raise RuntimeError("the blendshape model was not built on make_face's template")
         tri, bary = mediapipe_embedding(template)
         with jax.enable_x64(True):
             model = model.replace(
@@ -95,9 +105,10 @@ def thresholds() -> dict[int, float]:
 
 
 def camera_for(width: int, height: int, *, focal: float = FOCAL) -> Camera:
-    f = focal * width
-    k = np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
-    return Camera.create(jnp.asarray(k))
+    """A pinhole camera of focal length ``focal x width`` centred on the image (pixels)."""
+    return Camera.create(
+        intrinsics_matrix(focal=focal * width, center=jnp.asarray([width / 2.0, height / 2.0]))
+    )
 
 
 def euler_xyz(r: np.ndarray) -> np.ndarray:

@@ -64,9 +64,7 @@ def _run_detector(image: jax.Array, hw: jax.Array, roi: Roi, *, network: str):
     regressors, logits = load_network(network)(x)
     boxes, keypoints, scores = decode_detections(regressors, logits, spec)
     # back to image pixels through each ROI (unit square -> crop of size 1)
-    corners = crop_to_image(
-        roi, boxes.reshape(*boxes.shape[:-1], 2, 2).reshape(boxes.shape[0], -1, 2), 1
-    )
+    corners = crop_to_image(roi, boxes.reshape(boxes.shape[0], -1, 2), 1)  # (lo, hi) pairs
     kps = crop_to_image(roi, keypoints.reshape(keypoints.shape[0], -1, 2), 1)
     return corners.reshape(boxes.shape), kps.reshape(keypoints.shape), scores
 

@@ -134,7 +134,7 @@ class LandmarkSource:
     size: tuple[int, int] | None
 
 
-def _scatter(points: np.ndarray, idx, path) -> np.ndarray:
+def _scatter(points: np.ndarray, idx) -> np.ndarray:
     out = np.full((points.shape[0], 68, 2), np.nan)
     out[:, np.asarray(idx)] = points
     return out
@@ -159,7 +159,7 @@ def read_landmarks(path: pathlib.Path) -> LandmarkSource:
             )
         idx = {68: range(68), 66: IDX66, 49: IDX49}[pts.shape[1]]
         t = len(pts)
-        return LandmarkSource(_scatter(pts, idx, path), np.arange(t), np.zeros(t, int),
+        return LandmarkSource(_scatter(pts, idx), np.arange(t), np.zeros(t, int),
                               np.full(t, np.nan), None)  # fmt: skip
     if ext == ".mat":
         import h5py
@@ -171,10 +171,10 @@ def read_landmarks(path: pathlib.Path) -> LandmarkSource:
                 n = int(np.prod(fh["fit"]["pred"].shape))
             frames = np.arange(MAT_FIRST_FRAME, MAT_FIRST_FRAME + n)
             pts, _ = read_features_mat(path, frames)
-            return LandmarkSource(_scatter(pts, IDX49, path), frames, np.zeros(n, int),
+            return LandmarkSource(_scatter(pts, IDX49), frames, np.zeros(n, int),
                                   np.full(n, np.nan), BP4D_SIZE)  # fmt: skip
         pts = read_disfa_landmarks(path)[None]
-        return LandmarkSource(_scatter(pts, IDX66, path), np.zeros(1, int), np.zeros(1, int),
+        return LandmarkSource(_scatter(pts, IDX66), np.zeros(1, int), np.zeros(1, int),
                               np.full(1, np.nan), DISFA_SIZE)  # fmt: skip
     raise ValueError(f"{path}: not a landmark file ({' '.join(LANDMARK_EXTS)})")
 
