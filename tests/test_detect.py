@@ -159,37 +159,28 @@ def test_openface_csv_and_npy_landmarks_give_the_same_aus(tmp_path):
         det(tmp_path / "bad.csv")
 
 
-def _largest_face(df):
-    df = df.assign(
-        file=df["input"].map(lambda s: pathlib.Path(s).name),
-        area=(df.face_x1 - df.face_x0) * (df.face_y1 - df.face_y0),
-    )
-    return df.sort_values("area", ascending=False).groupby("file").head(1).set_index("file")
-
-
-def _auc(score, label):
-    pos, neg = score[label == 1], score[label == 0]
-    return np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])
-
-
-@pytest.mark.slow  # ~1 min on 2 cores; the dlib, video and TFLite tests keep real faces in CI
 def test_labelled_photographs_smiles_and_open_mouths():
-    """The 61 labelled photographs (by-eye labels, `?` left out). Measured 2026-12-03: the 68-point
-    2D fit ranks open mouths by AU25_r with AUC 0.84 and smiles by AU12_r with AUC 0.65; the
-    468-point fit with depth ranks smiles with AUC 0.985 and open mouths with 0.55. The bounds
-    below guard those strengths (issue 16 is to make one fit read both)."""
+    """Issue 16's bar on the 61 labelled photographs (by-eye labels, `?` left out), with no neutral
+    reference: AU12 presence (level >= 1) agrees with the smile label on >= 85 % of the faces,
+    AU25 with the teeth label on >= 80 %, median residual <= 4 % of the outer inter-ocular
+    distance. Measured 2026-12-03 (2-core CPU): the default 468-point fit 92 % / 82 %, median
+    2.96 %; the 68-point 2D fit 85 % / 80 % (AUC 0.983 / 0.935), median 1.32 %. Before issue 16
+    (procedural template, unbounded least squares): 35 % / 82 % and 71 % / 57 %."""
+    from tools.realfaces_report import largest_faces, read_labels, scores
+
     folder = _need(REAL / "photos")
-    labels = pd.read_csv(folder / "labels.csv").set_index("file")
+    labels = read_labels(folder)
     det = Detector(progress=False)  # (without the zoomed tiles img61's face is missed)
     rows = det.rows(folder)  # the front end once, the engine twice
-    flat = _largest_face(det.table(*rows))
-    deep = _largest_face(det.table(*rows, fit="mesh468"))
-    assert flat["success"].reindex(labels.index).eq(1).all()  # a face in every photograph
-    teeth = labels["teeth"].astype(int)
-    assert _auc(flat.loc[teeth.index, "AU25_r"].to_numpy(), teeth.to_numpy()) >= 0.75
-    smile = labels["smile"][labels["smile"].isin(["0", "1"])].astype(int)
-    assert _auc(deep.loc[smile.index, "AU12_r"].to_numpy(), smile.to_numpy()) >= 0.9
-    assert deep["residual"].max() < 10.0  # % of the inter-ocular distance: no diverged fit
+    deep = largest_faces(det.table(*rows))
+    flat = largest_faces(det.table(*rows, fit="ibug68"))
+    assert deep["success"].reindex(labels.index).eq(1).all()  # a face, fitted, in every photo
+    s = scores(deep, labels)
+    assert s[12]["agree_level1"] >= 0.85 and s[25]["agree_level1"] >= 0.80, s
+    assert s["residual"]["median"] <= 4.0 and s["residual"]["max"] < 10.0, s["residual"]
+    s = scores(flat, labels)  # the 2D fit sits at the bar: its ranking is what is guarded
+    assert s[12]["auc"] >= 0.9 and s[25]["auc"] >= 0.85, s
+    assert s["residual"]["median"] <= 4.0 and s["residual"]["success"] == 1.0, s["residual"]
 
 
 def test_console_entry_points():

@@ -150,13 +150,11 @@ def test_auto_method_and_bad_input():
     exact = nnls(a, b, method="active_set")
     np.testing.assert_array_equal(np.asarray(auto.iterations), np.asarray(exact.iterations))
     upper = np.full(6, 0.1)
-    auto_box = nnls(a, b, method="auto", upper=upper)  # not supported by the exact path: APG
-    apg_box = nnls(a, b, method="apg", upper=upper)
-    np.testing.assert_array_equal(np.asarray(auto_box.iterations), np.asarray(apg_box.iterations))
+    auto_box = nnls(a, b, method="auto", upper=upper)  # the box-constrained pivoting
+    exact_box = nnls(a, b, method="active_set", upper=upper)
+    np.testing.assert_array_equal(np.asarray(auto_box.x), np.asarray(exact_box.x))
     with pytest.raises(ValueError, match="method"):
         nnls(a, b, method="simplex")
-    with pytest.raises(ValueError, match="active_set"):
-        nnls(a, b, method="active_set", upper=upper)
     with pytest.raises(ValueError, match="fallback"):
         nnls(a, b, method="active_set", fallback=1)
     with pytest.raises(ValueError, match="max_pivots"):
@@ -245,3 +243,31 @@ def test_no_fallback_reports_unfinished_problems():
     assert np.all(np.asarray(exact.converged))
     for i in range(8):
         assert _gap(a[i], b[i], np.asarray(exact.x[i]), scipy.optimize.nnls(a[i], b[i])[0]) <= 1e-12
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_box_constrained_pivoting_matches_scipy(shared):
+    """0 <= x <= u (some bounds inf, one variable free) by the three-set pivoting against SciPy's
+    bounded least squares; warm starts at the bounds give the same optimum."""
+    from scipy.optimize import lsq_linear
+
+    rng = _rng(11)
+    n, m, batch = 7, 25, 9
+    a = rng.normal(size=(m, n)) if shared else rng.normal(size=(batch, m, n))
+    b = rng.normal(size=(batch, m)) * 3.0
+    upper = np.array([0.2, 0.5, np.inf, 0.1, 1.0, 0.3, np.inf])
+    free = np.zeros(n, bool)
+    free[4] = True
+    lo = np.where(free, -np.inf, 0.0)
+    hi = np.where(free, np.inf, upper)
+    res = nnls(a, b, upper=upper, free=free, method="active_set")
+    assert bool(np.all(np.asarray(res.converged)))
+    warm = nnls(a, b, upper=upper, free=free, method="active_set", x0=np.minimum(upper, 5.0))
+    for i in range(batch):
+        ai = a if shared else a[i]
+        ref = lsq_linear(ai, b[i], bounds=(lo, hi), method="bvls", tol=1e-14).x
+        np.testing.assert_allclose(np.asarray(res.x[i]), ref, atol=1e-9)
+        np.testing.assert_allclose(np.asarray(warm.x[i]), ref, atol=1e-9)
+    x = np.asarray(res.x)
+    assert np.all(x[:, ~free] >= 0.0) and np.all(x[:, ~free] <= upper[~free])
+    assert np.any(np.isclose(x[:, ~free], upper[~free][None]))  # some bounds are active

@@ -22,7 +22,9 @@ def model():
 
 @pytest.fixture(scope="module")
 def engine(model):
-    return TopDownEngine.from_model(model)
+    """Noise-free recovery: the identity without its prior (a MAP fit shrinks it towards the
+    mean); the robust loss and the [0, 5] box leave a zero-residual fit unchanged."""
+    return TopDownEngine.from_model(model, identity_prior=False)
 
 
 def _levels(rng, t, k):
@@ -157,10 +159,12 @@ def test_single_photograph_fits_identity_jointly(model, engine):
     identity = _subject(rng, engine)
     levels = _levels(rng, 6, model.n_aus)
     frames = _scene(model, engine, rng, levels, identity)
-    out = engine.fit(frames)  # no neutral reference: identity free, ridge-regularised
+    out = TopDownEngine.from_model(model).fit(frames)  # no neutral: identity with its prior
     err = np.abs(np.asarray(out.levels) - levels)
-    assert err.mean() < 0.1
-    exact = TopDownEngine.from_model(model, identity_ridge=0.0).fit(frames)
+    # a MAP fit: with landmark_sd = 0.2 cm the prior shrinks the identity, and the levels take
+    # part of its shape (measured: mean |error| 0.195 on these noise-free frames)
+    assert err.mean() < 0.3
+    exact = TopDownEngine.from_model(model, identity_prior=False).fit(frames)
     assert np.abs(np.asarray(exact.levels) - levels).max() < 0.05
 
 
@@ -231,7 +235,7 @@ def test_bad_input(model, engine):
 @pytest.fixture(scope="module")
 def engine468():
     """The engine on MediaPipe's 468 points embedded on the template (aujax detect's mesh fit)."""
-    from aujax.face import mediapipe_embedding
+    from aujax.face import MEDIAPIPE_FACE_OVAL, mediapipe_embedding
 
     template = make_face(600)
     model, _ = build_au_blendshapes(template)
@@ -240,7 +244,7 @@ def engine468():
         landmark_triangles=jnp.asarray(tri), landmark_barycentric=jnp.asarray(bary, jnp.float64)
     )
     rigid = (168, 197, 5, 4, 33, 133, 362, 263)  # the MediaPipe vertices of the rigid iBUG points
-    return model, TopDownEngine.from_model(model, rigid=rigid)
+    return model, TopDownEngine.from_model(model, rigid=rigid, contour=MEDIAPIPE_FACE_OVAL)
 
 
 def test_engine_on_468_points_recovers_levels_and_identity(engine468):
@@ -250,10 +254,11 @@ def test_engine_on_468_points_recovers_levels_and_identity(engine468):
     levels = _levels(rng, 6, model.n_aus)
     identity = _subject(rng, eng)
     frames = _scene(model, eng, rng, levels, identity)
-    out = eng.fit(frames)  # a single photograph each: identity fitted jointly (ridge)
-    assert np.all(np.asarray(out.valid))
-    assert np.abs(np.asarray(out.levels) - levels).mean() < 0.1
-    exact = TopDownEngine.from_model(model, identity_ridge=0.0, rigid=eng.rigid).fit(frames)
+    out = eng.fit(frames)  # a single photograph each: identity fitted jointly (its prior)
+    assert np.all(np.asarray(out.valid)) and np.all(np.asarray(out.success))
+    print("468 MAP mean |error|", np.abs(np.asarray(out.levels) - levels).mean())
+    assert np.abs(np.asarray(out.levels) - levels).mean() < 0.3  # MAP: see the 68-point test
+    exact = TopDownEngine.from_model(model, identity_prior=False, rigid=eng.rigid).fit(frames)
     assert np.abs(np.asarray(exact.levels) - levels).max() < 0.05
     assert float(np.max(exact.residual)) < 1e-3  # cm: a zero-residual fixed point
     with pytest.raises(ValueError, match="engine's 468 points"):

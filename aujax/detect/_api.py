@@ -25,9 +25,10 @@ class Detector:
         zooms: extra tile zooms for small faces (:class:`FaceFrontEnd`).
         max_faces: most faces per image or frame.
         mesh: add the 468 mesh points to the table.
-        fit: the engine's observations: ``"ibug68"`` (the 68 points in 2D through a pinhole
-            camera, the default) or ``"mesh468"`` (all 468 mesh points with their relative
-            depth, in 3D); landmark files always take ``"ibug68"``.
+        fit: the engine's observations: ``"mesh468"`` (all 468 mesh points with their relative
+            depth, in 3D; the default: it reads real faces best, see ``docs/detect.md``) or
+            ``"ibug68"`` (the 68 points in 2D through a pinhole camera); landmark files always
+            take ``"ibug68"``.
         image_size: (width, height) of the images landmark files refer to, when the file does
             not say (OpenFace CSV, ``.npy``); default: the landmarks' extent, at least 640 x 480.
         progress: a progress bar on videos.
@@ -37,7 +38,7 @@ class Detector:
     zooms: tuple[int, ...] = (2,)
     max_faces: int = 8
     mesh: bool = False
-    fit: str = "ibug68"
+    fit: str = "mesh468"
     image_size: tuple[int, int] | None = None
     progress: bool = True
 

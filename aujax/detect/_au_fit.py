@@ -1,21 +1,23 @@
 """AU columns from 68 landmarks: the top-down engine (seed 000) on a real camera.
 
-``aujax detect`` fits :class:`aujax.methods.topdown.TopDownEngine` — the procedural template's
-AU blendshapes, the same engine settings as the synthetic default's coefficient reconstruction
-(:data:`ENGINE`) — to the iBUG-68 points of each face with no neutral reference (the identity is
-fitted per frame, ridge-regularised), through a pinhole camera of focal length ``focal x image
-width`` centred on the image. It gives per face:
+``aujax detect`` fits :class:`aujax.methods.topdown.TopDownEngine` — the AU blendshapes of the
+template calibrated to MediaPipe's canonical face (human proportions, issue 16), with the engine
+settings of :data:`ENGINE` — to each face with no neutral reference (the identity is fitted per
+frame under its population prior; the robust, bounded engine of issue 16): the 468 mesh points
+with their relative depth (``"mesh468"``, the default) or the iBUG-68 points through a pinhole
+camera of focal length ``focal x image width`` centred on the image (``"ibug68"``). It gives per face:
 
-- ``levels``: the AU levels a* >= 0 (the blendshape coefficients, seed 000 eq. 2), unbounded;
-- ``AU**_r``: the levels clipped to OpenFace's 0-5 intensity scale;
+- ``levels``: the AU levels 0 <= a* <= 5 (the blendshape coefficients, seed 000 eq. 2, boxed
+  to the FACS intensity scale by the engine);
+- ``AU**_r``: the levels (OpenFace's 0-5 intensity scale);
 - ``AU**_c``: presence, ``a*_k >= t_k`` with thresholds chosen on the synthetic training data
   (``tools.detect_thresholds``, stored in ``assets/au_thresholds.json``);
 - head pose: translation (mm) and rotation (radians, OpenFace's ``R = Rx Ry Rz`` convention,
   camera frame x right, y down, z forward; 0 = facing the camera);
 - ``residual``: RMS landmark residual in % of the outer inter-ocular distance (points 36-45).
 
-The engine is today's (issue 16 calibrates the face model on real faces and bounds the engine);
-its AU columns on real faces are only as good as that model, and the README says so.
+The AU columns on real faces are only as good as the face model behind the engine;
+``tools.realfaces_report`` measures them on labelled photographs.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ ENGINE = {
     "iterations": 6,
     "nnls_iterations": 200,
     "nnls_method": "active_set",
+    "calibrated": True,
 }
 THRESHOLDS_PATH = pathlib.Path(__file__).with_name("assets") / "au_thresholds.json"
 FOCAL = 1.2  # focal length in image widths, when the camera is unknown
@@ -49,14 +52,17 @@ MEDIAPIPE_RIGID = (168, 197, 5, 4, 33, 133, 362, 263)
 
 @functools.cache
 def _template_model():
-    """The template and its AU blendshape model (float64), built once for both fits."""
-    from ..face import make_face
-    from ..methods.topdown import template_blendshapes
+    """The calibrated template (human proportions, :func:`aujax.face.calibrate_template`) and its
+    AU blendshape model (float64, muscles carried onto the calibrated shape), built once for both
+    fits."""
+    from ..face import calibrated_muscles, make_face
+    from ..physics import build_au_blendshapes
 
-    template = make_face(ENGINE["template_vertices"], seed=ENGINE["seed"])
-    model = template_blendshapes(n_vertices=ENGINE["template_vertices"], seed=ENGINE["seed"])
-    if not np.allclose(np.asarray(template.vertices), np.asarray(model.neutral), atol=1e-5):
-        raise RuntimeError("the blendshape model was not built on make_face's template")
+    with jax.enable_x64(True):
+        template = make_face(
+            ENGINE["template_vertices"], seed=ENGINE["seed"], calibrated=ENGINE["calibrated"]
+        )
+        model, _ = build_au_blendshapes(template, muscles=calibrated_muscles(template))
     return template, model
 
 
@@ -68,7 +74,7 @@ def engine(fit: str = "ibug68"):
     ``"mesh468"``: MediaPipe's 468 points embedded on the template
     (:func:`aujax.face.mediapipe_embedding`), fitted to the mesh's (x, y, z) as 3D points.
     """
-    from ..face import mediapipe_embedding
+    from ..face import MEDIAPIPE_FACE_OVAL, mediapipe_embedding
     from ..methods.topdown import TopDownEngine
 
     if fit not in FITS:
@@ -89,7 +95,7 @@ def engine(fit: str = "ibug68"):
             iterations=ENGINE["iterations"],
             nnls_iterations=ENGINE["nnls_iterations"],
             nnls_method=ENGINE["nnls_method"],
-            **({} if rigid is None else {"rigid": rigid}),
+            **({} if rigid is None else {"rigid": rigid, "contour": MEDIAPIPE_FACE_OVAL}),
         )
 
 
@@ -141,7 +147,8 @@ def fit_aus(
     Returns:
         dict of numpy arrays: ``levels`` (T, K), ``aus`` (K,), ``present`` (T, K) 0/1 (NaN for an
         AU without a threshold), ``pose_T`` (T, 3) mm, ``pose_R`` (T, 3) rad, ``residual`` (T,)
-        % of the outer inter-ocular distance, ``valid`` (T,).
+        % of the outer inter-ocular distance, ``valid`` (T,), ``success`` (T,) (valid, and the
+        fit within the engine's ``max_residual``).
     """
     points68 = np.asarray(points68, np.float64)
     if points68.ndim != 3 or points68.shape[1:] != (68, 2):
@@ -187,4 +194,5 @@ def fit_aus(
         "pose_R": euler_xyz(rot),
         "residual": np.where(valid, 100.0 * np.asarray(res.residual) / iod, np.nan),
         "valid": valid,
+        "success": np.asarray(res.success),
     }

@@ -29,9 +29,9 @@ def detect_main(argv: list[str] | None = None) -> int:
                         "'' for the whole image only")  # fmt: skip
     parser.add_argument("--max-faces", type=int, default=8)
     parser.add_argument("--mesh", action="store_true", help="add the 468 mesh points")
-    parser.add_argument("--fit", default="ibug68", choices=("ibug68", "mesh468"),
-                        help="engine observations: 68 points in 2D (default) or the 468 mesh "
-                        "points with depth")  # fmt: skip
+    parser.add_argument("--fit", default="mesh468", choices=("ibug68", "mesh468"),
+                        help="engine observations: the 468 mesh points with depth (default; "
+                        "landmark files: always ibug68) or the 68 points in 2D")  # fmt: skip
     parser.add_argument("--image-size", type=_size, help="WxH for landmark files without one")
     parser.add_argument("--plot", action="store_true", help="AU timeline / overlay PNGs")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -8,7 +8,8 @@ column                   meaning
 ``face_id``              face index within the frame (a tracked face keeps its id)
 ``timestamp``            seconds (video: frame / fps; NaN for images)
 ``confidence``           face-mesh face flag in (0, 1) (1.0 for landmarks read from a file)
-``success``              1 when a face was found and fitted, else 0 (the other columns NaN)
+``success``              1 when a face was found and fitted within the engine's residual bound;
+                         0: no face (the other columns NaN) or a failed fit (numbers kept)
 ``face_x0 .. face_y1``   face box, pixels
 ``pose_Tx .. pose_Tz``   head translation, mm, camera frame (x right, y down, z forward)
 ``pose_Rx .. pose_Rz``   head rotation, radians, ``R = Rx Ry Rz`` (OpenFace's convention)
@@ -91,7 +92,7 @@ def build_table(rows: list[dict], *, size_of, mesh: bool = False, fit: str = "ib
             out[j, at[f"{name}_r"]] = np.clip(fit_["levels"][:, k], 0.0, 5.0)
             out[j, at[f"{name}_c"]] = fit_["present"][:, k]
             out[j, at[f"c_{name}"]] = fit_["levels"][:, k]
-        bad = j[~fit_["valid"]]
+        bad = j[~fit_["success"]]
         out[bad, at["success"]] = 0
     df = pd.DataFrame(out, columns=cols)
     df["input"] = [str(r["input"]) for r in rows]

@@ -1,7 +1,22 @@
 """The face: procedural template, landmarks, identity, muscles, FACS table, blendshapes, OBJ I/O."""
 
+from ._anthropometry import (
+    FACIAL_MEASURES as FACIAL_MEASURES,
+    FARKAS_NAC as FARKAS_NAC,
+    Norm as Norm,
+    facial_measures as facial_measures,
+)
 from ._au_checks import AUCheck as AUCheck, au_motion_checks as au_motion_checks
 from ._blendshapes import BlendshapeModel as BlendshapeModel
+from ._calibration import (
+    CalibrationWarp as CalibrationWarp,
+    calibrate_template as calibrate_template,
+    calibrated_muscles as calibrated_muscles,
+    calibration_warp as calibration_warp,
+    landmark_rms as landmark_rms,
+    mediapipe_mirror as mediapipe_mirror,
+    reference_vertices as reference_vertices,
+)
 from ._facs import (
     AU_IDS as AU_IDS,
     AU_NAMES as AU_NAMES,
@@ -11,13 +26,17 @@ from ._facs import (
     check_au as check_au,
 )
 from ._identity import (
+    FARKAS_MODE_MEASURES as FARKAS_MODE_MEASURES,
     IDENTITY_MODES as IDENTITY_MODES,
+    IDENTITY_SCALINGS as IDENTITY_SCALINGS,
     Subject as Subject,
     identity_basis as identity_basis,
+    identity_scale_factors as identity_scale_factors,
     sample_subject as sample_subject,
     skin_albedo as skin_albedo,
 )
 from ._landmarks import (
+    CONTOUR_LANDMARKS as CONTOUR_LANDMARKS,
     IDX49 as IDX49,
     IDX66 as IDX66,
     LANDMARK_SCHEMES as LANDMARK_SCHEMES,
@@ -26,6 +45,7 @@ from ._landmarks import (
     landmarks_from_vertices as landmarks_from_vertices,
 )
 from ._mediapipe import (
+    MEDIAPIPE_FACE_OVAL as MEDIAPIPE_FACE_OVAL,
     MEDIAPIPE_SCHEME as MEDIAPIPE_SCHEME,
     MEDIAPIPE_TO_IBUG68 as MEDIAPIPE_TO_IBUG68,
     canonical_face_model as canonical_face_model,

@@ -9,6 +9,7 @@ from flax import struct
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from . import _geometry_spec as spec
+from ._anthropometry import FACIAL_MEASURES, FARKAS_NAC
 from ._template import FaceTemplate
 
 
@@ -30,20 +31,86 @@ IDENTITY_MODES: Final = (
     "forehead_slope",
 )
 N_RESIDUAL_MODES: Final = 5
+IDENTITY_SCALINGS: Final = ("none", "farkas")
+# Named modes whose size `identity_basis(..., scaling="farkas")` sets from a Farkas norm's SD, and
+# the measure (`facial_measures`) each changes. face_width (zy-zy) and jaw_width (go-go) have no norm
+# in `FARKAS_NAC` and keep their hand-set size, like the modes without a matching measure.
+FARKAS_MODE_MEASURES: Final = {
+    "face_height": "n_gn",
+    "nose_width": "al_al",
+    "eye_spacing": "en_en",
+    "mouth_width": "ch_ch",
+}
 
 
 def _g(x, y, cx, cy, sx, sy):
     return np.exp(-0.5 * (((x - cx) / sx) ** 2 + ((y - cy) / sy) ** 2))
 
 
-def identity_basis(face: FaceTemplate) -> Float[Array, "n_modes n 3"]:
+def identity_basis(face: FaceTemplate, *, scaling: str = "none") -> Float[Array, "n_modes n 3"]:
     """The identity basis: 15 named anatomical modes plus 5 smooth residual modes, shape (20, n, 3).
 
     Each mode is a smooth displacement field of the parameter plane (so slit copies move together
     and the apertures stay open) scaled so that a coefficient of 1 is about one population standard
     deviation (a few millimetres). The residual modes are random smooth fields drawn from
     `face.seed`.
+
+    Args:
+      face: the template (procedural or calibrated).
+      scaling: "none" (the hand-set sizes) or "farkas": each mode of `FARKAS_MODE_MEASURES` is
+        rescaled so that a unit coefficient changes its measure (`facial_measures` on ``face``'s
+        landmarks, to first order) by the within-sex SD of the Farkas norm (`FARKAS_NAC`,
+        `Norm.sd`); other modes are unchanged (`identity_scale_factors`).
+
+    Raises:
+      ValueError: for an unknown scaling.
     """
+    if scaling not in IDENTITY_SCALINGS:
+        raise ValueError(f"scaling must be one of {IDENTITY_SCALINGS}, got {scaling!r}")
+    basis = _raw_basis(face)
+    if scaling == "farkas":
+        factors = identity_scale_factors(face, basis=basis)
+        names = list(IDENTITY_MODES)
+        for name, f in factors.items():
+            basis[names.index(name)] *= f
+    return jnp.asarray(basis)
+
+
+def identity_scale_factors(
+    face: FaceTemplate, *, basis: np.ndarray | None = None
+) -> dict[str, float]:
+    """Factors that give the modes of `FARKAS_MODE_MEASURES` one Farkas SD per unit coefficient.
+
+    For mode m and its measure (a distance between two landmarks a, b), the first-order change per
+    unit coefficient is g = (L_a - L_b) . (dL_a - dL_b) / |L_a - L_b| on ``face``'s neutral landmarks;
+    the factor is SD / |g|, with SD the within-sex standard deviation (`Norm.sd`, cm).
+
+    Args:
+      face: the template whose landmarks are measured.
+      basis: the unscaled basis (default: computed).
+
+    Returns:
+      {mode name: factor} for the modes of `FARKAS_MODE_MEASURES`.
+    """
+    basis = _raw_basis(face) if basis is None else np.asarray(basis, dtype=np.float64)
+    tris = np.asarray(face.triangles)[np.asarray(face.landmark_triangles)]
+    bary = np.asarray(face.landmark_barycentric, dtype=np.float64)
+    lmk = lambda v: np.einsum("kc,kcd->kd", bary, v[tris])
+    base = lmk(np.asarray(face.vertices, dtype=np.float64))
+    out = {}
+    for mode, measure in FARKAS_MODE_MEASURES.items():
+        (a, b), _ = FACIAL_MEASURES[measure]
+        dl = lmk(basis[list(IDENTITY_MODES).index(mode)])
+        diff = base[a] - base[b]
+        gain = float(diff @ (dl[a] - dl[b]) / np.linalg.norm(diff))
+        if abs(gain) < 1e-9:
+            raise RuntimeError(f"identity mode {mode!r} does not change {measure}")
+        out[mode] = FARKAS_NAC[measure].sd() / abs(gain)
+    return out
+
+
+def _raw_basis(face: FaceTemplate) -> np.ndarray:
+    """The hand-set identity basis as float64 numpy, (20, n, 3)."""
     x = np.asarray(face.param_xy[:, 0], dtype=np.float64)
     y = np.asarray(face.param_xy[:, 1], dtype=np.float64)
     ax, sx = np.abs(x), np.sign(x)
@@ -81,7 +148,7 @@ def identity_basis(face: FaceTemplate) -> Float[Array, "n_modes n 3"]:
             for c, a in zip(centres, amps, strict=True)
         )
         basis.append(f)
-    return jnp.asarray(np.stack(basis, axis=0))
+    return np.stack(basis, axis=0)
 
 
 @struct.dataclass

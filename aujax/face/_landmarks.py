@@ -19,6 +19,8 @@ IDX49: Final = tuple(i for i in range(17, 68) if i not in (60, 64))  # BP4D 'fit
 LANDMARK_SCHEMES: Final = {68: IDX68, 66: IDX66, 49: IDX49}  # points -> iBUG-68 indices
 # Nose bridge, nose tip and the four eye corners: no AU moves them much (DESIGN §3.1).
 RIGID_LANDMARKS: Final = (27, 28, 29, 30, 36, 39, 42, 45)
+# the jaw contour 0-16 (ear -> chin -> ear): silhouette points on a turned face
+CONTOUR_LANDMARKS: Final = tuple(range(17))
 
 # Landmarks on aperture rims: (+1 upper rim / -1 lower rim, slit height).
 LANDMARK_SIDES: Final = {

@@ -29,6 +29,13 @@ from ._template import SLIT_NAMES, FaceTemplate
 MEDIAPIPE_SCHEME: Final = 468
 _ASSET: Final = pathlib.Path(__file__).with_name("assets") / "canonical_face_model.npz"
 
+# The face oval (MediaPipe's FACEMESH_FACE_OVAL, as a closed loop from the forehead's midline,
+# vertex 10, over the subject's left side, the chin (152) and back): the mesh's silhouette points.
+MEDIAPIPE_FACE_OVAL: Final = (
+    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+    152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
+)  # fmt: skip
+
 # REFERENCE §10 (after PeizhiYan/Mediapipe_2_Dlib_Landmarks): the MediaPipe vertices of each iBUG
 # point; where two are listed, the iBUG point is their mean.
 MEDIAPIPE_TO_IBUG68: Final[tuple[tuple[int, ...], ...]] = (
@@ -146,6 +153,17 @@ def _tps_fit(centres: np.ndarray, values: np.ndarray, reg: float) -> tuple[np.nd
 def _tps_eval(x: np.ndarray, centres: np.ndarray, w: np.ndarray, affine: np.ndarray) -> np.ndarray:
     k = -np.linalg.norm(x[:, None] - centres[None], axis=-1)
     return k @ w + np.concatenate([np.ones((len(x), 1)), x], 1) @ affine
+
+
+def _closest_triangle(p, cand, corners) -> tuple[int, np.ndarray]:
+    """The candidate triangle (indices ``cand`` into ``corners`` (f, 3, 3)) closest to ``p`` (3,),
+    and the barycentric coordinates of the closest point in it."""
+    c = corners[cand]
+    bary = _closest_on_triangles(p[None], c[:, 0], c[:, 1], c[:, 2])
+    q = np.einsum("kc,kcd->kd", bary, c)
+    best = int(np.argmin(((q - p) ** 2).sum(1)))
+    b = np.clip(bary[best], 0.0, None)
+    return int(cand[best]), b / b.sum()
 
 
 def _closest_on_triangles(p, a, b, c) -> np.ndarray:
@@ -296,10 +314,5 @@ def mediapipe_embedding(
         d_near, _ = tree.query(warped[members])
         for k, p, d in zip(members, warped[members], d_near, strict=True):
             cand = allowed[np.sort(tree.query_ball_point(p, d + reach + 1e-9))]
-            c = corners[cand]
-            bary = _closest_on_triangles(p[None], c[:, 0], c[:, 1], c[:, 2])
-            q = np.einsum("kc,kcd->kd", bary, c)
-            best = int(np.argmin(((q - p) ** 2).sum(1)))
-            b = np.clip(bary[best], 0.0, None)
-            out_tri[k], out_bary[k] = cand[best], b / b.sum()
+            out_tri[k], out_bary[k] = _closest_triangle(p, cand, corners)
     return jnp.asarray(out_tri, dtype=jnp.int32), jnp.asarray(out_bary)

@@ -142,7 +142,7 @@ def _build_grid(h: float):
     return ys, ss, j_e, j_m, col_of, w_e, w_m
 
 
-def make_face(n_vertices: int = 5000, *, seed: int = 0) -> FaceTemplate:
+def make_face(n_vertices: int = 5000, *, seed: int = 0, calibrated: bool = False) -> FaceTemplate:
     """Builds the procedural neutral face at about `n_vertices` vertices.
 
     The face is a height field over an egg-shaped domain (`_geometry_spec`), meshed by a grid whose
@@ -154,6 +154,8 @@ def make_face(n_vertices: int = 5000, *, seed: int = 0) -> FaceTemplate:
       n_vertices: requested vertex count, in [400, 120000]; the result is within a few percent.
       seed: recorded on the template; the geometry itself is deterministic in `n_vertices`
         (the seed drives the smooth residual identity modes, `identity_basis`).
+      calibrated: warp the procedural face to human proportions (MediaPipe's canonical face model,
+        `calibrate_template` with its defaults); same topology and annotations.
 
     Returns:
       A `FaceTemplate`.
@@ -175,7 +177,12 @@ def make_face(n_vertices: int = 5000, *, seed: int = 0) -> FaceTemplate:
         if abs(count - n_vertices) / n_vertices < 0.02:
             break
         h *= float(np.sqrt(count / n_vertices))
-    return _make_face_at(h, seed)
+    face = _make_face_at(h, seed)
+    if calibrated:
+        from ._calibration import calibrate_template  # imports this module
+
+        face = calibrate_template(face)
+    return face
 
 
 def _make_face_at(h: float, seed: int) -> FaceTemplate:

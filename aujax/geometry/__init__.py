@@ -10,6 +10,7 @@ from ._alignment import (
     kabsch as kabsch,
     register_similarity as register_similarity,
     remove_head_pose as remove_head_pose,
+    scaled_orthographic_pose as scaled_orthographic_pose,
     umeyama as umeyama,
 )
 from ._calibration import (

@@ -295,3 +295,50 @@ def register_similarity(
     points, reference, idx = _prepare_pair(points, reference, "reference", rigid_indices)
     transform = umeyama(points[idx], reference[idx], with_scale=True)
     return transform.apply(points), transform
+
+
+def scaled_orthographic_pose(
+    points: Float[ArrayLike, "n 3"],
+    image: Float[ArrayLike, "n 2"],
+    *,
+    weights: Float[ArrayLike, " n"] | None = None,
+) -> SimilarityTransform:
+    r"""Pose of a 3D point set from its 2D image under scaled orthography ("linear solver").
+
+    Fits the affine camera ``q_i ~ A (p_i - \bar p) + b`` (A: 2 x 3, weighted linear least
+    squares), then projects A onto the scaled-orthographic cameras: ``A = U S V^T``,
+    ``[r_1; r_2] = U V^T``, ``s = (S_1 + S_2) / 2``, ``r_3 = r_1 x r_2`` (the orthonormalisation of
+    seed 004, eq. 6). Returned as the similarity from the point frame to an orthographic camera
+    frame whose x, y are the image's: ``X = s R p + t`` with ``t = (b - s (R \bar p)_{xy}, 0)``;
+    the depth of the image plane is not observable and is 0.
+
+    With normalised image coordinates (rays ``K^{-1} [u, v, 1]``) of a perspective camera, ``1/s``
+    is the mean depth of the points: the start of a perspective pose that holds at any yaw,
+    unlike a 3D alignment to landmarks lifted to one depth (which sees no rotation out of the
+    image plane).
+
+    Args:
+        points: (n, 3) model points, n >= 4 and not coplanar.
+        image: (n, 2) their image coordinates.
+        weights: optional (n,) non-negative weights (0 drops a point).
+
+    Returns:
+        :class:`SimilarityTransform` (scale s > 0, proper rotation R).
+    """
+    p = jnp.asarray(points)
+    q = jnp.asarray(image).astype(p.dtype)
+    w = jnp.ones(p.shape[0], p.dtype) if weights is None else jnp.asarray(weights, p.dtype)
+    w = w / jnp.sum(w)
+    p_bar = jnp.sum(w[:, None] * p, axis=0)
+    q_bar = jnp.sum(w[:, None] * q, axis=0)
+    pc, qc = p - p_bar[None], q - q_bar[None]
+    gram = (pc * w[:, None]).T @ pc  # (3, 3)
+    rhs = (pc * w[:, None]).T @ qc  # (3, 2)
+    a = jnp.linalg.solve(gram, rhs).T  # (2, 3)
+    u, s, vt = jnp.linalg.svd(a, full_matrices=False)
+    r12 = u @ vt
+    rotation = jnp.concatenate([r12, jnp.cross(r12[0], r12[1])[None]], axis=0)
+    scale = jnp.mean(s)
+    t_xy = q_bar - scale * (rotation @ p_bar)[:2]
+    translation = jnp.concatenate([t_xy, jnp.zeros((1,), p.dtype)])
+    return SimilarityTransform(scale=scale, rotation=rotation, translation=translation)
