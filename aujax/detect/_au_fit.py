@@ -53,16 +53,16 @@ MEDIAPIPE_RIGID = (168, 197, 5, 4, 33, 133, 362, 263)
 @functools.cache
 def _template_model():
     """The calibrated template (human proportions, :func:`aujax.face.calibrate_template`) and its
-    AU blendshape model (float64, muscles carried onto the calibrated shape), built once for both
-    fits."""
-    from ..face import calibrated_muscles, make_face
+    AU blendshape model (float64; :func:`aujax.face.make_muscles` carries the muscles onto the
+    calibrated shape), built once for both fits."""
+    from ..face import make_face
     from ..physics import build_au_blendshapes
 
     with jax.enable_x64(True):
         template = make_face(
             ENGINE["template_vertices"], seed=ENGINE["seed"], calibrated=ENGINE["calibrated"]
         )
-        model, _ = build_au_blendshapes(template, muscles=calibrated_muscles(template))
+        model, _ = build_au_blendshapes(template)
     return template, model
 
 

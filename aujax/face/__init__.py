@@ -11,11 +11,9 @@ from ._blendshapes import BlendshapeModel as BlendshapeModel
 from ._calibration import (
     CalibrationWarp as CalibrationWarp,
     calibrate_template as calibrate_template,
-    calibrated_muscles as calibrated_muscles,
     calibration_warp as calibration_warp,
     landmark_rms as landmark_rms,
     mediapipe_mirror as mediapipe_mirror,
-    reference_vertices as reference_vertices,
 )
 from ._facs import (
     AU_IDS as AU_IDS,
@@ -66,6 +64,9 @@ from ._template import (
     SLIT_NAMES as SLIT_NAMES,
     FaceTemplate as FaceTemplate,
     boundary_vertices as boundary_vertices,
+    is_procedural as is_procedural,
     make_face as make_face,
     mirror_map as mirror_map,
+    reference_vertices as reference_vertices,
+    vertex_deformation_gradients as vertex_deformation_gradients,
 )

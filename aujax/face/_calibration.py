@@ -34,9 +34,9 @@ Method (`calibration_warp`):
    ``regularization`` on the kernel matrix) interpolates the displacements of steps 1-5 and is
    applied to every vertex. The result is symmetrised with `mirror_map` to remove rounding.
 
-Muscles: `make_muscles` fixes its attachments in the procedural frame, so on the calibrated face
-its zones slide off their features; `calibrated_muscles` lays them out on the procedural rest
-positions and carries them with the deformation (see its docstring).
+Muscles: `make_muscles` recognises a re-shaped template (`is_procedural`) and lays its muscles out
+on the procedural rest positions (`reference_vertices`), then carries them with the deformation
+(see its docstring), so `build_au_blendshapes(face)` works on the calibrated face as it is.
 
 Frame: the warped face stays in the template's frame (cm, x toward the subject's left, y up, z toward
 the camera; DESIGN §2) and keeps the canonical model's metric size unless ``scale`` says otherwise.
@@ -62,8 +62,12 @@ from ._mediapipe import (
     ibug68_from_mediapipe,
     mediapipe_embedding,
 )
-from ._muscles import MuscleSet, make_muscles, vertex_areas
-from ._template import FaceTemplate, boundary_vertices, mirror_map
+from ._template import (
+    FaceTemplate,
+    boundary_vertices,
+    is_procedural,
+    mirror_map,
+)
 
 
 TARGETS: Final = ("mediapipe",)
@@ -144,28 +148,6 @@ def _symmetrise(points: np.ndarray, mirror: np.ndarray) -> np.ndarray:
 def _surface(xy: np.ndarray) -> np.ndarray:
     """Points of the procedural height field over (opened) plane positions xy, (n, 3)."""
     return np.stack([xy[:, 0], xy[:, 1], spec.height(xy[:, 0], xy[:, 1])], axis=1)
-
-
-def reference_vertices(face: FaceTemplate) -> np.ndarray:
-    """The procedural (uncalibrated) rest positions of a template's vertices, (n, 3) float64.
-
-    Rebuilt from the parameter plane and the slit sides, as `make_face` places them: the apertures
-    opened by `_geometry_spec.opening_offset`, then z from the height field. Equal to the vertices of
-    the procedural template (to the rounding of its dtype) and the same for its calibrated copy.
-    """
-    xy = np.asarray(face.param_xy, dtype=np.float64)
-    side = np.asarray(face.slit_side).astype(np.float64)
-    y = xy[:, 1]
-    for slit_y in (spec.Y_EYE, spec.Y_MOUTH):  # undo float32 rounding of the slit rows
-        y = np.where(np.abs(y - slit_y) < 1e-5, slit_y, y)
-    wy = y + spec.opening_offset(xy[:, 0], y, side)
-    return np.stack([xy[:, 0], wy, spec.height(xy[:, 0], wy)], axis=1)
-
-
-def _is_procedural(face: FaceTemplate) -> bool:
-    v = np.asarray(face.vertices, dtype=np.float64)
-    tol = 1e-4 if face.vertices.dtype == jnp.float32 else 1e-9
-    return bool(np.allclose(v, reference_vertices(face), rtol=0.0, atol=tol))
 
 
 def _outline_points() -> np.ndarray:
@@ -305,7 +287,7 @@ def _validate(face, target, scale, regularization, outline_sigma) -> None:
         raise ValueError(f"regularization must be >= 0, got {regularization!r}")
     if not outline_sigma > 0.0:
         raise ValueError(f"outline_sigma must be > 0, got {outline_sigma!r}")
-    if not _is_procedural(face):
+    if not is_procedural(face):
         raise ValueError(
             "face must be a procedural template from make_face (vertices on the analytic height "
             "field); calibrate the uncalibrated template"
@@ -421,93 +403,6 @@ def calibrate_template(
         vertices=jnp.asarray(verts, dtype=face.vertices.dtype),
         landmark_triangles=jnp.asarray(lmk_tri, dtype=face.landmark_triangles.dtype),
         landmark_barycentric=jnp.asarray(lmk_bary, dtype=face.landmark_barycentric.dtype),
-    )
-
-
-def vertex_deformation_gradients(
-    reference: np.ndarray, deformed: np.ndarray, triangles: np.ndarray
-) -> np.ndarray:
-    """Per-vertex deformation gradient of a surface map, (n, 3, 3).
-
-    Each triangle's gradient takes its two reference edges to the deformed edges and its unit
-    normal to the deformed unit normal scaled by sqrt(area ratio) (so the normal stretches like the
-    surface on average); a vertex's gradient is the area-weighted mean over its triangles.
-
-    Args:
-      reference: (n, 3) rest positions of the map's domain.
-      deformed: (n, 3) positions they are mapped to.
-      triangles: (f, 3) vertex indices (non-degenerate in `reference`).
-
-    Returns:
-      (n, 3, 3) gradients: the mean of the adjacent triangles' F, each with F @ (reference edge) =
-      deformed edge exactly.
-    """
-    ref = np.asarray(reference, dtype=np.float64)
-    dfm = np.asarray(deformed, dtype=np.float64)
-    t = np.asarray(triangles)
-
-    def frame(v):
-        e1, e2 = v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]]
-        n = np.cross(e1, e2)
-        area = np.linalg.norm(n, axis=1)
-        return e1, e2, n / area[:, None], area
-
-    r1, r2, rn, ra = frame(ref)
-    d1, d2, dn, da = frame(dfm)
-    dn = dn * np.sqrt(da / ra)[:, None]
-    grad = np.stack([d1, d2, dn], axis=2) @ np.linalg.inv(np.stack([r1, r2, rn], axis=2))
-    out = np.zeros((len(ref), 3, 3))
-    wsum = np.zeros(len(ref))
-    for k in range(3):
-        np.add.at(out, t[:, k], ra[:, None, None] * grad)
-        np.add.at(wsum, t[:, k], ra)
-    return out / np.maximum(wsum, 1e-300)[:, None, None]
-
-
-def calibrated_muscles(face: FaceTemplate, *, vertices: np.ndarray | None = None) -> MuscleSet:
-    """Muscles that follow the anatomy of a calibrated (or otherwise re-shaped) template.
-
-    `make_muscles` places its attachments, sphincter centres and the jaw hinge at fixed points of the
-    procedural face's frame and evaluates the muscle zones at the template's vertex positions, so on
-    the calibrated template (whose eyes sit about 4 mm lower relative to that frame) the zones slide
-    off their features. This lays the muscles out on the procedural rest positions of the same
-    vertices (`reference_vertices`), where `make_muscles` is exact, and carries them to
-    ``face.vertices``: the influence fields are kept (they belong to the vertices), each pull
-    direction is mapped by the per-vertex deformation gradient (`vertex_deformation_gradients`) and
-    renormalised, and the distribution matrix is recomputed with the face's own vertex areas.
-
-    On a procedural template it equals `make_muscles(face)` up to rounding.
-
-    Args:
-      face: a template from `make_face` (calibrated or not).
-      vertices: optional (n, 3) rest positions of a subject (e.g. identity-deformed); the muscles
-        are carried to these instead of ``face.vertices`` (like `make_muscles`'s argument, but the
-        zones follow the deformation).
-
-    Returns:
-      A `MuscleSet` with the muscles of `make_muscles`.
-
-    Raises:
-      ValueError: if `vertices` has the wrong shape.
-    """
-    ref = reference_vertices(face)
-    act = np.asarray(face.vertices if vertices is None else vertices, dtype=np.float64)
-    if act.shape != ref.shape:
-        raise ValueError(f"vertices must have shape {ref.shape}, got {act.shape}")
-    procedural = dataclasses.replace(face, vertices=jnp.asarray(ref, dtype=face.vertices.dtype))
-    muscles = make_muscles(procedural)
-    grad = vertex_deformation_gradients(ref, act, np.asarray(face.triangles))
-    d = np.einsum("nij,nmj->nmi", grad, np.asarray(muscles.directions, dtype=np.float64))
-    d = d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-12)
-    influence = np.asarray(muscles.influence, dtype=np.float64)
-    dist = vertex_areas(act, np.asarray(face.triangles))[:, None] * influence
-    dist = dist / dist.sum(0, keepdims=True)
-    dtype = muscles.directions.dtype
-    return MuscleSet(
-        influence=muscles.influence,
-        distribution=jnp.asarray(dist, dtype=dtype),
-        directions=jnp.asarray(d, dtype=dtype),
-        names=muscles.names,
     )
 
 

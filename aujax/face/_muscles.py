@@ -26,7 +26,12 @@ from flax import struct
 from jaxtyping import Array, Float
 
 from . import _geometry_spec as spec
-from ._template import FaceTemplate
+from ._template import (
+    FaceTemplate,
+    is_procedural,
+    reference_vertices,
+    vertex_deformation_gradients,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -376,11 +381,21 @@ def _hinge(pos: np.ndarray, jaw_weights: np.ndarray, bone_weights: np.ndarray):
 def make_muscles(face: FaceTemplate, *, vertices: np.ndarray | None = None) -> MuscleSet:
     """Builds the muscles of a face (on its neutral or an identity-deformed rest shape).
 
+    On the procedural template the muscle attachments, sphincter centres and the jaw hinge are
+    fixed points of its frame (`_geometry_spec`), and zones and directions are evaluated at the
+    rest positions. A re-shaped template (calibrated to human proportions,
+    `aujax.face.calibrate_template`) keeps the procedural anatomy instead of sliding its features
+    under fixed attachments: the muscles are laid out on the procedural rest positions of the same
+    vertices (`reference_vertices`), where the layout is exact, and carried to the actual ones —
+    influence fields kept (they belong to the vertices), each pull direction mapped by the
+    per-vertex deformation gradient (`vertex_deformation_gradients`) and renormalised, the
+    distribution matrix recomputed with the actual vertex areas.
+
     Args:
       face: the template (topology, parameter plane, jaw weights).
-      vertices: optional (n, 3) rest positions of a subject (defaults to the template's). Muscle
-        attachments are fixed points of the template's frame; zones and directions are evaluated
-        on these positions.
+      vertices: optional (n, 3) rest positions of a subject (defaults to the template's). On the
+        procedural template the zones and directions are evaluated on these positions; on a
+        re-shaped template the muscles are carried to them.
 
     Returns:
       A `MuscleSet` with M = 35 muscles.
@@ -388,6 +403,32 @@ def make_muscles(face: FaceTemplate, *, vertices: np.ndarray | None = None) -> M
     pos = np.asarray(face.vertices if vertices is None else vertices, dtype=np.float64)
     if pos.shape != tuple(face.vertices.shape):
         raise ValueError(f"vertices must have shape {tuple(face.vertices.shape)}, got {pos.shape}")
+    if not is_procedural(face):
+        return _carried_muscles(face, pos)
+    return _laid_out_muscles(face, pos)
+
+
+def _carried_muscles(face: FaceTemplate, pos: np.ndarray) -> MuscleSet:
+    """The muscles of the procedural rest shape carried to ``pos`` (see `make_muscles`)."""
+    ref = reference_vertices(face)
+    muscles = _laid_out_muscles(face, ref)
+    grad = vertex_deformation_gradients(ref, pos, np.asarray(face.triangles))
+    d = np.einsum("nij,nmj->nmi", grad, np.asarray(muscles.directions, dtype=np.float64))
+    d = d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-12)
+    influence = np.asarray(muscles.influence, dtype=np.float64)
+    dist = vertex_areas(pos, np.asarray(face.triangles))[:, None] * influence
+    dist = dist / dist.sum(0, keepdims=True)
+    return MuscleSet(
+        influence=muscles.influence,
+        distribution=jnp.asarray(dist),
+        directions=jnp.asarray(d),
+        names=muscles.names,
+    )
+
+
+def _laid_out_muscles(face: FaceTemplate, pos: np.ndarray) -> MuscleSet:
+    """Muscle zones and directions evaluated at rest positions ``pos`` (n, 3) in the procedural
+    frame."""
     xy = np.asarray(face.param_xy, dtype=np.float64)
     side = np.asarray(face.slit_side)
     on_mouth = np.abs(xy[:, 1] - spec.Y_MOUTH) < 1e-9

@@ -143,7 +143,8 @@ def _build_grid(h: float):
 
 
 def make_face(n_vertices: int = 5000, *, seed: int = 0, calibrated: bool = False) -> FaceTemplate:
-    """Builds the procedural neutral face at about `n_vertices` vertices.
+    """Builds the procedural neutral face at about `n_vertices` vertices (calibrated to human
+    proportions with ``calibrated=True``).
 
     The face is a height field over an egg-shaped domain (`_geometry_spec`), meshed by a grid whose
     rows and columns are warped so that the eye and mouth slits lie on grid lines; vertices on the
@@ -155,7 +156,9 @@ def make_face(n_vertices: int = 5000, *, seed: int = 0, calibrated: bool = False
       seed: recorded on the template; the geometry itself is deterministic in `n_vertices`
         (the seed drives the smooth residual identity modes, `identity_basis`).
       calibrated: warp the procedural face to human proportions (MediaPipe's canonical face model,
-        `calibrate_template` with its defaults); same topology and annotations.
+        `calibrate_template` with its defaults, see `docs/face_calibration.md`); same topology
+        and annotations. `aujax detect` fits the calibrated face; the synthetic world is still
+        generated on the procedural one (moving it is issue 16's remaining part).
 
     Returns:
       A `FaceTemplate`.
@@ -419,3 +422,66 @@ def mirror_map(face: FaceTemplate) -> np.ndarray:
             raise RuntimeError(f"vertex {i} has no mirror image; the template is not symmetric")
         out[i] = j
     return out
+
+
+def reference_vertices(face: FaceTemplate) -> np.ndarray:
+    """The procedural (uncalibrated) rest positions of a template's vertices, (n, 3) float64.
+
+    Rebuilt from the parameter plane and the slit sides, as `make_face` places them: the apertures
+    opened by `_geometry_spec.opening_offset`, then z from the height field. Equal to the vertices of
+    the procedural template (to the rounding of its dtype) and the same for its calibrated copy.
+    """
+    xy = np.asarray(face.param_xy, dtype=np.float64)
+    side = np.asarray(face.slit_side).astype(np.float64)
+    y = xy[:, 1]
+    for slit_y in (spec.Y_EYE, spec.Y_MOUTH):  # undo float32 rounding of the slit rows
+        y = np.where(np.abs(y - slit_y) < 1e-5, slit_y, y)
+    wy = y + spec.opening_offset(xy[:, 0], y, side)
+    return np.stack([xy[:, 0], wy, spec.height(xy[:, 0], wy)], axis=1)
+
+
+def is_procedural(face: FaceTemplate) -> bool:
+    """Whether a template's vertices are the procedural ones (not calibrated or re-shaped)."""
+    v = np.asarray(face.vertices, dtype=np.float64)
+    tol = 1e-4 if face.vertices.dtype == jnp.float32 else 1e-9
+    return bool(np.allclose(v, reference_vertices(face), rtol=0.0, atol=tol))
+
+
+def vertex_deformation_gradients(
+    reference: np.ndarray, deformed: np.ndarray, triangles: np.ndarray
+) -> np.ndarray:
+    """Per-vertex deformation gradient of a surface map, (n, 3, 3).
+
+    Each triangle's gradient takes its two reference edges to the deformed edges and its unit
+    normal to the deformed unit normal scaled by sqrt(area ratio) (so the normal stretches like the
+    surface on average); a vertex's gradient is the area-weighted mean over its triangles.
+
+    Args:
+      reference: (n, 3) rest positions of the map's domain.
+      deformed: (n, 3) positions they are mapped to.
+      triangles: (f, 3) vertex indices (non-degenerate in `reference`).
+
+    Returns:
+      (n, 3, 3) gradients: the mean of the adjacent triangles' F, each with F @ (reference edge) =
+      deformed edge exactly.
+    """
+    ref = np.asarray(reference, dtype=np.float64)
+    dfm = np.asarray(deformed, dtype=np.float64)
+    t = np.asarray(triangles)
+
+    def frame(v):
+        e1, e2 = v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]]
+        n = np.cross(e1, e2)
+        area = np.linalg.norm(n, axis=1)
+        return e1, e2, n / area[:, None], area
+
+    r1, r2, rn, ra = frame(ref)
+    d1, d2, dn, da = frame(dfm)
+    dn = dn * np.sqrt(da / ra)[:, None]
+    grad = np.stack([d1, d2, dn], axis=2) @ np.linalg.inv(np.stack([r1, r2, rn], axis=2))
+    out = np.zeros((len(ref), 3, 3))
+    wsum = np.zeros(len(ref))
+    for k in range(3):
+        np.add.at(out, t[:, k], ra[:, None, None] * grad)
+        np.add.at(wsum, t[:, k], ra)
+    return out / np.maximum(wsum, 1e-300)[:, None, None]
