@@ -1,4 +1,5 @@
-"""Physics: spring-mass skin, equilibrium, AU blendshapes, generalized coordinates, reduced dynamics."""
+"""Physics: spring-mass skin, equilibrium, AU blendshapes, generalized coordinates, reduced dynamics,
+and the Kalman/RTS smoother with the reduced dynamics as its prior."""
 
 from ._au_basis import AUBasisReport as AUBasisReport, build_au_blendshapes as build_au_blendshapes
 from ._dynamics import is_undamped as is_undamped, relax as relax, simulate as simulate
@@ -42,6 +43,18 @@ from ._reduced_integrate import (
     euler_paper as euler_paper,
     simulate_reduced as simulate_reduced,
     simulate_reduced_exact as simulate_reduced_exact,
+)
+from ._smoother import (
+    CoefficientSmoother as CoefficientSmoother,
+    ReducedStateSpace as ReducedStateSpace,
+    SmoothedTrajectory as SmoothedTrajectory,
+    SmootherSettings as SmootherSettings,
+    difference_noise as difference_noise,
+    kalman_log_likelihood as kalman_log_likelihood,
+    reduced_state_space as reduced_state_space,
+    rts_smoother as rts_smoother,
+    select_hyperparameters as select_hyperparameters,
+    smooth_coefficients as smooth_coefficients,
 )
 from ._sparse import (
     EquilibriumStats as EquilibriumStats,

@@ -43,6 +43,13 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
         engine_iterations=6,
         engine_nnls_iterations=200,  # cap: face solves ("active_set") or iterations ("apg")
         engine_nnls_method="active_set",  # exact per-frame NNLS (aujax.optim.nnls)
+        # the subject's identity: median over the least expressive 20 % of 48 spread frames
+        engine_neutral_fraction=0.2,
+        # each sequence's coefficients smoothed by a Kalman/RTS smoother whose prior is the
+        # template's Galerkin dynamics (aujax.physics.CoefficientSmoother; hyper-parameters by
+        # marginal likelihood, no labels); part of the coefficient cache key. tools.jitter_report
+        # measures it; enabled=False gives the per-frame fits.
+        smoother=dict(enabled=True, robust_iterations=3, robust_threshold=1.5, fit_sequences=64),
     )
     c.model = dict(
         window=16,

@@ -84,7 +84,9 @@ def train_and_evaluate(config, workdir, *, train: bool = True, step="latest", pr
         step: the checkpoint to evaluate when ``train`` is False: ``"latest"``, ``"best"``
             (highest validation F1; needs ``train.validation_subjects`` > 0) or an int.
         prepare_table: where the coefficients come from: ``prepare_table(kind, data, *, seed,
-            cache, log, aus=None, blendshapes=None) -> (table, root, synthetic)``, a
+            cache, log, aus=None, blendshapes=None, dynamics=None) -> (table, root, synthetic)``
+            (``dynamics``: the template's Galerkin-reduced skin, the prior of the coefficient
+            smoother when ``data.smoother`` enables it), a
             :class:`aujax.datasets.FrameTable` with ``c`` and ``c_mask`` set (the signature of
             :func:`aujax.methods.topdown.prepared_table`, which the experiments pass). Required.
         echo: where progress lines and tables are printed (None: silent).
@@ -131,7 +133,7 @@ class _Experiment:
         )
         self.table, self.root, self.synthetic = prepare_table(
             "bp4d", cfg.data, seed=cfg.seed, cache=self.cache, log=run.log,
-            blendshapes=self.blendshapes,
+            blendshapes=self.blendshapes, dynamics=self.template.reduced,
         )  # fmt: skip
         self.split = SubjectFolds(self.table, "bp4d", seed=cfg.seed, where=str(self.root),
                                   validation_subjects=cfg.train.validation_subjects)  # fmt: skip
@@ -236,7 +238,8 @@ def table5(ex: _Experiment, report: Report) -> dict:
     """Table 5: trained on BP4D-like training subjects, tested on the DISFA-like set (shared AUs)."""
     cfg, fold = ex.cfg, ex.cfg.table5.fold
     disfa, _, _ = ex.prepare_table("disfa", cfg.data, seed=cfg.seed, cache=ex.cache,
-                                   log=ex.run.log, aus=BP4D_AUS, blendshapes=ex.blendshapes)  # fmt: skip
+                                   log=ex.run.log, aus=BP4D_AUS, blendshapes=ex.blendshapes,
+                                   dynamics=ex.template.reduced)  # fmt: skip
     shared = [a for a in ex.table.aus if a in DISFA_DETECTION_AUS]
     cols = [ex.table.aus.index(a) for a in shared]
     record, vals = {}, []

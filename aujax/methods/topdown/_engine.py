@@ -72,7 +72,11 @@ from ...geometry import (
 from ...optim import nnls
 
 
-__all__ = ["SubjectNeutral", "TopDownEngine", "TopDownResult"]
+__all__ = ["ENGINE_VERSION", "SubjectNeutral", "TopDownEngine", "TopDownResult"]
+
+# bumped whenever the fit's numbers change (part of the coefficient cache keys): 2 = issue 16's
+# robust, bounded MAP fit (1: the least-squares fit before it)
+ENGINE_VERSION = 2
 
 
 @struct.dataclass
