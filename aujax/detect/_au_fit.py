@@ -157,22 +157,15 @@ def fit_aus(
         mesh = np.asarray(mesh, np.float64)
         if mesh.shape != (len(points68), 468, 3):
             raise ValueError(f"mesh must be ({len(points68)}, 468, 3), got {mesh.shape}")
+    from ..methods.topdown import fit_frames
+
     obs = points68 if mesh is None else mesh
     eng = engine("ibug68" if mesh is None else "mesh468")
     with jax.enable_x64(True):
         cam = camera_for(width, height, focal=focal) if mesh is None else None
-        parts = []
-        for i in range(0, len(obs), chunk):
-            block = obs[i : i + chunk]
-            # pad to a power of two >= 16 (NaN frames are skipped): one compiled fit per bucket
-            n = min(chunk, max(16, 1 << max(0, len(block) - 1).bit_length()))
-            padded = np.full((n, *block.shape[1:]), np.nan)
-            padded[: len(block)] = block
-            fit = eng.fit(jnp.asarray(padded), camera=cam)
-            m = len(block)
-            parts.append(jax.tree.map(lambda a, m=m: np.asarray(a)[:m], fit))
-        res = jax.tree.map(lambda *a: np.concatenate(a), *parts)
-    aus = np.asarray(parts[0].aus)
+        # chunks padded to a power of two >= 16: one compiled fit per bucket
+        res = fit_frames(eng, obs, camera=cam, chunk=chunk, bucket=True)
+    aus = np.asarray(res.aus)
     thr = thresholds()
     t = np.array([thr.get(int(a), np.nan) for a in aus])
     levels = np.asarray(res.levels)

@@ -149,18 +149,26 @@ def _pivot(gram, f, h, scale, free, best, alpha, tol, pivot_tol, solve=None):
     infeasible = bounded & ((kept & (x < -thr)) | (~f & (y < -thr)))
     stuck = dropped & (y < -thr)  # a dropped variable that should enter: exchange it out and back
     v = infeasible | stuck
+    flip, optimal, best, alpha = _exchange(v, best, alpha)
+    return x, optimal, f ^ flip, best, alpha
+
+
+def _exchange(v, best, alpha):
+    """The exchange rule of block principal pivoting on infeasible sets ``v`` (n, C): all of
+    ``v`` ("full exchange") while ``|v|`` keeps decreasing or the backup counter ``alpha`` lasts,
+    else only its largest index (Murty's finite rule). Returns ``(flip, optimal, best, alpha)``:
+    the (n, C) variables to move, whether ``v`` is empty, and the updated counters."""
     nv = jnp.sum(v, axis=0, dtype=jnp.int32)
     optimal = nv == 0
     improve = nv < best
     full = improve | (alpha > 0)
-    n = f.shape[0]
+    n = v.shape[0]
     last = (n - 1) - jnp.argmax(v[::-1], axis=0).astype(jnp.int32)  # largest infeasible index
     single = jnp.arange(n, dtype=jnp.int32)[:, None] == last[None]
     flip = jnp.where(full[None], v, v & single)
-    f_next = f ^ flip
     best = jnp.where(improve, nv, best)
     alpha = jnp.where(improve, 3, jnp.where(full, alpha - 1, alpha))
-    return x, optimal, f_next, best, alpha
+    return flip, optimal, best, alpha
 
 
 def bpp_solve(
@@ -263,18 +271,9 @@ def _pivot_box(gram, f, up, h, upper, scale, free, best, alpha, tol, pivot_tol):
     leave_zero = bounded & ~f & ~at_up & (y < -thr)
     leave_up = at_up & (y > thr)
     v = below | above | leave_zero | leave_up
-    nv = jnp.sum(v, axis=0, dtype=jnp.int32)
-    optimal = nv == 0
-    improve = nv < best
-    full = improve | (alpha > 0)
-    n = f.shape[0]
-    last = (n - 1) - jnp.argmax(v[::-1], axis=0).astype(jnp.int32)
-    single = jnp.arange(n, dtype=jnp.int32)[:, None] == last[None]
-    flip = jnp.where(full[None], v, v & single)
+    flip, optimal, best, alpha = _exchange(v, best, alpha)
     f_next = (f & ~(flip & (below | above))) | (flip & (leave_zero | leave_up))
     up_next = (up & ~(flip & leave_up)) | (flip & above)
-    best = jnp.where(improve, nv, best)
-    alpha = jnp.where(improve, 3, jnp.where(full, alpha - 1, alpha))
     return x, optimal, f_next, up_next, best, alpha
 
 

@@ -75,3 +75,4 @@ from ._spring_mass import (
     muscle_forces as muscle_forces,
     total_energy as total_energy,
 )
+from ._template_reduction import reduce_template as reduce_template

@@ -20,9 +20,9 @@ import numpy as np
 from flax import struct
 from jaxtyping import Array, Float
 
-from ...face import BlendshapeModel, make_face, make_muscles
+from ...face import BlendshapeModel, make_face
 from ...nn import MeshHierarchy, build_mesh_hierarchy
-from ...physics import ReducedModel, build_au_blendshapes, build_spring_mass, reduce_skin
+from ...physics import ReducedModel, reduce_template
 
 
 __all__ = ["PhysicsTemplate", "build_physics_template"]
@@ -105,16 +105,7 @@ def build_physics_template(
 
     with jax.enable_x64(True):
         face = make_face(n_vertices, seed=seed)
-        muscles = make_muscles(face)
-        system = build_spring_mass(face.vertices, face.triangles, face.bone_weights)
-        model, _ = build_au_blendshapes(face, muscles=muscles, system=system)
-        reduced = reduce_skin(
-            system,
-            model.au_basis,
-            distribution=muscles.distribution,
-            directions=muscles.directions,
-            form="galerkin",
-        )
+        model, reduced, muscles = reduce_template(face)
         hierarchy = build_mesh_hierarchy(
             np.asarray(face.vertices), np.asarray(face.triangles), factors=factors,
             seq_length=seq_length,

@@ -19,15 +19,9 @@ from ...datasets import (
     synthetic_intrinsics,
     table_fingerprint,
 )
-from ...face import BlendshapeModel, make_face, make_muscles
+from ...face import BlendshapeModel, make_face
 from ...geometry import Camera
-from ...physics import (
-    CoefficientSmoother,
-    ReducedModel,
-    build_au_blendshapes,
-    build_spring_mass,
-    reduce_skin,
-)
+from ...physics import CoefficientSmoother, ReducedModel, build_au_blendshapes, reduce_template
 from ...synth import dataset_root
 from ._engine import ENGINE_VERSION, TopDownEngine
 from ._tracking import estimate_neutral, fit_frames
@@ -358,9 +352,9 @@ def template_dynamics(
 ) -> tuple[BlendshapeModel, ReducedModel]:
     """The procedural template's blendshapes and Galerkin-reduced skin in float64.
 
-    The same physics calls as :func:`aujax.methods.physics.build_physics_template` (which the
-    top-down method may not import): :func:`aujax.physics.reduce_skin` of the template's
-    spring-mass skin onto its AU basis, with the muscles' directed force map g. For the smoother
+    :func:`aujax.physics.reduce_template`, as :func:`aujax.methods.physics.build_physics_template`
+    builds it: the template's spring-mass skin reduced onto its AU basis, with the muscles'
+    directed force map g. For the smoother
     when no physics template is at hand (the top-down experiment); the physics experiment passes
     its template's ``reduced`` instead.
 
@@ -373,12 +367,7 @@ def template_dynamics(
         ``(blendshapes, reduced)``.
     """
     with jax.enable_x64(True):
-        face = make_face(n_vertices, seed=seed)
-        muscles = make_muscles(face)
-        system = build_spring_mass(face.vertices, face.triangles, face.bone_weights)
-        if blendshapes is None:
-            blendshapes, _ = build_au_blendshapes(face, muscles=muscles, system=system)
-        reduced = reduce_skin(system, jnp.asarray(blendshapes.au_basis, jnp.float64),
-                              distribution=muscles.distribution, directions=muscles.directions,
-                              form="galerkin")  # fmt: skip
+        blendshapes, reduced, _ = reduce_template(
+            make_face(n_vertices, seed=seed), blendshapes=blendshapes
+        )
     return blendshapes, reduced

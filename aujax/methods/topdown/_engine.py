@@ -434,7 +434,7 @@ class TopDownEngine:
         ok = jnp.ones(x.shape[0], bool) if valid is None else jnp.asarray(valid, bool)
         if ok.shape != (x.shape[0],):
             raise ValueError(f"valid must have shape (T,) = ({x.shape[0]},), got {ok.shape}.")
-        rigid_cols = _rigid_columns(rows, self.rigid)
+        rigid_cols = _scheme_columns(rows, self.rigid)
         if len(rigid_cols) < 3:
             raise ValueError(f"the {k}-point scheme holds fewer than 3 of the rigid landmarks.")
         ok = ok & jnp.all(present[:, np.asarray(rigid_cols)], axis=1)
@@ -496,9 +496,10 @@ def _initial_pose(camera: Camera | None, obs, mean, weights, rigid_w) -> Similar
     return umeyama(mean, _lift_initial(obs, camera, mean, weights), weights=rigid_w)
 
 
-def _rigid_columns(rows, rigid) -> list[int]:
-    """Positions, within a landmark scheme's rows, of the rigid landmarks that scheme holds."""
-    return [list(rows).index(r) for r in rigid if r in rows]
+def _scheme_columns(rows, landmarks) -> list[int]:
+    """Positions, within a landmark scheme's rows, of the given landmarks (the rigid subset, the
+    contour) that the scheme holds, in their order."""
+    return [list(rows).index(r) for r in landmarks if r in rows]
 
 
 def _pose_columns(m0: Array) -> Array:
@@ -627,10 +628,10 @@ def _fit_frame(
     n_var = basis.shape[1]
     k = mean.shape[0]
     rigid_w = (
-        jnp.zeros_like(weights).at[np.asarray(_rigid_columns(rows, engine.rigid))].set(1.0)
+        jnp.zeros_like(weights).at[np.asarray(_scheme_columns(rows, engine.rigid))].set(1.0)
         * weights
     )
-    contour_cols = _rigid_columns(rows, engine.contour)
+    contour_cols = _scheme_columns(rows, engine.contour)
     contour_w = jnp.ones_like(weights)
     if contour_cols:
         contour_w = contour_w.at[np.asarray(contour_cols)].set(engine.contour_weight)
@@ -669,8 +670,8 @@ def _fit_frame(
             r = jnp.einsum("kij,kj->ki", projector, r)
         return r, _units_per_cm(camera, pose, x_cam)
 
-    def objective(pose, x, w, sigma):
-        r, _ = residuals(pose, x)
+    def objective(r, x, w, sigma):
+        """The sweep's weighted objective at residuals ``r`` of the point with coefficients x."""
         data = jnp.sum(w * jnp.sum(r * r, axis=-1)) / sigma**2
         return data + jnp.sum(prior[:n_var] * x * x)
 
@@ -717,8 +718,8 @@ def _fit_frame(
         )
         new_pose = pose.compose(increment)
         new_x = y[:n_var]
-        before = objective(pose, x, w, sigma)
-        after = objective(new_pose, new_x, w, sigma)
+        before = objective(r, x, w, sigma)  # the residuals the step started from
+        after = objective(residuals(new_pose, new_x)[0], new_x, w, sigma)
         accept = jnp.isfinite(after) & (after <= before) & (new_pose.scale > 0)
         pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(accept, a, b), new, old)
         lam = jnp.where(accept, jnp.maximum(lam * 0.3, 1e-7), jnp.minimum(lam * 10.0, 1e7))

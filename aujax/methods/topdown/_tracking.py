@@ -43,6 +43,7 @@ def fit_frames(
     valid: Bool[ArrayLike, " T"] | None = None,
     neutral: SubjectNeutral | None = None,
     chunk: int = 256,
+    bucket: bool = False,
 ) -> TopDownResult:
     """:meth:`TopDownEngine.fit` over many frames in chunks of one compiled shape.
 
@@ -53,6 +54,8 @@ def fit_frames(
         valid: optional (T,) mask (default: every frame).
         neutral: the subject's neutral, or None (identity fitted per frame).
         chunk: frames per engine call; the last chunk is padded with invalid frames.
+        bucket: pad the last chunk only to the next power of two >= 16 (at most ``chunk``): a
+            few compiled shapes instead of one, for callers with few frames (one photograph).
 
     Returns:
         :class:`TopDownResult` with numpy leaves, T frames.
@@ -67,12 +70,15 @@ def fit_frames(
     outs = []
     for s in range(0, t, chunk):
         part, v = lm[s : s + chunk], ok[s : s + chunk]
-        pad = chunk - part.shape[0]
+        size = chunk
+        if bucket:
+            size = min(chunk, max(16, 1 << max(0, part.shape[0] - 1).bit_length()))
+        pad = size - part.shape[0]
         if pad:
             part = np.concatenate([part, np.repeat(part[-1:], pad, 0)])
             v = np.concatenate([v, np.zeros(pad, bool)])
         r = engine.fit(jnp.asarray(part), camera=camera, valid=jnp.asarray(v), neutral=neutral)
-        outs.append(jax.tree.map(lambda x, m=chunk - pad: np.asarray(x)[:m], r))
+        outs.append(jax.tree.map(lambda x, m=size - pad: np.asarray(x)[:m], r))
     return jax.tree.map(lambda *xs: np.concatenate(xs), *outs)
 
 
