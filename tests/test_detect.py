@@ -22,6 +22,7 @@ from aujax.detect import (
     ssd_anchors,
     weighted_nms,
 )
+from aujax.face import AU_IDS
 
 
 REAL = pathlib.Path(__file__).resolve().parents[2] / "shared" / "realfaces"
@@ -114,6 +115,12 @@ def test_detect_video_end_to_end(tmp_path, capsys):
     # the face is in the middle third of the frame, its eyes level within ~30 degrees
     assert ok["x_30"].between(640 / 4, 640 * 3 / 4).mean() > 0.9
     assert (ok["pose_Rz"].abs() < 0.5).mean() > 0.9
+    # tracked (the default): the smoothed levels jitter less than the per-frame fits (measured
+    # rms frame-to-frame change 0.029 against 0.137)
+    r_cols = [f"AU{a:02d}_r" for a in AU_IDS]
+    smooth = np.diff(ok[r_cols].to_numpy(), axis=0)
+    raw = np.diff(ok[["c_" + c[:-2] for c in r_cols]].to_numpy(), axis=0)
+    assert np.sqrt(np.mean(smooth**2)) < 0.5 * np.sqrt(np.mean(raw**2))
 
 
 def test_bad_inputs_name_the_file_and_faceless_images_give_a_failed_row(tmp_path, capsys):
@@ -210,3 +217,60 @@ def test_tracker_keeps_ids_and_finds_a_face_entering_the_view():
     assert all(set(s) == {0, 1} for s in seen[30:34])
     assert seen[31][0][0] < 352 <= seen[31][1][0]  # ids stay with their faces (left, right)
     assert set(seen[-1]) == {1}  # the lost face is dropped, the other keeps its id
+
+
+def test_tracking_a_video_smooths_the_levels_and_follows_a_smile():
+    """A synthetic 5 s face at 25 fps (the calibrated template's own landmarks: a smile rising and
+    falling, head motion, 1 px detector noise) through the table with and without tracking: the
+    tracked AU12 follows the truth more closely and jitters several times less (measured: jitter
+    0.466 -> 0.057, MAE 0.234 -> 0.156, r 0.956 -> 0.997); its ``c_`` columns are the per-frame
+    fits."""
+    from scipy.spatial.transform import Rotation
+
+    from aujax.detect._au_fit import camera_for, engine
+    from aujax.detect._table import build_table
+
+    eng = engine("ibug68")
+    aus = list(np.asarray(eng.aus))
+    t_frames, fps = 125, 25.0
+    t = np.arange(t_frames) / fps
+    levels = np.zeros((t_frames, len(aus)))
+    smile = 3.0 * np.clip(np.sin(np.pi * (t - 1.0) / 3.0), 0.0, None) * (t > 1.0) * (t < 4.0)
+    levels[:, aus.index(12)] = smile
+    levels[:, aus.index(6)] = 0.5 * smile
+    rng = np.random.default_rng(3)
+    identity = 0.7 * rng.normal(size=eng.identity_basis.shape[0])
+    p = (
+        np.asarray(eng.neutral)[None]
+        + np.einsum("tk,kld->tld", levels, np.asarray(eng.au_basis))
+        + np.einsum("j,jld->ld", identity, np.asarray(eng.identity_basis))[None]
+    )
+    angles = np.stack([4 * np.sin(t), 10 * np.sin(0.7 * t), 2 * np.cos(t)], 1)
+    rot = np.diag([1.0, -1.0, -1.0]) @ Rotation.from_euler("xyz", angles, degrees=True).as_matrix()
+    cam = np.einsum("tij,tlj->tli", rot, p) + np.array([0.0, 0.0, 60.0])
+    k = np.asarray(camera_for(640, 480).intrinsics)
+    q = cam @ k.T
+    pts = q[..., :2] / q[..., 2:] + rng.normal(scale=1.0, size=(t_frames, 68, 2))
+    rows = [
+        {"input": "face.mp4", "frame": f, "face_id": 0, "timestamp": f / fps, "confidence": 1.0,
+         "success": 1, "points": pts[f], "box": np.r_[pts[f].min(0), pts[f].max(0)]}
+        for f in range(t_frames)
+    ]  # fmt: skip
+    size = lambda r: (640, 480)  # noqa: E731
+    alone = build_table(rows, size_of=size, fit="ibug68", track=False)
+    tracked = build_table(rows, size_of=size, fit="ibug68", track=True)
+    assert tracked["success"].all()
+    np.testing.assert_array_equal(alone["AU12_r"], alone["c_AU12"])  # no tracking: one number
+    truth = smile
+
+    def jitter(x):
+        return float(np.sqrt(np.mean(np.diff(x) ** 2)))
+
+    def mae(x):
+        return float(np.mean(np.abs(x - truth)))
+
+    a, b, c = alone["AU12_r"].to_numpy(), tracked["AU12_r"].to_numpy(), tracked["c_AU12"].to_numpy()
+    assert jitter(b) < jitter(a) / 3.0
+    np.testing.assert_array_equal(c, a)
+    assert mae(b) < mae(a)
+    assert np.corrcoef(b, truth)[0, 1] > 0.9

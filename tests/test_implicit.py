@@ -126,19 +126,25 @@ def test_frame_convention(face_system):
 
 
 def test_linear_regime_matches_tsit5_to_second_order(face_system):
-    """Tiny forces: the error against tsit5 is Newmark's O(h^2) truncation error."""
+    """Tiny forces: the error against tsit5 is Newmark's O(h^2) truncation error.
+
+    The order shows once the excited modes are resolved (omega h small): on the calibrated
+    450-vertex face the displacement/velocity error ratios are 3.3/2.1 from 2 to 4 substeps (the
+    stiff modes the ramp's kinks excite are still pre-asymptotic) and 4.2/4.2 from 8 to 16 and
+    from 16 to 32, so the order is measured between 8 and 16 substeps.
+    """
     system, _, f_au = face_system
     dt = 0.01
     forces = _ramp(f_au, intensity=1e-3, dt=dt, rise=0.05)
     ref_u, ref_v = _tsit5(system, forces, dt)
     errors = []
-    for substeps in (2, 4):
+    for substeps in (8, 16):
         us, vs = simulate_implicit(system, forces, dt=dt, substeps=substeps, rtol=1e-11)
         errors.append((_rel(us, ref_u), _rel(vs, ref_v)))
-    (eu2, ev2), (eu4, ev4) = errors
-    assert eu4 < 2e-3 and ev4 < 1e-2
-    assert 3.5 < eu2 / eu4 < 4.5  # second order in the displacement
-    assert ev2 / ev4 > 2.5  # and (less cleanly, the forcing jumps) in the velocity
+    (eu8, ev8), (eu16, ev16) = errors
+    assert eu16 < 2e-4 and ev16 < 5e-3  # measured 6.7e-5 and 1.7e-3
+    assert 3.5 < eu8 / eu16 < 4.5  # second order in the displacement
+    assert 3.5 < ev8 / ev16 < 4.5  # and in the velocity
 
 
 def test_nonlinear_regime_matches_tsit5(face_system):
@@ -203,11 +209,13 @@ def test_held_force_relaxes_to_static_equilibrium(face_system):
     """
     system, solver, f_au = face_system
     f = 3.0 * f_au
-    u_static, _ = solver.solve(f, rtol=1e-12)
+    u_static, _ = solver.solve(f, rtol=1e-10)  # 1e-5 is checked
     forces = np.broadcast_to(f, (26, *f.shape))
     us, vs = simulate_implicit(system, forces, dt=0.04, substeps=8, rtol=1e-10)
     assert _rel(us[-1], u_static) < 1e-5
-    assert np.max(np.abs(vs[-1])) < 1e-3 * np.max(np.abs(us[-1]))  # cm/s vs cm: at rest
+    # at rest: the last frame's speed against the motion's peak speed (measured 1e-4 on the
+    # calibrated face, 2e-5 on the procedural one: the stiff modes' slow ringing)
+    assert np.max(np.abs(vs[-1])) < 1e-3 * np.max(np.abs(vs))
     us, _ = simulate_implicit(system, forces, dt=0.04, substeps=2, rtol=1e-10)
     assert _rel(us[-1], u_static) < 2e-3
 

@@ -31,6 +31,9 @@ class Detector:
             take ``"ibug68"``.
         image_size: (width, height) of the images landmark files refer to, when the file does
             not say (OpenFace CSV, ``.npy``); default: the landmarks' extent, at least 640 x 480.
+        track: track each face of a video (or a landmark file with timestamps): per-frame fits
+            smoothed by the template's reduced dynamics (``AU**_r`` smoothed, ``c_AU**`` per
+            frame; issue 16); False reports every frame's own fit.
         progress: a progress bar on videos.
     """
 
@@ -40,6 +43,7 @@ class Detector:
     mesh: bool = False
     fit: str = "mesh468"
     image_size: tuple[int, int] | None = None
+    track: bool = True
     progress: bool = True
 
     def __post_init__(self):
@@ -71,7 +75,8 @@ class Detector:
     def table(self, rows, size_of, *, fit: str | None = None):
         """The DataFrame of :meth:`rows` (``fit``: override the detector's)."""
         t0 = time.perf_counter()
-        df = build_table(rows, size_of=size_of, mesh=self.mesh, fit=fit or self.fit)
+        df = build_table(rows, size_of=size_of, mesh=self.mesh, fit=fit or self.fit,
+                         track=self.track)  # fmt: skip
         self.timings["fit"] += time.perf_counter() - t0
         return df
 

@@ -125,6 +125,17 @@ def euler_xyz(r: np.ndarray) -> np.ndarray:
     return np.stack([rx, ry, rz], -1)
 
 
+def _observations(points68, mesh):
+    points68 = np.asarray(points68, np.float64)
+    if points68.ndim != 3 or points68.shape[1:] != (68, 2):
+        raise ValueError(f"points68 must be (frames, 68, 2), got {points68.shape}")
+    if mesh is not None:
+        mesh = np.asarray(mesh, np.float64)
+        if mesh.shape != (len(points68), 468, 3):
+            raise ValueError(f"mesh must be ({len(points68)}, 468, 3), got {mesh.shape}")
+    return points68, mesh
+
+
 def fit_aus(
     points68: np.ndarray,
     width: int,
@@ -134,7 +145,7 @@ def fit_aus(
     focal: float = FOCAL,
     chunk: int = 256,
 ) -> dict:
-    """Fits the engine to one image size's faces; see the module docstring.
+    """Fits the engine to one image size's faces, each alone; see the module docstring.
 
     Args:
         points68: (T, 68, 2) pixel landmarks (NaN = missing): the ``"ibug68"`` fit through a
@@ -145,18 +156,13 @@ def fit_aus(
             similarity absorbs the pixel scale); the 68 points still give the residual's scale.
 
     Returns:
-        dict of numpy arrays: ``levels`` (T, K), ``aus`` (K,), ``present`` (T, K) 0/1 (NaN for an
-        AU without a threshold), ``pose_T`` (T, 3) mm, ``pose_R`` (T, 3) rad, ``residual`` (T,)
-        % of the outer inter-ocular distance, ``valid`` (T,), ``success`` (T,) (valid, and the
-        fit within the engine's ``max_residual``).
+        dict of numpy arrays: ``levels`` (T, K), ``frame_levels`` (T, K; the same here),
+        ``aus`` (K,), ``present`` (T, K) 0/1 (NaN for an AU without a threshold), ``pose_T``
+        (T, 3) mm, ``pose_R`` (T, 3) rad, ``residual`` (T,) % of the outer inter-ocular
+        distance, ``valid`` (T,), ``success`` (T,) (valid, and the fit within the engine's
+        ``max_residual``).
     """
-    points68 = np.asarray(points68, np.float64)
-    if points68.ndim != 3 or points68.shape[1:] != (68, 2):
-        raise ValueError(f"points68 must be (frames, 68, 2), got {points68.shape}")
-    if mesh is not None:
-        mesh = np.asarray(mesh, np.float64)
-        if mesh.shape != (len(points68), 468, 3):
-            raise ValueError(f"mesh must be ({len(points68)}, 468, 3), got {mesh.shape}")
+    points68, mesh = _observations(points68, mesh)
     from ..methods.topdown import fit_frames
 
     obs = points68 if mesh is None else mesh
@@ -165,14 +171,80 @@ def fit_aus(
         cam = camera_for(width, height, focal=focal) if mesh is None else None
         # chunks padded to a power of two >= 16: one compiled fit per bucket
         res = fit_frames(eng, obs, camera=cam, chunk=chunk, bucket=True)
+    levels = np.asarray(res.levels)
+    return _outputs(res, levels, levels, points68, (width, height), mesh is not None, focal)
+
+
+@functools.cache
+def smoother(fps: float):
+    """The video smoother at ``fps``: the calibrated template's Galerkin-reduced skin driven
+    through its FACS synergies (:func:`aujax.methods.topdown.table_smoother`, the main job's
+    smoother with its defaults); its noise and settings are fitted on each video."""
+    from ..methods.topdown import table_smoother
+    from ..physics import reduce_template
+
+    template, model = _template_model()
+    with jax.enable_x64(True):
+        _, reduced, _ = reduce_template(template, blendshapes=model)
+    return table_smoother(model, reduced, fps=fps)
+
+
+def track_aus(
+    points68: np.ndarray,
+    width: int,
+    height: int,
+    *,
+    fps: float,
+    mesh: np.ndarray | None = None,
+    valid: np.ndarray | None = None,
+    shared_identity: bool = False,
+    focal: float = FOCAL,
+    chunk: int = 256,
+) -> dict:
+    """Tracks one face through consecutive video frames (issue 16): per-frame fits and the
+    reduced-dynamics Kalman/RTS smoother (:func:`aujax.methods.topdown.track_sequence`).
+
+    Args:
+        points68, width, height, mesh, focal, chunk: as :func:`fit_aus`, frames consecutive at
+            ``fps`` (a frame without a face: NaN points and ``valid`` False).
+        fps: the video's frame rate (the dynamics' time step).
+        valid: optional (T,) mask of the frames with a face.
+        shared_identity: fit every frame against the video's own neutral (its least-expressive
+            frames) instead of an identity per frame. Off by default: on the real video it turns
+            the face mesh's pose-dependent shape into brow and jaw levels (``docs/detect.md``).
+
+    Returns:
+        :func:`fit_aus`'s dict; ``levels`` are the smoothed levels, ``frame_levels`` the
+        per-frame fits' (against the video's neutral with ``shared_identity``).
+
+    Raises:
+        ValueError: if no frame can be fitted.
+    """
+    points68, mesh = _observations(points68, mesh)
+    from ..methods.topdown import track_sequence
+
+    obs = points68 if mesh is None else mesh
+    eng = engine("ibug68" if mesh is None else "mesh468")
+    with jax.enable_x64(True):
+        cam = camera_for(width, height, focal=focal) if mesh is None else None
+        tracked = track_sequence(
+            eng, obs, camera=cam, smoother=smoother(float(fps)), valid=valid,
+            shared_identity=shared_identity, chunk=chunk,
+        )  # fmt: skip
+    levels = np.clip(np.asarray(tracked.levels, np.float64), 0.0, 5.0)
+    return _outputs(tracked.fit, levels, np.asarray(tracked.frame_levels), points68,
+                    (width, height), mesh is not None, focal)  # fmt: skip
+
+
+def _outputs(res, levels, frame_levels, points68, size, from_mesh, focal) -> dict:
+    width, height = size
     aus = np.asarray(res.aus)
     thr = thresholds()
     t = np.array([thr.get(int(a), np.nan) for a in aus])
-    levels = np.asarray(res.levels)
     present = np.where(np.isnan(t), np.nan, (levels >= np.nan_to_num(t, nan=np.inf)).astype(float))
     rot = np.asarray(res.pose.rotation) @ np.asarray(MODEL_TO_OPENCV).T
     trans = np.asarray(res.pose.translation)
-    if mesh is not None:  # pixels -> camera frame: X_px = s R p + t with s = f / Z (px per cm)
+    if from_mesh:  # pixels -> camera frame: X_px = s R p + t with s = f / Z (px per cm)
         s = np.asarray(res.pose.scale)[:, None]
         f = focal * width
         centre = np.array([width / 2.0, height / 2.0])
@@ -181,6 +253,7 @@ def fit_aus(
     valid = np.asarray(res.valid)
     return {
         "levels": levels,
+        "frame_levels": frame_levels,
         "aus": aus,
         "present": present,
         "pose_T": 10.0 * trans,

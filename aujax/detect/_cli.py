@@ -32,6 +32,12 @@ def detect_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fit", default="mesh468", choices=("ibug68", "mesh468"),
                         help="engine observations: the 468 mesh points with depth (default; "
                         "landmark files: always ibug68) or the 68 points in 2D")  # fmt: skip
+    parser.add_argument(
+        "--no-track",
+        action="store_true",
+        help="fit every video frame alone "
+        "(default: track each face: neutral from the video, dynamics smoother)",
+    )
     parser.add_argument("--image-size", type=_size, help="WxH for landmark files without one")
     parser.add_argument("--plot", action="store_true", help="AU timeline / overlay PNGs")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -41,7 +47,7 @@ def detect_main(argv: list[str] | None = None) -> int:
     zooms = tuple(int(z) for z in args.zooms.split(",") if z.strip())
     det = Detector(detector=args.detector, zooms=zooms, max_faces=args.max_faces,
                    mesh=args.mesh, fit=args.fit, image_size=args.image_size,
-                   progress=not args.quiet)  # fmt: skip
+                   track=not args.no_track, progress=not args.quiet)  # fmt: skip
     written, errors = detect_files(args.inputs, out_dir=args.out_dir, plot=args.plot, detector=det)
     for src, csv in written.items():
         print(f"{src} -> {csv}")

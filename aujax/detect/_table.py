@@ -14,14 +14,21 @@ column                   meaning
 ``pose_Tx .. pose_Tz``   head translation, mm, camera frame (x right, y down, z forward)
 ``pose_Rx .. pose_Rz``   head rotation, radians, ``R = Rx Ry Rz`` (OpenFace's convention)
 ``x_0..x_67 y_0..y_67``  iBUG-68 points, pixels (from the 468-point mesh, REFERENCE §10)
-``AU01_r .. AU26_r``     AU intensity on 0-5: the engine's level clipped to 5
-``AU01_c .. AU26_c``     AU presence 0/1: level >= threshold chosen on synthetic training data
-``c_AU01 .. c_AU26``     aujax: blendshape coefficients (the unclipped levels a*)
+``AU01_r .. AU26_r``     AU intensity on 0-5: the engine's level (a tracked face: smoothed)
+``AU01_c .. AU26_c``     AU presence 0/1: ``AU**_r`` >= threshold chosen on synthetic training data
+``c_AU01 .. c_AU26``     aujax: the frame's own blendshape coefficients a* (a tracked face: the
+                         per-frame fit, before smoothing)
 ``residual``             aujax: RMS fit residual, % of the outer inter-ocular distance
 ``mp_x_k mp_y_k mp_z_k`` aujax, with ``mesh=True``: the 468 mesh points (z: relative depth, px)
 =======================  ===================================================================
 
 Missing values are NaN (empty fields in the CSV).
+
+Tracking (``track=True``, the default of ``aujax detect``): the rows of one face (``input``,
+``face_id``) in a video, or in a landmark file with timestamps, of at least
+:data:`MIN_TRACK_FRAMES` frames are one sequence: each frame is fitted (identity per frame) and
+the levels are smoothed by the template's reduced dynamics
+(:func:`aujax.detect._au_fit.track_aus`); the lost frames' rows stay NaN with ``success`` 0.
 """
 
 from __future__ import annotations
@@ -29,7 +36,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..face import AU_IDS
-from ._au_fit import fit_aus
+from ._au_fit import fit_aus, track_aus
+
+
+#: the fewest frames of one face that are tracked as a sequence (fewer: fitted frame by frame)
+MIN_TRACK_FRAMES = 16
 
 
 def au_name(au: int) -> str:
@@ -49,7 +60,9 @@ def columns(*, mesh: bool = False) -> list[str]:
     return cols
 
 
-def build_table(rows: list[dict], *, size_of, mesh: bool = False, fit: str = "ibug68"):
+def build_table(
+    rows: list[dict], *, size_of, mesh: bool = False, fit: str = "ibug68", track: bool = False
+):
     """The DataFrame of a list of rows.
 
     Args:
@@ -59,6 +72,7 @@ def build_table(rows: list[dict], *, size_of, mesh: bool = False, fit: str = "ib
         mesh: add the 468 mesh columns.
         fit: ``"ibug68"`` or ``"mesh468"`` (:func:`fit_aus`; rows without a mesh, i.e. landmarks
             read from a file, always take the 68-point fit).
+        track: track each face of a video (module docstring); False: every face alone.
     """
     import pandas as pd
 
@@ -77,25 +91,67 @@ def build_table(rows: list[dict], *, size_of, mesh: bool = False, fit: str = "ib
     for i in ok:
         groups.setdefault(tuple(size_of(rows[i])), []).append(i)
     for (w, h), idx in groups.items():
-        pts = np.stack([rows[i]["points"] for i in idx])
-        use_mesh = fit == "mesh468" and all("mesh" in rows[i] for i in idx)
-        meshes = np.stack([rows[i]["mesh"] for i in idx]) if use_mesh else None
-        fit_ = fit_aus(pts, w, h, mesh=meshes)
-        j = np.asarray(idx)
-        out[j, at["x_0"] : at["x_67"] + 1] = pts[..., 0]
-        out[j, at["y_0"] : at["y_67"] + 1] = pts[..., 1]
-        out[j, at["pose_Tx"] : at["pose_Tz"] + 1] = fit_["pose_T"]
-        out[j, at["pose_Rx"] : at["pose_Rz"] + 1] = fit_["pose_R"]
-        out[j, at["residual"]] = fit_["residual"]
-        for k, a in enumerate(fit_["aus"]):
-            name = au_name(int(a))
-            out[j, at[f"{name}_r"]] = np.clip(fit_["levels"][:, k], 0.0, 5.0)
-            out[j, at[f"{name}_c"]] = fit_["present"][:, k]
-            out[j, at[f"c_{name}"]] = fit_["levels"][:, k]
-        bad = j[~fit_["success"]]
-        out[bad, at["success"]] = 0
+        for seq, fps in _sequences(rows, idx) if track else [(idx, None)]:
+            _fill(out, at, rows, seq, (w, h), fit=fit, fps=fps)
     df = pd.DataFrame(out, columns=cols)
     df["input"] = [str(r["input"]) for r in rows]
     for c in ("frame", "face_id", "success"):
         df[c] = df[c].astype(int)
     return df
+
+
+def _sequences(rows, idx):
+    """Splits row indices into tracked faces ``(rows, fps)`` and a rest fitted frame by frame
+    ``(rows, None)``."""
+    faces: dict[tuple[str, int], list[int]] = {}
+    for i in idx:
+        faces.setdefault((str(rows[i]["input"]), int(rows[i]["face_id"])), []).append(i)
+    rest, out = [], []
+    for face in faces.values():
+        face = sorted(face, key=lambda i: rows[i]["frame"])
+        frames = np.array([rows[i]["frame"] for i in face], float)
+        times = np.array([rows[i]["timestamp"] for i in face], float)
+        fps = np.nan
+        if len(face) >= 2 and np.isfinite(times).all() and np.all(np.diff(frames) > 0):
+            fps = float(np.median(np.diff(frames) / np.maximum(np.diff(times), 1e-12)))
+        if len(face) >= MIN_TRACK_FRAMES and np.isfinite(fps) and fps > 0:
+            out.append((face, fps))
+        else:
+            rest += face
+    if rest:
+        out.append((rest, None))
+    return out
+
+
+def _fill(out, at, rows, idx, size, *, fit, fps):
+    pts = np.stack([rows[i]["points"] for i in idx])
+    use_mesh = fit == "mesh468" and all("mesh" in rows[i] for i in idx)
+    meshes = np.stack([rows[i]["mesh"] for i in idx]) if use_mesh else None
+    if fps is None:
+        fit_ = fit_aus(pts, *size, mesh=meshes)
+    else:  # consecutive frames 0..T-1 of the face, NaN where it was lost
+        frame = np.array([rows[i]["frame"] for i in idx], int)
+        t = frame - frame[0]
+        full = np.full((t[-1] + 1, 68, 2), np.nan)
+        full[t] = pts
+        valid = np.zeros(t[-1] + 1, bool)
+        valid[t] = True
+        full_mesh = None
+        if meshes is not None:
+            full_mesh = np.full((t[-1] + 1, 468, 3), np.nan)
+            full_mesh[t] = meshes
+        fit_ = track_aus(full, *size, fps=fps, mesh=full_mesh, valid=valid)
+        fit_ = {k: (v if k == "aus" else v[t]) for k, v in fit_.items()}
+    j = np.asarray(idx)
+    out[j, at["x_0"] : at["x_67"] + 1] = pts[..., 0]
+    out[j, at["y_0"] : at["y_67"] + 1] = pts[..., 1]
+    out[j, at["pose_Tx"] : at["pose_Tz"] + 1] = fit_["pose_T"]
+    out[j, at["pose_Rx"] : at["pose_Rz"] + 1] = fit_["pose_R"]
+    out[j, at["residual"]] = fit_["residual"]
+    for k, a in enumerate(fit_["aus"]):
+        name = au_name(int(a))
+        out[j, at[f"{name}_r"]] = np.clip(fit_["levels"][:, k], 0.0, 5.0)
+        out[j, at[f"{name}_c"]] = fit_["present"][:, k]
+        out[j, at[f"c_{name}"]] = fit_["frame_levels"][:, k]
+    bad = j[~fit_["success"]]
+    out[bad, at["success"]] = 0

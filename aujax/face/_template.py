@@ -142,9 +142,9 @@ def _build_grid(h: float):
     return ys, ss, j_e, j_m, col_of, w_e, w_m
 
 
-def make_face(n_vertices: int = 5000, *, seed: int = 0, calibrated: bool = False) -> FaceTemplate:
-    """Builds the procedural neutral face at about `n_vertices` vertices (calibrated to human
-    proportions with ``calibrated=True``).
+def make_face(n_vertices: int = 5000, *, seed: int = 0, calibrated: bool = True) -> FaceTemplate:
+    """Builds the neutral face at about `n_vertices` vertices, calibrated to human proportions
+    (the procedural face as built with ``calibrated=False``).
 
     The face is a height field over an egg-shaped domain (`_geometry_spec`), meshed by a grid whose
     rows and columns are warped so that the eye and mouth slits lie on grid lines; vertices on the
@@ -157,8 +157,9 @@ def make_face(n_vertices: int = 5000, *, seed: int = 0, calibrated: bool = False
         (the seed drives the smooth residual identity modes, `identity_basis`).
       calibrated: warp the procedural face to human proportions (MediaPipe's canonical face model,
         `calibrate_template` with its defaults, see `docs/face_calibration.md`); same topology
-        and annotations. `aujax detect` fits the calibrated face; the synthetic world is still
-        generated on the procedural one (moving it is issue 16's remaining part).
+        and annotations. True (the default since issue 16) for everything aujax builds: the
+        synthetic world, the methods' templates and `aujax detect`. False gives the procedural
+        height-field face the calibration starts from.
 
     Returns:
       A `FaceTemplate`.

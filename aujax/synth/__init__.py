@@ -48,6 +48,7 @@ from ._crops import (
     sequence_crops as sequence_crops,
 )
 from ._default import (
+    TEMPLATE_TAG as TEMPLATE_TAG,
     dataset_root as dataset_root,
 )
 from ._disfa import (

@@ -11,7 +11,13 @@ from ._crops import DEFAULT_IMAGE_SIZE
 from ._disfa import generate_disfa
 
 
-__all__ = ["dataset_root"]
+__all__ = ["TEMPLATE_TAG", "dataset_root"]
+
+#: The template generation the synthetic world is built on, part of the cached copy's directory
+#: name: ``_cal1`` since issue 16 moved the world onto the face calibrated to human proportions
+#: (:func:`aujax.face.make_face`'s default); copies generated on the procedural face (no tag)
+#: are never reused.
+TEMPLATE_TAG = "_cal1"
 
 
 def dataset_root(
@@ -33,8 +39,9 @@ def dataset_root(
         preset: the synthetic preset generated when no copy is given.
         seed: the generator's seed.
         cache: the cache directory (:func:`cache_root`); the synthetic copy lives in
-            ``datasets/{kind}_synthetic_{preset}_{S}px_seed{seed}`` and is generated once (a
-            ``synthetic/COMPLETE`` marker is written last, so an interrupted generation reruns).
+            ``datasets/{kind}_synthetic_{preset}_{S}px_seed{seed}{TEMPLATE_TAG}`` and is generated
+            once (a ``synthetic/COMPLETE`` marker is written last, so an interrupted generation
+            reruns).
         image_size: the crop side S the synthetic copy is rendered at (None: the preset's
             default, :data:`DEFAULT_IMAGE_SIZE`).
         log: progress lines.
@@ -47,7 +54,7 @@ def dataset_root(
         return path, (path / "synthetic").is_dir()
     env = DATASET_ENV[kind]
     size = int(image_size or DEFAULT_IMAGE_SIZE[preset])
-    path = cache / "datasets" / f"{kind}_synthetic_{preset}_{size}px_seed{seed}"
+    path = cache / "datasets" / f"{kind}_synthetic_{preset}_{size}px_seed{seed}{TEMPLATE_TAG}"
     done = path / "synthetic" / "COMPLETE"
     if done.exists():
         log(f"No {kind.upper()} copy given: using the cached synthetic dataset {path}.")

@@ -22,7 +22,7 @@ from ...datasets import (
 from ...face import BlendshapeModel, make_face
 from ...geometry import Camera
 from ...physics import CoefficientSmoother, ReducedModel, build_au_blendshapes, reduce_template
-from ...synth import dataset_root
+from ...synth import TEMPLATE_TAG, dataset_root
 from ._engine import ENGINE_VERSION, TopDownEngine
 from ._tracking import estimate_neutral, fit_frames
 
@@ -291,8 +291,8 @@ def prepared_table(
         f"{table_fingerprint(table)}_v{data.template_vertices}_"
         f"i{data.engine_iterations}_n{data.engine_nnls_iterations}"
         f"{'' if method == 'apg' else '_' + method}"
-        f"{'' if fraction == 1.0 else f'_nf{fraction:g}'}_e{ENGINE_VERSION}"
-    )
+        f"{'' if fraction == 1.0 else f'_nf{fraction:g}'}_e{ENGINE_VERSION}{TEMPLATE_TAG}"
+    )  # the template generation: coefficients of a given copy are refitted when it changes
     cpath = cache / "coefficients" / f"{root.name}_{key}.npz"
     if cpath.exists():
         with np.load(cpath) as z:
@@ -340,7 +340,7 @@ def prepared_table(
 
 
 def template_blendshapes(*, n_vertices: int, seed: int) -> BlendshapeModel:
-    """The procedural template's AU blendshape model in float64 (the engine's model when a caller
+    """The template's AU blendshape model in float64 (the engine's model when a caller
     gives none; the same as :func:`aujax.methods.physics.build_physics_template`'s)."""
     with jax.enable_x64(True):
         model, _ = build_au_blendshapes(make_face(n_vertices, seed=seed))
@@ -350,7 +350,7 @@ def template_blendshapes(*, n_vertices: int, seed: int) -> BlendshapeModel:
 def template_dynamics(
     *, n_vertices: int, seed: int, blendshapes: BlendshapeModel | None = None
 ) -> tuple[BlendshapeModel, ReducedModel]:
-    """The procedural template's blendshapes and Galerkin-reduced skin in float64.
+    """The template's blendshapes and Galerkin-reduced skin in float64.
 
     :func:`aujax.physics.reduce_template`, as :func:`aujax.methods.physics.build_physics_template`
     builds it: the template's spring-mass skin reduced onto its AU basis, with the muscles'

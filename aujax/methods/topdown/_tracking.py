@@ -152,7 +152,8 @@ class TrackedSequence:
         drive: (T, S) smoothed activation drive (a = A^T s), or None without a smoother.
         valid: (T,) the frame was fitted (smoothed levels are defined on every frame: gaps are
             bridged by the dynamics).
-        neutral: the subject's neutral used by the per-frame fits.
+        neutral: the subject's neutral used by the per-frame fits (None: identity fitted per
+            frame, ``shared_identity=False``).
         fit: the per-frame :class:`TopDownResult` (pose, residual, identity).
         smoother: the smoother with its fitted noise and settings, or None.
     """
@@ -161,7 +162,7 @@ class TrackedSequence:
     frame_levels: Float[Array, "T K"]
     drive: Float[Array, "T S"] | None
     valid: Bool[Array, " T"]
-    neutral: SubjectNeutral
+    neutral: SubjectNeutral | None
     fit: TopDownResult
     smoother: CoefficientSmoother | None = None
 
@@ -176,6 +177,7 @@ def track_sequence(
     neutral: SubjectNeutral | None = None,
     neutral_frames: int = 48,
     neutral_fraction: float = 0.2,
+    shared_identity: bool = True,
     chunk: int = 256,
 ) -> TrackedSequence:
     """Tracks one video: neutral from the video, per-frame fits, reduced-dynamics smoothing.
@@ -190,6 +192,11 @@ def track_sequence(
         neutral: the subject's neutral, if known (e.g. from other videos of the subject);
             default :func:`estimate_neutral` on this video.
         neutral_frames, neutral_fraction: see :func:`estimate_neutral`.
+        shared_identity: fit every frame against one neutral (the video's, or ``neutral``);
+            False fits the identity per frame and only smooths the levels. Observations whose
+            shape varies with head pose beyond the model (a face-mesh network's guessed depth)
+            read better per frame: a fixed neutral turns that variation into AU levels
+            (``docs/detect.md``).
         chunk: frames per engine call.
 
     Returns:
@@ -201,11 +208,13 @@ def track_sequence(
     lm = np.asarray(landmarks)
     if lm.ndim != 3:
         raise ValueError(f"landmarks must have shape (T, k, d), got {lm.shape}.")
-    if neutral is None:
+    if neutral is None and shared_identity:
         neutral = estimate_neutral(engine, lm, camera=camera, valid=valid, frames=neutral_frames,
                                    fraction=neutral_fraction)  # fmt: skip
         if neutral is None:
             raise ValueError("landmarks: no frame could be fitted (all missing or invalid).")
+    if not shared_identity:
+        neutral = None
     fit = fit_frames(engine, lm, camera=camera, valid=valid, neutral=neutral, chunk=chunk)
     ok = np.asarray(fit.valid)
     frame_levels = np.where(ok[:, None], np.asarray(fit.levels, np.float64), 0.0)
