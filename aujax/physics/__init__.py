@@ -1,5 +1,6 @@
 """Physics: spring-mass skin, equilibrium, AU blendshapes, generalized coordinates, reduced dynamics,
-and the Kalman/RTS smoother with the reduced dynamics as its prior."""
+the Kalman/RTS smoother with the reduced dynamics as its prior, and the inversion of the reduced
+dynamics for muscle activations."""
 
 from ._au_basis import AUBasisReport as AUBasisReport, build_au_blendshapes as build_au_blendshapes
 from ._dynamics import is_undamped as is_undamped, relax as relax, simulate as simulate
@@ -24,6 +25,11 @@ from ._implicit import (
     sparse_damping as sparse_damping,
 )
 from ._integrate import ADJOINTS as ADJOINTS, SOLVERS as SOLVERS, solve_frames as solve_frames
+from ._inversion import (
+    ActivationInversion as ActivationInversion,
+    invert_activations as invert_activations,
+    window_design as window_design,
+)
 from ._newmark_dense import (
     dense_effective_inverse as dense_effective_inverse,
     newmark_dense as newmark_dense,
@@ -43,6 +49,7 @@ from ._reduced_integrate import (
     euler_paper as euler_paper,
     simulate_reduced as simulate_reduced,
     simulate_reduced_exact as simulate_reduced_exact,
+    zoh_propagator as zoh_propagator,
 )
 from ._smoother import (
     CoefficientSmoother as CoefficientSmoother,

@@ -19,7 +19,7 @@ from ._integrate import solve_frames
 from ._reduced import ReducedModel, _accel_fn, _check_initial_value_problem, _model_dtype
 
 
-__all__ = ["euler_paper", "simulate_reduced", "simulate_reduced_exact"]
+__all__ = ["euler_paper", "simulate_reduced", "simulate_reduced_exact", "zoh_propagator"]
 
 
 def euler_paper(
@@ -149,6 +149,37 @@ def simulate_reduced(
     return cs.astype(dtype), cdots.astype(dtype)
 
 
+def zoh_propagator(
+    model: ReducedModel, *, dt: float, dtype=None
+) -> tuple[Float[Array, "2K 2K"], Float[Array, "2K K"]]:
+    r"""The exact zero-order-hold discretisation ``x_{t+1} = Phi x_t + Gamma Q_t`` of the reduced
+    dynamics, state ``x = (c, c')`` (see :func:`simulate_reduced_exact`).
+
+    Args:
+        model: ``paper`` or ``galerkin`` reduced model.
+        dt: frame interval in seconds (> 0).
+        dtype: computation dtype (default: the model's).
+
+    Returns:
+        ``(Phi, Gamma)``: (2K, 2K) state transition and (2K, K) force-to-state map over one frame.
+    """
+    k = jnp.shape(model.mass)[0]
+    dtype = jnp.asarray(model.mass).dtype if dtype is None else dtype
+    mass = jnp.asarray(model.mass, dtype)
+    chol = jax.scipy.linalg.cho_factor(mass)
+    minv = jax.scipy.linalg.cho_solve(chol, jnp.eye(k, dtype=dtype))
+    zero = jnp.zeros((k, k), dtype)
+    stiff = zero if model.stiffness is None else jnp.asarray(model.stiffness, dtype)
+    damp = zero if model.damping is None else jnp.asarray(model.damping, dtype)
+    big = jnp.block([
+        [zero, jnp.eye(k, dtype=dtype), zero],
+        [-minv @ stiff, -minv @ damp, minv],
+        [zero, zero, zero],
+    ])  # fmt: skip
+    e = jax.scipy.linalg.expm(big * dt)
+    return e[: 2 * k, : 2 * k], e[: 2 * k, 2 * k :]
+
+
 def simulate_reduced_exact(
     model: ReducedModel,
     c0: Float[ArrayLike, " K"],
@@ -190,19 +221,7 @@ def simulate_reduced_exact(
     c0, cdot0, force = _check_initial_value_problem(model, dt, force, c0=c0, cdot0=cdot0)
     k = c0.shape[0]
     dtype = _model_dtype(model, c0, cdot0, force)
-    mass = jnp.asarray(model.mass, dtype)
-    chol = jax.scipy.linalg.cho_factor(mass)
-    minv = jax.scipy.linalg.cho_solve(chol, jnp.eye(k, dtype=dtype))
-    zero = jnp.zeros((k, k), dtype)
-    stiff = zero if model.stiffness is None else jnp.asarray(model.stiffness, dtype)
-    damp = zero if model.damping is None else jnp.asarray(model.damping, dtype)
-    big = jnp.block([
-        [zero, jnp.eye(k, dtype=dtype), zero],
-        [-minv @ stiff, -minv @ damp, minv],
-        [zero, zero, zero],
-    ])  # fmt: skip
-    e = jax.scipy.linalg.expm(big * dt)
-    phi, gamma = e[: 2 * k, : 2 * k], e[: 2 * k, 2 * k :]
+    phi, gamma = zoh_propagator(model, dt=dt, dtype=dtype)
 
     def step(x, q):
         x = phi @ x + gamma @ q

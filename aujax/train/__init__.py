@@ -1,6 +1,8 @@
 """Training, checkpoints and evaluation metrics (DESIGN §8): one loop for every experiment.
 
 * :mod:`~aujax.train._metrics` — frame-based F1 with 9s skipped, ICC(3,1), MAE, MSE (REFERENCE §3);
+* :mod:`~aujax.train._force_metrics` — estimated muscle activity against the truth on what the
+  physics identifies (per AU synergy, per bilateral pair, null-space-invariant error);
 * :mod:`~aujax.train._losses` — the masked AU loss every detector trains with;
 * :mod:`~aujax.train._inputs` — uint8 crops to the image networks' float input;
 * :mod:`~aujax.train._parallel` — the ``'data'`` device mesh, replicated state, sharded batches;
@@ -19,6 +21,13 @@ from ._checkpoint import (
     CheckpointError as CheckpointError,
     Checkpoints as Checkpoints,
     Restored as Restored,
+)
+from ._force_metrics import (
+    ForceScores as ForceScores,
+    bilateral_pairs as bilateral_pairs,
+    force_scores as force_scores,
+    pearson as pearson,
+    signed_projection as signed_projection,
 )
 from ._inputs import crops_to_float as crops_to_float
 from ._log import MetricsLog as MetricsLog, read_metrics as read_metrics
