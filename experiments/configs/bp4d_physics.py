@@ -92,7 +92,18 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     # force correlation, paper vs galerkin dynamics (synthetic data only); explicit Euler is
     # unstable for galerkin's stiff modes at 25 fps, so its decoder uses the exact
     # zero-order-hold propagator (an adaptive tsit5 took ~5 s per training step on 2 cores)
-    c.forces = dict(enabled=True, fold=1, galerkin_solver="exact")
+    # the force table (issue 17): the networks' forces against the oracle, the trivial estimate and
+    # the physics inversion (window frames, fps of the data, smoothness grid tried on
+    # tune_sequences training sequences)
+    c.forces = dict(
+        enabled=True,
+        fold=1,
+        galerkin_solver="exact",
+        window=20,
+        fps=25.0,
+        smoothness_grid=(0.1, 1.0, 10.0),
+        tune_sequences=16,
+    )
     c.figures = True
 
     if preset == "table1":

@@ -25,6 +25,7 @@ coefficients) is cached under the cache directory and shared between runs.
 import dataclasses
 import functools
 
+import jax
 import numpy as np
 
 from ...datasets import BP4D_AUS, DISFA_DETECTION_AUS, NOT_CODED, FrameTable, cache_root
@@ -261,18 +262,32 @@ def table5(ex: _Experiment, report: Report) -> dict:
 
 
 def force_study(ex: _Experiment, report: Report) -> dict:
-    """Correlation of estimated with true muscle forces, ``paper`` vs ``galerkin`` (synthetic)."""
-    out = _force_correlation(ex)
+    """Estimated against true muscle activity on the test frames of one fold (synthetic), scored
+    on what the physics identifies (:func:`aujax.train.force_scores`; issue 17), with the oracle
+    and trivial baselines and the physics inversion beside the networks' forces."""
+    out = _force_scores(ex)
+    names = list(out)
     report.section(
         "forces",
-        "### Estimated vs true muscle forces (synthetic ground truth)\n\n"
-        "| dynamics | mean Pearson r |\n|---|---|\n"
-        + "".join(f"| {k} | {v:.3f} |\n" for k, v in out.items())
-        + "\nPer muscle, over the test frames of the fold: |F_m(t)| (paper, 3-vector forces) or "
-        "a_m(t) (galerkin, directed activations) against the generator's activation of muscle m; "
-        "mean over muscles that were active.\n",
-        csv_table(["dynamics", "r"], [(k, [v]) for k, v in out.items()]),
-    )
+        "### Estimated vs true muscle activity (synthetic ground truth)\n\n"
+        "| estimate | synergy r (pooled) | synergy r (per sequence) | pair r | null error |\n"
+        "|---|---|---|---|---|\n"
+        + "".join(
+            f"| {k} | {v['synergy_r']:.3f} | {v['synergy_r_sequence']:.3f} | {v['pair_r']:.3f} "
+            f"| {v['null_error']:.3f} |\n"
+            for k, v in out.items()
+        )
+        + "\nFold test frames covered by the networks' windows. Synergy r: Pearson r of the "
+        "activations' coordinates on the AU synergies, measured through g (s = (g A^T)^+ g a), "
+        "mean over AUs; pair r: left + right; null error: ||g (a_hat - a)|| / ||g a||; a constant "
+        "estimate scores r = 0. Oracle: A^T times the true intensities; trivial: A^T times the "
+        "engine's coefficients; inversion: aujax.physics.invert_activations of those "
+        "coefficients (lambda chosen on training sequences). Paper forces are signed projections "
+        "on each muscle's mean pull direction.\n",
+        csv_table(["estimate", "synergy_r", "synergy_r_sequence", "pair_r", "null_error"],
+                  [(k, [out[k][c] for c in ("synergy_r", "synergy_r_sequence", "pair_r",
+                                            "null_error")]) for k in names]),
+    )  # fmt: skip
     return out
 
 
@@ -321,34 +336,84 @@ def _covered(table: FrameTable, rows, window: int) -> np.ndarray:
 
 def _true_activations(root, table: FrameTable, rows: np.ndarray) -> np.ndarray:
     """The generator's muscle activations (n, M) of table ``rows`` (synthetic copies only)."""
+    return _true_values(root, table, rows, "activations")
+
+
+def _true_values(root, table: FrameTable, rows: np.ndarray, key: str) -> np.ndarray:
+    """A per-frame ground-truth array (``activations``, ``intensity``) of table ``rows``."""
     out = None
     cache: dict = {}
     for j, r in enumerate(rows):
-        key = (str(table.subject[r]), str(table.task[r]))
-        if key not in cache:
-            with np.load(root / "synthetic" / f"{key[0]}_{key[1]}.npz") as z:
-                cache[key] = np.asarray(z["activations"])
-        acts = cache[key]
+        seq = (str(table.subject[r]), str(table.task[r]))
+        if seq not in cache:
+            with np.load(root / "synthetic" / f"{seq[0]}_{seq[1]}.npz") as z:
+                cache[seq] = np.asarray(z[key])
+        values = cache[seq]
         if out is None:
-            out = np.zeros((len(rows), acts.shape[1]))
-        out[j] = acts[int(table.frame[r]) - 1]  # BP4D frame numbers start at 1
+            out = np.zeros((len(rows), values.shape[1]))
+        out[j] = values[int(table.frame[r]) - 1]  # BP4D frame numbers start at 1
     return out
 
 
-def _pearson_mean(est: np.ndarray, true: np.ndarray) -> float:
-    rs = []
-    for m in range(true.shape[1]):
-        a, b = est[:, m], true[:, m]
-        if np.std(a) > 1e-12 and np.std(b) > 1e-12:
-            rs.append(np.corrcoef(a, b)[0, 1])
-    return float(np.mean(rs)) if rs else float("nan")
+def _sequence_ids(table: FrameTable, rows: np.ndarray) -> np.ndarray:
+    key = np.char.add(
+        np.char.add(table.subject[rows].astype(str), "_"), table.task[rows].astype(str)
+    )
+    return np.unique(key, return_inverse=True)[1]
 
 
-def _force_correlation(ex: _Experiment) -> dict:
-    """Mean Pearson r of estimated and true muscle forces on the test frames, per dynamics."""
-    cfg = ex.cfg
+def _inverted(ex: _Experiment, rows: np.ndarray, smoothness: float) -> np.ndarray:
+    """Activations (len(rows), M) from the physics inversion of the coefficients of every sequence
+    the rows belong to (whole sequences, in frame order)."""
+    import jax.numpy as jnp
+
+    from ...physics import invert_activations
+
+    cfg, table = ex.cfg, ex.table
+    reduced = jax.tree.map(lambda x: None if x is None else jnp.asarray(x, jnp.float64),
+                           ex.template.reduced)  # fmt: skip
+    syn = jnp.asarray(ex.template.au_muscle_weights, jnp.float64)
+    wanted = set(zip(table.subject[rows].tolist(), table.task[rows].tolist(), strict=True))
+    found = np.zeros((len(table), ex.template.n_muscles))
+    for s, t, seq in table.sequences():
+        if (s, t) not in wanted or len(seq) < 2:
+            continue
+        inv = invert_activations(
+            reduced, jnp.asarray(np.nan_to_num(table.c[seq]), jnp.float64),
+            dt=1.0 / cfg.forces.fps, synergies=syn, smoothness=smoothness,
+            window=cfg.forces.window, valid=jnp.asarray(table.c_mask[seq]),
+        )  # fmt: skip
+        found[seq] = np.asarray(inv.activations)
+    return found[rows]
+
+
+def _force_scores(ex: _Experiment) -> dict:
+    """The force table's rows: oracle, trivial, inversion and the two networks' forces."""
+    from ...train import bilateral_pairs, force_scores
+
+    cfg, table, template = ex.cfg, ex.table, ex.template
     fold = cfg.forces.fold
-    te = ex.split(fold).test
+    g = np.asarray(template.reduced.force_map, np.float64)
+    syn = np.asarray(template.au_muscle_weights, np.float64)
+    pairs = bilateral_pairs(template.muscle_names)
+
+    def scores(est, rows):
+        sc = force_scores(est, _true_activations(ex.root, table, rows), force_map=g,
+                          synergies=syn, pairs=pairs, sequences=_sequence_ids(table, rows))  # fmt: skip
+        return {"synergy_r": sc.mean_synergy_r,
+                "synergy_r_sequence": float(np.nanmean(sc.synergy_r_sequence)),
+                "pair_r": sc.mean_pair_r, "null_error": sc.null_error,
+                "per_au": dict(zip(template.aus, sc.synergy_r.tolist(), strict=True))}  # fmt: skip
+
+    with jax.enable_x64(True):
+        # the inversion's smoothness: the best of a small grid on a few training sequences
+        rng = np.random.default_rng(cfg.seed)
+        train_subjects = set(table.subject[ex.split(fold).train].tolist())
+        train_seqs = [r for s, _, r in table.sequences() if s in train_subjects]
+        pick = rng.permutation(len(train_seqs))[: cfg.forces.tune_sequences]
+        tune = np.concatenate([train_seqs[i] for i in sorted(pick)])
+        lam = max(cfg.forces.smoothness_grid,
+                  key=lambda v: scores(_inverted(ex, tune, v), tune)["synergy_r"])  # fmt: skip
     out = {}
     for dynamics, mode, solver in (
         ("paper", "vectors", cfg.model.solver),
@@ -366,12 +431,24 @@ def _force_correlation(ex: _Experiment) -> dict:
             spec = ex.spec(float(cfg.loss.reconstruction), force_mode=mode, dynamics=dynamics,
                            solver=solver)  # fmt: skip
             st = ex.fit_physics(("forces", f"fold{fold}", dynamics), spec, fold)
-        pred = predict_physics(st, cfg=cfg, table=ex.table, rows=te)
-        f = pred["forces"]
-        est = np.linalg.norm(f, axis=-1) if f.ndim == 3 else f
-        true = _true_activations(ex.root, ex.table, pred["rows"])
-        out[f"{dynamics} ({mode})"] = _pearson_mean(est, true)
-    ex.run.log("force correlation: " + ", ".join(f"{k} r = {v:.3f}" for k, v in out.items()))
+        pred = predict_physics(st, cfg=cfg, table=table, rows=ex.split(fold).test)
+        rows = pred["rows"]
+        if not out:  # the baselines on the same frames
+            inten = _true_values(ex.root, table, rows, "intensity")
+            out["oracle: A^T x true intensities"] = scores(inten @ syn, rows)
+            out["trivial: A^T x engine coefficients"] = scores(np.nan_to_num(table.c[rows]) @ syn,
+                                                               rows)  # fmt: skip
+            with jax.enable_x64(True):
+                out[f"physics inversion (lambda {lam:g})"] = scores(_inverted(ex, rows, lam), rows)
+        f = np.asarray(pred["forces"], np.float64)
+        if f.ndim == 3:  # paper vectors: signed magnitude along each muscle's mean pull
+            from ...train import signed_projection
+
+            d = np.einsum("im,imd->md", np.asarray(template.distribution, np.float64),
+                          np.asarray(template.directions, np.float64))  # fmt: skip
+            f = signed_projection(f, d)
+        out[f"{dynamics} network ({mode})"] = scores(f, rows)
+    ex.run.log("forces: " + ", ".join(f"{k} r = {v['synergy_r']:.3f}" for k, v in out.items()))
     return out
 
 
