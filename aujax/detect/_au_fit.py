@@ -176,17 +176,55 @@ def fit_aus(
 
 
 @functools.cache
+def _reduced():
+    """The calibrated template's Galerkin-reduced skin and muscle names (float64), built once."""
+    from ..physics import reduce_template
+
+    template, model = _template_model()
+    with jax.enable_x64(True):
+        _, reduced, muscles = reduce_template(template, blendshapes=model)
+    if tuple(muscles.names) != muscle_names():
+        raise RuntimeError("the template's muscles are not in aujax.face.muscle_names() order")
+    return reduced, tuple(muscles.names)
+
+
+def muscle_names() -> tuple[str, ...]:
+    """The template's muscles, in the order of the ``act_*`` columns."""
+    from ..face import muscle_names as names
+
+    return names()
+
+
+@functools.cache
 def smoother(fps: float):
     """The video smoother at ``fps``: the calibrated template's Galerkin-reduced skin driven
     through its FACS synergies (:func:`aujax.methods.topdown.table_smoother`, the main job's
     smoother with its defaults); its noise and settings are fitted on each video."""
     from ..methods.topdown import table_smoother
-    from ..physics import reduce_template
 
-    template, model = _template_model()
+    _, model = _template_model()
+    return table_smoother(model, _reduced()[0], fps=fps)
+
+
+#: the physics inversion of a tracked video's levels (issue 17): window frames and the temporal
+#: smoothness chosen by the main job on synthetic training sequences for smoothed coefficients
+INVERSION = {"window": 20, "smoothness": 1.0}
+
+
+def activations(levels: np.ndarray, *, fps: float) -> np.ndarray:
+    """Directed muscle activations (T, M) of a tracked face: the physics inversion
+    (:func:`aujax.physics.invert_activations`) of its smoothed levels through the calibrated
+    template's reduced skin, synergy-parameterised (model units: the template's
+    ``au_activations`` per unit AU level)."""
+    from ..physics import invert_activations
+
+    _, model = _template_model()
     with jax.enable_x64(True):
-        _, reduced, _ = reduce_template(template, blendshapes=model)
-    return table_smoother(model, reduced, fps=fps)
+        inv = invert_activations(
+            _reduced()[0], jnp.asarray(levels, jnp.float64), dt=1.0 / fps,
+            synergies=jnp.asarray(model.au_activations, jnp.float64), **INVERSION,
+        )  # fmt: skip
+        return np.asarray(inv.activations)
 
 
 def track_aus(
@@ -215,7 +253,8 @@ def track_aus(
 
     Returns:
         :func:`fit_aus`'s dict; ``levels`` are the smoothed levels, ``frame_levels`` the
-        per-frame fits' (against the video's neutral with ``shared_identity``).
+        per-frame fits' (against the video's neutral with ``shared_identity``), and
+        ``activations`` (T, M) the physics inversion of the smoothed levels (:func:`activations`).
 
     Raises:
         ValueError: if no frame can be fitted.
@@ -232,8 +271,11 @@ def track_aus(
             shared_identity=shared_identity, chunk=chunk,
         )  # fmt: skip
     levels = np.clip(np.asarray(tracked.levels, np.float64), 0.0, 5.0)
-    return _outputs(tracked.fit, levels, np.asarray(tracked.frame_levels), points68,
-                    (width, height), mesh is not None, focal)  # fmt: skip
+    out = _outputs(tracked.fit, levels, np.asarray(tracked.frame_levels), points68,
+                   (width, height), mesh is not None, focal)  # fmt: skip
+    if len(levels) >= 2:
+        out["activations"] = activations(levels, fps=float(fps))
+    return out
 
 
 def _outputs(res, levels, frame_levels, points68, size, from_mesh, focal) -> dict:

@@ -19,6 +19,9 @@ column                   meaning
 ``c_AU01 .. c_AU26``     aujax: the frame's own blendshape coefficients a* (a tracked face: the
                          per-frame fit, before smoothing)
 ``residual``             aujax: RMS fit residual, % of the outer inter-ocular distance
+``act_<muscle>``         aujax, tracked faces only: directed muscle activation recovered by the
+                         physics inversion of the smoothed levels through the template's
+                         reduced skin (model units; issue 17, ``docs/physics_inversion.md``)
 ``mp_x_k mp_y_k mp_z_k`` aujax, with ``mesh=True``: the 468 mesh points (z: relative depth, px)
 =======================  ===================================================================
 
@@ -36,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..face import AU_IDS
-from ._au_fit import fit_aus, track_aus
+from ._au_fit import fit_aus, muscle_names, track_aus
 
 
 #: the fewest frames of one face that are tracked as a sequence (fewer: fitted frame by frame)
@@ -55,6 +58,7 @@ def columns(*, mesh: bool = False) -> list[str]:
     cols += [f"x_{k}" for k in range(68)] + [f"y_{k}" for k in range(68)]
     cols += [f"{au_name(a)}_r" for a in AU_IDS] + [f"{au_name(a)}_c" for a in AU_IDS]
     cols += [f"c_{au_name(a)}" for a in AU_IDS] + ["residual"]
+    cols += [f"act_{m}" for m in muscle_names()]
     if mesh:
         cols += [f"mp_{a}_{k}" for k in range(468) for a in "xyz"]
     return cols
@@ -153,5 +157,8 @@ def _fill(out, at, rows, idx, size, *, fit, fps):
         out[j, at[f"{name}_r"]] = np.clip(fit_["levels"][:, k], 0.0, 5.0)
         out[j, at[f"{name}_c"]] = fit_["present"][:, k]
         out[j, at[f"c_{name}"]] = fit_["frame_levels"][:, k]
+    if "activations" in fit_:
+        first = at[f"act_{muscle_names()[0]}"]
+        out[j, first : first + fit_["activations"].shape[1]] = fit_["activations"]
     bad = j[~fit_["success"]]
     out[bad, at["success"]] = 0
