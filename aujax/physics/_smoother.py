@@ -88,6 +88,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float
 
 from .._checks import check_scalar_positive
 from ._reduced import ReducedModel, _validate
+from ._reduced_integrate import zoh_propagator
 
 
 __all__ = [
@@ -294,10 +295,7 @@ def reduced_state_space(
     stiff = jnp.asarray(model.stiffness, f64)
     damp = zero if model.damping is None else jnp.asarray(model.damping, f64)
     a_c = jnp.block([[zero, eye], [-minv @ stiff, -minv @ damp]])
-    zoh = jax.scipy.linalg.expm(
-        jnp.block([[a_c, jnp.concatenate([zero, minv])], [jnp.zeros((k, 3 * k), f64)]]) * dt
-    )
-    phi, gamma = zoh[: 2 * k, : 2 * k], zoh[: 2 * k, 2 * k :]
+    phi, gamma = zoh_propagator(model, dt=dt, dtype=f64)  # the same ZOH as the inversion
     # Van Loan: model-error white noise on c'' with density acceleration_sd^2 I
     acc = jnp.asarray(settings.acceleration_sd, f64)
     lqlt = jnp.zeros((2 * k, 2 * k), f64).at[k:, k:].set(acc**2 * eye)
