@@ -26,8 +26,7 @@ from aujax.methods.topdown._apex import apex_rows
 from aujax.methods.topdown._bottomup import BottomUpCNN
 from aujax.methods.topdown._experiment import ROWS, top_down_levels, train_and_evaluate
 from aujax.methods.topdown._integration import IntegrationNet
-from aujax.methods.topdown._thresholds import choose_thresholds
-from aujax.train import f1_score
+from aujax.train import choose_thresholds, f1_score
 
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

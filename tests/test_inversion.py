@@ -11,8 +11,9 @@ import pytest
 from jax.test_util import check_grads
 
 from aujax.optim import nnls, nnls_implicit
-from aujax.physics import galerkin_model, invert_activations, simulate_reduced_exact, window_design
+from aujax.physics import invert_activations, simulate_reduced_exact, window_design
 from aujax.train import bilateral_pairs, force_scores, pearson, signed_projection
+from tests._reduced_models import random_galerkin
 
 
 @pytest.fixture(autouse=True)
@@ -22,16 +23,7 @@ def _x64():
 
 
 def _model(k=4, m=6, seed=0):
-    rng = np.random.default_rng(seed)
-    q = rng.normal(size=(k, k))
-    mass = q @ q.T + k * np.eye(k)
-    q = rng.normal(size=(k, k))
-    stiff = 50.0 * (q @ q.T + k * np.eye(k))
-    damp = 0.05 * stiff + 0.1 * mass
-    g = stiff @ rng.normal(size=(k, m)) / np.sqrt(m)  # static response K^-1 g of order 1
-    return galerkin_model(
-        jnp.asarray(mass), jnp.asarray(stiff), jnp.asarray(damp), force_map=jnp.asarray(g)
-    )
+    return random_galerkin(k, m, seed)
 
 
 def _drive(t, s, seed=1):

@@ -39,13 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grid", default="0.01,0.1,1,10,100", help="smoothness lambdas tried")
     args = ap.parse_args(argv)
     enable_float64()
-    import jax.numpy as jnp
     from scipy.ndimage import gaussian_filter1d
 
     from aujax.datasets import cache_root, folds
     from aujax.face import make_face
+    from aujax.methods.physics import invert_table, sequence_ids, true_values
     from aujax.methods.topdown import prepared_table
-    from aujax.physics import invert_activations, reduce_template
+    from aujax.physics import reduce_template
     from aujax.train import bilateral_pairs, force_scores
     from experiments.configs.bp4d_physics import get_config
 
@@ -76,12 +76,11 @@ def main(argv: list[str] | None = None) -> int:
 
     tr, te = draw(train), draw(test)
 
+    def rows_of(split):
+        return np.concatenate([r for _, _, r in split])
+
     def truth(split, key):
-        out = []
-        for s, t, rows in split:
-            with np.load(root / "synthetic" / f"{s}_{t}.npz") as z:
-                out.append(np.asarray(z[key])[raw.frame[rows] - 1])
-        return np.concatenate(out)
+        return true_values(root, raw, rows_of(split), key)
 
     def trivial(split, table, sigma=0.0):
         out = []
@@ -93,19 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         return np.concatenate(out)
 
     def inversion(split, table, lam):
-        out = []
-        for _, _, rows in split:
-            inv = invert_activations(
-                reduced, jnp.asarray(np.nan_to_num(table.c[rows])), dt=1.0 / 25.0,
-                synergies=jnp.asarray(syn), smoothness=lam, window=args.window,
-                valid=jnp.asarray(table.c_mask[rows]),
-            )  # fmt: skip
-            out.append(np.asarray(inv.activations))
-        return np.concatenate(out)
+        drive = invert_table(table, rows_of(split), reduced=reduced, synergies=syn,
+                             dt=1.0 / 25.0, window=args.window, smoothness=lam)  # fmt: skip
+        return drive @ syn
 
     truths = {"train": truth(tr, "activations"), "test": truth(te, "activations")}
-    ids = {name: np.concatenate([np.full(len(r), i) for i, (_, _, r) in enumerate(split)])
-           for name, split in (("train", tr), ("test", te))}  # fmt: skip
+    ids = {name: sequence_ids(raw, rows_of(split)) for name, split in (("train", tr), ("test", te))}
 
     def score(est, split_name):
         return force_scores(est, truths[split_name], force_map=g, synergies=syn, pairs=pairs,

@@ -3,6 +3,7 @@
 * :mod:`~aujax.train._metrics` — frame-based F1 with 9s skipped, ICC(3,1), MAE, MSE (REFERENCE §3);
 * :mod:`~aujax.train._force_metrics` — estimated muscle activity against the truth on what the
   physics identifies (per AU synergy, per bilateral pair, null-space-invariant error);
+* :mod:`~aujax.train._thresholds` — per-AU thresholds of continuous scores chosen on training rows;
 * :mod:`~aujax.train._losses` — the masked AU loss every detector trains with;
 * :mod:`~aujax.train._inputs` — uint8 crops to the image networks' float input;
 * :mod:`~aujax.train._parallel` — the ``'data'`` device mesh, replicated state, sharded batches;
@@ -28,6 +29,7 @@ from ._force_metrics import (
     force_scores as force_scores,
     pearson as pearson,
     signed_projection as signed_projection,
+    synergy_coordinates as synergy_coordinates,
 )
 from ._inputs import crops_to_float as crops_to_float
 from ._log import MetricsLog as MetricsLog, read_metrics as read_metrics
@@ -80,3 +82,4 @@ from ._state import (
     split_rest as split_rest,
 )
 from ._step import make_eval_step as make_eval_step, make_train_step as make_train_step
+from ._thresholds import LevelThresholds as LevelThresholds, choose_thresholds as choose_thresholds

@@ -31,7 +31,14 @@ import re
 import numpy as np
 
 
-__all__ = ["ForceScores", "bilateral_pairs", "force_scores", "pearson", "signed_projection"]
+__all__ = [
+    "ForceScores",
+    "bilateral_pairs",
+    "force_scores",
+    "pearson",
+    "signed_projection",
+    "synergy_coordinates",
+]
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
@@ -93,6 +100,29 @@ class ForceScores:
         return float(np.nanmean(self.pair_r)) if np.isfinite(self.pair_r).any() else np.nan
 
 
+def synergy_coordinates(activations, *, force_map, synergies) -> np.ndarray:
+    """The coordinates of activations on the AU synergies, measured through g (module docstring).
+
+    ``s = (g A^T)^+ g a``: the synergy drive whose generalized force best matches that of ``a``;
+    what the physics identifies of an activation (the part of ``a`` in g's null space is dropped).
+
+    Args:
+        activations: (n, m) directed activations (signed projections for vector forces).
+        force_map: (K, m) g.
+        synergies: (S, m) the FACS synergies A.
+
+    Returns:
+        (n, S) synergy coordinates, in AU-intensity units.
+    """
+    g = np.asarray(force_map, np.float64)
+    a = np.asarray(synergies, np.float64)
+    act = np.asarray(activations, np.float64)
+    if act.ndim != 2 or act.shape[1] != g.shape[1] or a.shape[1] != g.shape[1]:
+        raise ValueError(f"activations {act.shape}, force_map {g.shape} and synergies {a.shape} "
+                         "must share the muscle axis m.")  # fmt: skip
+    return act @ (np.linalg.pinv(g @ a.T) @ g).T
+
+
 def force_scores(
     estimate: np.ndarray,
     truth: np.ndarray,
@@ -128,8 +158,8 @@ def force_scores(
         raise ValueError(
             f"force_map {g.shape} and synergies {a.shape} must have {est.shape[1]} muscle columns."
         )
-    proj = (np.linalg.pinv(g @ a.T) @ g).T  # (m, S): s_row = a_row @ ((g A^T)^+ g)^T
-    s_est, s_true = est @ proj, tru @ proj
+    s_est = synergy_coordinates(est, force_map=g, synergies=a)
+    s_true = synergy_coordinates(tru, force_map=g, synergies=a)
     seq = np.zeros(len(est), int) if sequences is None else np.asarray(sequences)
 
     def r(x, y):

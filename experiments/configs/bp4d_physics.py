@@ -3,13 +3,14 @@
 Presets (``--config=experiments/configs/bp4d_physics.py:PRESET``):
 
 * ``small`` (default): the CPU run. Synthetic BP4D-like ``small`` preset when no BP4D copy is
-  given, three folds, table 1 rows ``3D geometry``, ``3D physics``, ``2D image`` and
-  ``physics + image``, table 4 on fold 1, table 5 (a DISFA-like ``tiny`` test set), the force
-  correlation (``paper`` vs ``galerkin``) and figures 4-5.
-* ``table1``: ``small`` with all six table 1 rows.
-* ``tiny``: the test-suite and notebook run: fold 1 only, rows ``3D physics``, ``2D image`` and
-  ``physics + image``, a few steps, no table 4/5 or force study (their code paths run in the
-  ``small`` preset and the slow tests).
+  given, three folds, table 1 rows ``3D geometry``, ``3D physics``, ``2D image``,
+  ``physics + image`` and the two label-free rows (``physics inversion (no AU labels)``,
+  ``coefficients (no AU labels)``), table 4 on fold 1, table 5 (a DISFA-like ``tiny`` test set),
+  the force table, the claims table and figures 4-5.
+* ``table1``: ``small`` with all eight table 1 rows.
+* ``tiny``: the test-suite and notebook run: fold 1 only, rows ``3D physics``, ``2D image``,
+  ``physics + image`` and the label-free rows, a few steps, no table 4/5 or force study (their
+  code paths run in the ``small`` preset and the slow tests).
 * ``paper``: GPU/TPU scale (ResNet-50 at 128 px, longer schedules, the synthetic ``full`` preset).
 
 Override any field: ``--config.train.steps=2000 --config.data.bp4d_dir=/data/BP4D``.
@@ -17,10 +18,10 @@ Override any field: ``--config.train.steps=2000 --config.data.bp4d_dir=/data/BP4
 
 import ml_collections
 
-from aujax.methods.physics import ROWS  # the table 1 rows, defined by the method
+from aujax.methods.physics import LABEL_FREE_ROWS, ROWS  # the table 1 rows, defined by the method
 
 
-__all__ = ["ROWS", "get_config"]
+__all__ = ["LABEL_FREE_ROWS", "ROWS", "get_config"]
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
@@ -86,24 +87,22 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     )
     c.image = dict(depth=18, width=16, stem="imagenet", batch_size=32, steps=300, lr=2e-3)
     c.folds = (1, 2, 3)
-    c.rows = ("3D geometry", "3D physics", "2D image", "physics + image")
+    c.rows = ("3D geometry", "3D physics", "2D image", "physics + image",
+              "physics inversion (no AU labels)", "coefficients (no AU labels)")  # fmt: skip
     c.table4 = dict(enabled=True, fractions=(0.5, 0.2, 0.05), folds=(1,))
     c.table5 = dict(enabled=True, fold=1)
-    # force correlation, paper vs galerkin dynamics (synthetic data only); explicit Euler is
-    # unstable for galerkin's stiff modes at 25 fps, so its decoder uses the exact
-    # zero-order-hold propagator (an adaptive tsit5 took ~5 s per training step on 2 cores)
-    # the force table (issue 17): the networks' forces against the oracle, the trivial estimate and
-    # the physics inversion (window frames, fps of the data, smoothness grid tried on
-    # tune_sequences training sequences)
-    c.forces = dict(
-        enabled=True,
-        fold=1,
-        galerkin_solver="exact",
-        window=20,
-        fps=25.0,
-        smoothness_grid=(0.1, 1.0, 10.0),
-        tune_sequences=16,
+    # the physics inversion (issue 17; aujax.physics.invert_activations): windows of `window`
+    # frames at the data's `fps`, lambda from `smoothness_grid`. Table 1's label-free rows choose
+    # lambda and the per-AU thresholds on `threshold_sequences` sequences of each fold's training
+    # subjects; the force table chooses lambda by synergy r on its own `tune_sequences`
+    c.inversion = dict(
+        window=20, fps=25.0, smoothness_grid=(0.1, 1.0, 10.0), threshold_sequences=32
     )
+    # the force table (synthetic data only): the networks' forces (paper vs galerkin dynamics)
+    # against the oracle, the trivial estimate and the physics inversion; explicit Euler is
+    # unstable for galerkin's stiff modes at 25 fps, so its decoder uses the exact zero-order-hold
+    # propagator (an adaptive tsit5 took ~5 s per training step on 2 cores)
+    c.forces = dict(enabled=True, fold=1, galerkin_solver="exact", tune_sequences=16)
     c.figures = True
 
     if preset == "table1":
@@ -120,7 +119,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
         )
         c.image.update(depth=18, width=8, batch_size=8, steps=4)
         c.folds = (1,)
-        c.rows = ("3D physics", "2D image", "physics + image")
+        c.rows = ("3D physics", "2D image", "physics + image", *LABEL_FREE_ROWS)
+        c.inversion.threshold_sequences = 8
         c.table4.update(enabled=False, fractions=(0.5,))
         c.table5.enabled = False
         c.forces.enabled = False

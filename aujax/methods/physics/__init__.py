@@ -1,10 +1,27 @@
 """Biomechanics-guided AU detection (seed 001): template physics, the physics branch, its losses."""
 
+from ._activity import (
+    LabelFreeDetection as LabelFreeDetection,
+    invert_table as invert_table,
+    label_free_detection as label_free_detection,
+    sequence_ids as sequence_ids,
+    synergy_columns as synergy_columns,
+    true_values as true_values,
+)
 from ._experiment import (
+    CLAIMS as CLAIMS,
     EXPERIMENT as EXPERIMENT,
+    LABEL_FREE_ROWS as LABEL_FREE_ROWS,
     ROWS as ROWS,
+    claims as claims,
     row_spec as row_spec,
     train_and_evaluate as train_and_evaluate,
+)
+from ._figures import (
+    choose_window as choose_window,
+    figure4 as figure4,
+    figure5 as figure5,
+    synergy_fields as synergy_fields,
 )
 from ._losses import (
     LossWeights as LossWeights,

@@ -3,6 +3,7 @@ bottom-up CNN (eq. 5), the integration model (eq. 6), level thresholds, apex fra
 experiment (``train_and_evaluate``), and video tracking with the reduced-dynamics smoother."""
 
 from ...datasets import flatten_blocks as flatten_blocks
+from ...train import LevelThresholds as LevelThresholds, choose_thresholds as choose_thresholds
 from ._apex import apex_rows as apex_rows, synthetic_intensities as synthetic_intensities
 from ._bottomup import BottomUpCNN as BottomUpCNN
 from ._coefficients import (
@@ -27,7 +28,6 @@ from ._experiment import (
     train_and_evaluate as train_and_evaluate,
 )
 from ._integration import IntegrationNet as IntegrationNet
-from ._thresholds import LevelThresholds as LevelThresholds, choose_thresholds as choose_thresholds
 from ._tracking import (
     TrackedSequence as TrackedSequence,
     estimate_neutral as estimate_neutral,

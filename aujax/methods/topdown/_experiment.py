@@ -34,17 +34,18 @@ import numpy as np
 from ...datasets import BP4D_AUS, DISFA_DETECTION_AUS, NOT_CODED, FrameTable, cache_root
 from ...face import AU_IDS
 from ...train import (
+    LevelThresholds,
     Report,
     Run,
     SubjectFolds,
     au_header,
+    choose_thresholds,
     data_mesh,
     fold_f1_lines,
     table_f1,
 )
 from ._apex import apex_rows, synthetic_intensities
 from ._coefficients import prepared_table
-from ._thresholds import LevelThresholds, choose_thresholds
 from ._train import predict_bottomup, predict_integration, train_bottomup, train_integration
 
 

@@ -1,7 +1,8 @@
-"""Per-AU decision thresholds of the top-down levels, chosen on training subjects only (seed 000).
+"""Per-AU decision thresholds of continuous AU scores, chosen on training subjects only.
 
-The top-down engine gives a level ``a*_k >= 0`` per AU (eq. 2), not a detection; AU k is
-detected when ``a*_k >= t_k``. Each ``t_k`` maximises the frame-based F1 over the training rows
+A score that is not a probability — the top-down engine's level ``a*_k >= 0`` per AU (seed 000,
+eq. 2), the physics inversion's drive per AU synergy (issue 17) — is not a detection; AU k is
+detected when ``score_k >= t_k``. Each ``t_k`` maximises the frame-based F1 over the training rows
 (an exact search over every cut between two consecutive distinct levels). The search records the
 subjects of the rows it was given and the folds in which those subjects are test subjects, so a
 caller (and a test) can prove that no test-fold subject shaped a threshold.
@@ -10,8 +11,8 @@ caller (and a test) can prove that no test-fold subject shaped a threshold.
 import numpy as np
 from flax import struct
 
-from ...datasets import NOT_CODED, fold_of
-from ...train import f1_score
+from ..datasets import NOT_CODED, fold_of
+from ._metrics import f1_score
 
 
 __all__ = ["LevelThresholds", "choose_thresholds"]
@@ -19,7 +20,7 @@ __all__ = ["LevelThresholds", "choose_thresholds"]
 
 @struct.dataclass
 class LevelThresholds:
-    """Decision thresholds of the top-down levels and where they came from (host numpy).
+    """Decision thresholds of per-AU scores and where they came from (host numpy).
 
     Attributes:
         thresholds: (K,) level thresholds t_k; AU k is predicted when ``a*_k >= t_k``.
@@ -72,7 +73,8 @@ def choose_thresholds(
     aus,
     dataset: str = "bp4d",
 ) -> LevelThresholds:
-    """Per-AU thresholds of the top-down levels maximising F1 on the given (training) rows.
+    """Per-AU thresholds of scores (e.g. top-down levels) maximising F1 on the given (training)
+    rows.
 
     Args:
         levels: (N, K) top-down levels of the training rows.
