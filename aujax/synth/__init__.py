@@ -6,8 +6,9 @@ given (:func:`dataset_root`).
 
 Modules: ``_streams`` (random streams), ``_episodes`` (contexts, episodes, AU trajectories),
 ``_coding`` (coders' labels), ``_contexts`` (the datasets' contexts and base rates), ``_presets``,
-``_sequence`` (a preset's sequence), ``_activation``, ``_rig``, ``_subject`` (a subject's body and
-simulated sequences), ``_capture`` (the video camera), ``_crops``, ``_video`` (filming a
+``_sequence`` (a preset's sequence), ``_activation``, ``_realism`` (asymmetric and unilateral
+actions, subject synergies, co-contraction, realistic activation dynamics), ``_rig``, ``_subject``
+(a subject's body and simulated sequences), ``_capture`` (the video camera), ``_crops``, ``_video`` (filming a
 subject's sequences), ``_pipeline`` (physics -> render -> write, shared by the generators),
 ``_bp4d``, ``_disfa``, ``_bosphorus`` (the generators) and ``_default``.
 """
@@ -15,6 +16,7 @@ subject's sequences), ``_pipeline`` (physics -> render -> write, shared by the g
 from ..datasets import BP4D_AUS as BP4D_AUS, DISFA_AUS as DISFA_AUS
 from ._activation import (
     ActivationDynamics as ActivationDynamics,
+    activation_dynamics as activation_dynamics,
     muscle_activations as muscle_activations,
     muscle_excitation as muscle_excitation,
 )
@@ -71,6 +73,14 @@ from ._presets import (
     Preset as Preset,
     get_preset as get_preset,
 )
+from ._realism import (
+    REALISTIC_DYNAMICS as REALISTIC_DYNAMICS,
+    MuscleRealism as MuscleRealism,
+    cocontraction_matrix as cocontraction_matrix,
+    event_side_scales as event_side_scales,
+    realistic_excitation as realistic_excitation,
+    subject_synergy as subject_synergy,
+)
 from ._rig import (
     SubjectRig as SubjectRig,
     build_subject_rig as build_subject_rig,
@@ -87,6 +97,8 @@ from ._sequence import (
 from ._streams import stream_rng as stream_rng
 from ._subject import (
     DEFAULT_N_VERTICES as DEFAULT_N_VERTICES,
+    Cast as Cast,
+    Drive as Drive,
     SubjectPhysique as SubjectPhysique,
     simulate_subject_sequence as simulate_subject_sequence,
     subject_physique as subject_physique,

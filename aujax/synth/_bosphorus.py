@@ -12,9 +12,10 @@ rendering: 3, writing: 4 and 5.
    other generators (:func:`aujax.synth.subject_physique`, stream ``"bosphorus"``);
 2. per pose: the posed clip of the preset (:func:`aujax.synth.generate_sequence`: one posed episode
    whose apex covers the end of the clip), ``settle`` frames holding the first intensity in front,
-   muscle activations and the **full** spring-mass dynamics; the captured sample is the clip's
-   last frame (the skin has settled on the apex: the sample's ground truth stores the residual
-   speed);
+   muscle activations (:meth:`aujax.synth.Cast.drive`, the preset's
+   :class:`~aujax.synth.MuscleRealism`) and the **full** spring-mass dynamics; the captured sample
+   is the clip's last frame (the skin has settled on the apex: the sample's ground truth stores
+   the residual speed);
 3. a small random head rotation (the preset's pose standard deviations), an orthographic camera
    fitted to the subject's neutral face (:func:`aujax.geometry.frame_vertices`, margin 0.06) and one
    light per sample; :func:`aujax.render.render` gives the texture image and the depth;
@@ -35,7 +36,8 @@ rendering: 3, writing: 4 and 5.
 
 5. ground truth in ``synthetic/{stem}.npz``: the true AU intensities at the captured frame and
    along the clip, activations, the 68 landmarks in the model frame (cm), head rotation, camera
-   scale and offset, identity, gains, the residual skin speed, optionally the mesh; the template
+   scale and offset, identity, gains, the residual skin speed, the realism draws (``synergy``
+   (17, M), ``au_side_scale`` (17, 2) at the captured frame), optionally the mesh; the template
    model in ``synthetic/blendshape_model.npz``; ``synthetic/summary.json``.
 
 **Names.** Context ``"N_N"`` -> ``bsXXX_N_N_0``, ``"UFAU_1"`` -> ``bsXXX_UFAU_1_0``, ``"LFAU_12"`` ->
@@ -66,10 +68,12 @@ from ..render import render
 from ._capture import head_pose_sequence
 from ._pipeline import Timings, check_int, check_subjects, run_pipeline, save_summary
 from ._presets import Preset, get_preset
+from ._realism import MuscleRealism
 from ._rig import rig_landmarks
 from ._sequence import SequenceAUs, generate_sequence
 from ._streams import stream_rng
 from ._subject import Cast, SubjectPhysique, simulate_subject_sequence, template_model
+from ._video import realism_ground_truth
 
 
 __all__ = [
@@ -115,6 +119,7 @@ def generate_bosphorus(
     settle: int = 10,
     save_meshes: bool = False,
     progress=print,
+    realism: MuscleRealism | None = None,
 ) -> dict:
     """Writes a synthetic Bosphorus-like dataset in the real Bosphorus layout under ``root``.
 
@@ -130,6 +135,8 @@ def generate_bosphorus(
         settle: frames simulated before each clip holding its first (apex) intensity, dropped.
         save_meshes: also store the (n, 3) float32 mesh in the ground-truth files.
         progress: called with one line per sample (None: silent).
+        realism: the muscle activity's realism (default: the preset's realistic options;
+            :meth:`aujax.synth.MuscleRealism.off` gives the historical generator).
 
     Returns:
         A summary dict (also written to ``synthetic/summary.json``).
@@ -138,6 +145,10 @@ def generate_bosphorus(
         ValueError: an unknown size, subject or pose, ``settle`` < 0.
     """
     preset = get_preset("bosphorus", size)
+    if realism is not None:
+        if not isinstance(realism, MuscleRealism):
+            raise ValueError(f"realism must be a MuscleRealism, got {realism!r}.")
+        preset = dataclasses.replace(preset, realism=realism)
     subjects = check_subjects(preset, subjects)
     known = [c.name for c in preset.tasks]
     poses = tuple(known) if poses is None else tuple(poses)
@@ -152,14 +163,15 @@ def generate_bosphorus(
     root, timings = pathlib.Path(root), Timings()
     with jax.enable_x64(True):  # the physics runs in float64 whatever the caller's default
         face, model = template_model(n_vertices, seed, root / "synthetic")
-        stages = _BosphorusStages(root, preset, Cast("bosphorus", seed, preset.fps, face, model),
-                                  poses, image_size, settle, save_meshes)  # fmt: skip
+        cast = Cast("bosphorus", seed, preset.fps, face, model, preset.realism)
+        stages = _BosphorusStages(root, preset, cast, poses, image_size, settle, save_meshes)
         frames = run_pipeline(subjects, stages, timings=timings, progress=progress, noun="sample")
     return save_summary(root / "synthetic", {
         "dataset": "bosphorus", "size": size, "seed": seed, "n_vertices": int(face.n_vertices),
         "subjects": list(subjects), "poses": list(poses), "samples": frames, "frames": frames,
         "image_size": image_size, "settle_frames": settle,
         "max_residual_speed_cm_s": max([0.0, *stages.speeds]), **timings.summary(),
+        "realism": dataclasses.asdict(preset.realism),
     })  # fmt: skip
 
 
@@ -185,6 +197,7 @@ class _Posed:
     activations: np.ndarray  # (M,)
     landmarks: np.ndarray  # (68, 3) model frame
     speed: float  # residual skin speed, cm/s
+    side_scale: np.ndarray  # (17, 2) right/left scales of each AU's drive at the captured frame
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,12 +242,14 @@ class _BosphorusStages:
         rng = stream_rng(cast.seed, "bosphorus", subject, pose, "capture")
         # one frame more in front, so that the residual speed can be measured on any clip
         clip = np.concatenate([seq.intensity[:1], seq.intensity])
+        drive = cast.drive(body, clip, subject=subject, task=pose, rng=rng, warmup=self.settle)
         us, acts, lm3 = simulate_subject_sequence(
-            body, clip, cast.au_activations, fps=cast.fps, rng=rng, warmup=self.settle
-        )
+            body, clip, cast.au_activations, fps=cast.fps, rng=rng, warmup=self.settle,
+            activations=drive.activations,
+        )  # fmt: skip
         speed = float(np.abs(us[-1] - us[-2]).max() * cast.fps)  # cm/s
         name = bosphorus_sample_name(subject, pose)
-        return _Posed(name, seq, rng, us[-1], acts[-1], lm3[-1], speed)
+        return _Posed(name, seq, rng, us[-1], acts[-1], lm3[-1], speed, drive.side_scale[-1])
 
     def render(self, simulated):
         body, saddle, posed = simulated
@@ -292,7 +307,7 @@ class _BosphorusStages:
             intensity=p.sequence.intensity[-1], clip_intensity=p.sequence.intensity,
             activations=p.activations, landmarks_3d=p.landmarks, head_rotation=shot.rotation,
             camera_scale=scale, camera_offset=offset, identity=body.identity, gains=body.gains,
-            residual_speed=p.speed,
+            residual_speed=p.speed, **realism_ground_truth(body, p.side_scale),
         )  # fmt: skip
         if self.save_meshes:
             gt["mesh"] = mesh.astype(np.float32)

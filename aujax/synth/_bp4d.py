@@ -8,8 +8,10 @@ It configures the generator pipeline (:mod:`aujax.synth._pipeline`), one subject
    gains (sd 0.15) and skin, then a :class:`~aujax.synth.SubjectRig` (the subject's own mesh, skin
    and muscles, integrator factorised once; :func:`aujax.synth.subject_physique`); per task the AU
    trajectory and coded labels (:func:`aujax.synth.generate_sequence`) and the muscle activations
-   (:func:`aujax.synth.muscle_activations`, the template blendshape model's ``au_activations``
-   times the subject's gains); the **full** spring-mass dynamics on the subject's mesh (all the
+   (:meth:`aujax.synth.Cast.drive`: the template blendshape model's ``au_activations`` times the
+   subject's gains, with the preset's :class:`~aujax.synth.MuscleRealism`: asymmetric and
+   unilateral AU events, the subject's own synergies, co-contraction, activation dynamics with an
+   electromechanical delay); the **full** spring-mass dynamics on the subject's mesh (all the
    subject's tasks as one batch through :func:`aujax.synth._rig.simulate_expressions`, rtol 1e-5;
    ``warmup`` frames holding the first activation are simulated first and dropped, so a sequence
    does not open with a transient) and the 68 landmarks;
@@ -26,8 +28,9 @@ It configures the generator pipeline (:mod:`aujax.synth._pipeline`), one subject
    9), the intensity files of AUs 6/10/12/14/17, ``2DFeatures/*.mat`` with the 49-point subset and
    the head rotation, the crops as ``img/{subj}/{task}/{frame}.jpg`` like the real frames; ground
    truth the real data lack in ``synthetic/{subj}_{task}.npz`` (true intensities, activations, 3D
-   landmarks, clean 2D landmarks, head rotation and translation, intrinsics, identity, gains,
-   optionally the meshes); the template model in ``synthetic/blendshape_model.npz``.
+   landmarks, clean 2D landmarks, head rotation and translation, intrinsics, identity, gains, the
+   realism draws ``synergy`` and ``au_side_scale``, optionally the meshes); the template model
+   in ``synthetic/blendshape_model.npz``.
 """
 
 import dataclasses
@@ -39,6 +42,7 @@ from ..face import AU_IDS, IDX49
 from ._capture import CameraSetup
 from ._pipeline import check_int, check_subjects
 from ._presets import get_preset
+from ._realism import MuscleRealism
 from ._rig import rig_landmarks, simulate_expressions
 from ._sequence import generate_sequence
 from ._streams import stream_rng
@@ -65,6 +69,7 @@ def generate_bp4d(
     save_meshes: bool = False,
     images: bool = True,
     progress=print,
+    realism: MuscleRealism | None = None,
 ) -> dict:
     """Writes a synthetic BP4D-like dataset in the real BP4D layout under ``root``.
 
@@ -85,6 +90,8 @@ def generate_bp4d(
         images: render the aligned face crops (``image_size``, RGB or gray per the preset) and
             write them as the frame images ``img/{subj}/{task}/{frame}.jpg``.
         progress: called with one line per sequence (None: silent).
+        realism: the muscle activity's realism (default: the preset's realistic options;
+            :meth:`aujax.synth.MuscleRealism.off` gives the historical generator).
 
     Returns:
         A summary dict (also written to ``synthetic/summary.json``).
@@ -92,6 +99,10 @@ def generate_bp4d(
     if image_size is not None:
         check_int("image_size", image_size, 8, 1024)
     preset = get_preset("bp4d", size)
+    if realism is not None:
+        if not isinstance(realism, MuscleRealism):
+            raise ValueError(f"realism must be a MuscleRealism, got {realism!r}.")
+        preset = dataclasses.replace(preset, realism=realism)
     subjects = check_subjects(preset, subjects)
     task_names = tuple(t.name for t in preset.tasks) if tasks is None else tuple(tasks)
     for t in task_names:
@@ -118,12 +129,14 @@ class _BP4DStages(VideoStages):
         for task in self.tasks:
             seq = generate_sequence(self.preset, subject, task, seed=cast.seed)
             rng = stream_rng(cast.seed, "bp4d", subject, task, "capture")
-            acts = cast.activations(body, seq.intensity, rng=rng, warmup=warmup)
-            drawn.append((task, seq, rng, acts))
-        simulated = self._physics(body.rig, [acts for *_, acts in drawn])
+            drive = cast.drive(
+                body, seq.intensity, subject=subject, task=task, rng=rng, warmup=warmup
+            )
+            drawn.append((task, seq, rng, drive))
+        simulated = self._physics(body.rig, [d.activations for *_, d in drawn])
         return body, [
-            Take(task, seq, rng, acts[warmup:], us, lm3)
-            for (task, seq, rng, acts), (us, lm3) in zip(drawn, simulated, strict=True)
+            Take(task, seq, rng, d.activations[warmup:], us, lm3, d.side_scale[warmup:])
+            for (task, seq, rng, d), (us, lm3) in zip(drawn, simulated, strict=True)
         ]
 
     def _physics(self, rig, acts) -> list[tuple[np.ndarray, np.ndarray]]:

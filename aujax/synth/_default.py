@@ -13,11 +13,14 @@ from ._disfa import generate_disfa
 
 __all__ = ["TEMPLATE_TAG", "dataset_root"]
 
-#: The template generation the synthetic world is built on, part of the cached copy's directory
-#: name: ``_cal1`` since issue 16 moved the world onto the face calibrated to human proportions
-#: (:func:`aujax.face.make_face`'s default); copies generated on the procedural face (no tag)
-#: are never reused.
-TEMPLATE_TAG = "_cal1"
+#: The generation of the synthetic world, part of the cached copy's directory name (and of the
+#: top-down coefficient cache key): ``_cal1`` since issue 16 moved the world onto the face
+#: calibrated to human proportions (:func:`aujax.face.make_face`'s default); ``r1`` since issue 17
+#: made the muscle activity realistic (the presets' :class:`aujax.synth.MuscleRealism`:
+#: asymmetric and unilateral actions, subject synergies, co-contraction, slower activation
+#: dynamics with an electromechanical delay). Copies of older generations (no tag, ``_cal1``) are
+#: never reused.
+TEMPLATE_TAG = "_cal1r1"
 
 
 def dataset_root(

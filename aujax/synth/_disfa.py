@@ -11,7 +11,8 @@ r"""The synthetic DISFA-like dataset: one long stimulus video per subject, in th
    spring-mass skin); one sequence per subject, the preset's single context ``"video"`` (watching
    an emotive montage: sparse, weaker expressions, often with the lips parted): AU trajectory and
    coded labels (:func:`aujax.synth.generate_sequence`; DISFA is coded frame by frame, so no 9s
-   and no occlusion flags), muscle activations, the full dynamics (``warmup`` frames holding the
+   and no occlusion flags), muscle activations (:meth:`aujax.synth.Cast.drive`, the preset's
+   :class:`~aujax.synth.MuscleRealism`), the full dynamics (``warmup`` frames holding the
    first activation simulated first and dropped; :func:`aujax.synth.simulate_subject_sequence`
    with the video cut into overlapping pieces run as one batch), the 68 landmarks;
 2. rendering: head pose (Ornstein-Uhlenbeck, the preset's smaller standard deviations: subjects
@@ -26,9 +27,9 @@ r"""The synthetic DISFA-like dataset: one long stimulus video per subject, in th
    The real dataset ships the full 1024 x 768 video instead; the landmarks are in that video
    frame's pixels, not the crop's. Ground truth the real data lack in ``synthetic/SNxxx.npz``
    (true intensities of the 17 model AUs, activations, 3D landmarks, clean 2D landmarks, head
-   rotation and translation, intrinsics, identity, gains, the dropped-frame mask, optionally the
-   meshes), the template model in ``synthetic/blendshape_model.npz`` and
-   ``synthetic/summary.json``.
+   rotation and translation, intrinsics, identity, gains, the dropped-frame mask, the realism
+   draws ``synergy`` and ``au_side_scale``, optionally the meshes), the template model in
+   ``synthetic/blendshape_model.npz`` and ``synthetic/summary.json``.
 """
 
 import dataclasses
@@ -40,6 +41,7 @@ from ..face import AU_IDS, IDX66
 from ._capture import CameraSetup
 from ._pipeline import check_int, check_subjects
 from ._presets import get_preset
+from ._realism import MuscleRealism
 from ._sequence import generate_sequence
 from ._streams import stream_rng
 from ._subject import simulate_subject_sequence
@@ -79,6 +81,7 @@ def generate_disfa(
     save_meshes: bool = False,
     images: bool = True,
     progress=print,
+    realism: MuscleRealism | None = None,
 ) -> dict:
     """Writes a synthetic DISFA-like dataset in the real DISFA layout under ``root``.
 
@@ -97,6 +100,8 @@ def generate_disfa(
         save_meshes: also store the (T, n, 3) float32 meshes in the ground-truth files.
         images: render the aligned face crops and write them as the left-camera frames.
         progress: called with one line per subject (None: silent).
+        realism: the muscle activity's realism (default: the preset's realistic options;
+            :meth:`aujax.synth.MuscleRealism.off` gives the historical generator).
 
     Returns:
         A summary dict (also written to ``synthetic/summary.json``).
@@ -105,6 +110,10 @@ def generate_disfa(
         ValueError: an unknown size or subject, ``n_frames`` < 1, ``warmup`` < 0.
     """
     preset = get_preset("disfa", size)
+    if realism is not None:
+        if not isinstance(realism, MuscleRealism):
+            raise ValueError(f"realism must be a MuscleRealism, got {realism!r}.")
+        preset = dataclasses.replace(preset, realism=realism)
     subjects = check_subjects(preset, subjects)
     if n_frames is not None:
         check_int("n_frames", n_frames, 1)
@@ -129,11 +138,14 @@ class _DISFAStages(VideoStages):
         body = cast.physique(subject)
         seq = generate_sequence(self.preset, subject, task, seed=cast.seed)
         rng = stream_rng(cast.seed, "disfa", subject, task, "capture")
+        drive = cast.drive(
+            body, seq.intensity, subject=subject, task=task, rng=rng, warmup=self.warmup
+        )
         us, acts, lm3 = simulate_subject_sequence(
             body, seq.intensity, cast.au_activations, fps=cast.fps, rng=rng, warmup=self.warmup,
-            segments=_SEGMENTS,
+            segments=_SEGMENTS, activations=drive.activations,
         )  # fmt: skip
-        return body, [Take(task, seq, rng, acts, us, lm3)]
+        return body, [Take(task, seq, rng, acts, us, lm3, drive.side_scale[self.warmup :])]
 
     def write_take(self, physique, filmed: Filmed) -> str:
         """The subject's label, landmark and frame files, then its ground truth."""

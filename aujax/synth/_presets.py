@@ -1,6 +1,6 @@
 """Dataset-like presets: who, which tasks, how long, how subjects vary, how coders code, how the
-camera captures (DESIGN §6.1); :data:`PRESETS` holds the tiny, small and full presets of the BP4D-,
-DISFA- and Bosphorus-like datasets.
+camera captures, how realistic the muscle activity is (DESIGN §6.1); :data:`PRESETS` holds the
+tiny, small and full presets of the BP4D-, DISFA- and Bosphorus-like datasets.
 """
 
 import dataclasses
@@ -11,6 +11,7 @@ from ..face import AU_IDS
 from ._coding import Coding
 from ._contexts import BOSPHORUS_CONTEXTS, BP4D_CONTEXTS, DISFA_CONTEXTS
 from ._episodes import Context
+from ._realism import MuscleRealism
 
 
 __all__ = ["BOSPHORUS_SUBJECTS", "PRESETS", "Capture", "Preset", "get_preset"]
@@ -56,6 +57,11 @@ class Preset:
         coding: label coding parameters.
         capture: camera and lighting statistics.
         label_aus: the AUs the dataset labels (occurrence or intensity).
+        realism: the muscle activity's realism (:class:`~aujax.synth.MuscleRealism`): the
+            realistic defaults of docs/data.md for every dataset (the literature found does not
+            support less asymmetry for posed expressions: "Realism of the muscle activity");
+            ``dataclasses.replace(preset, realism=MuscleRealism.off())`` is the historical
+            generator.
     """
 
     dataset: str
@@ -70,6 +76,7 @@ class Preset:
     coding: Coding
     capture: Capture
     label_aus: tuple[int, ...]
+    realism: MuscleRealism = MuscleRealism()
 
     @property
     def n_frames(self) -> int:

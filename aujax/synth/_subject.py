@@ -1,8 +1,12 @@
 """A synthetic subject of the generators: the template model, the subject's body (identity, muscle
-gains, skin, rig) and its sequences simulated on the full spring-mass skin (DESIGN §6.1).
+gains, skin, rig, own AU -> muscle synergies) and its sequences simulated on the full spring-mass
+skin (DESIGN §6.1).
 
 The same draws serve every dataset (:func:`subject_physique`: stream ``(seed, dataset, subject,
-"physique")``), so a subject's body does not depend on what else is generated.
+"physique")``, the synergies ``(seed, dataset, subject, "synergy")``), so a subject's body does not
+depend on what else is generated. A :class:`Cast` drives its sequences with the preset's
+:class:`~aujax.synth.MuscleRealism` (:meth:`Cast.drive`; asymmetry stream ``(seed, dataset,
+subject, task, "asymmetry")``).
 """
 
 import dataclasses
@@ -14,7 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..face import AU_IDS, make_face, skin_albedo
-from ._activation import ActivationDynamics, muscle_activations
+from ._activation import ActivationDynamics, activation_dynamics, muscle_activations
+from ._realism import MuscleRealism, event_side_scales, realistic_excitation, subject_synergy
 from ._rig import (
     SubjectRig,
     build_subject_rig,
@@ -28,6 +33,7 @@ from ._streams import stream_rng
 __all__ = [
     "DEFAULT_N_VERTICES",
     "Cast",
+    "Drive",
     "SubjectPhysique",
     "simulate_subject_sequence",
     "subject_physique",
@@ -69,6 +75,8 @@ class SubjectPhysique:
         tone: skin tone in [0, 1] (0 light, 1 dark).
         albedo: (n, 3) RGB skin albedo.
         rig: the subject's :class:`~aujax.synth.SubjectRig` (own mesh, full skin, integrator).
+        synergy: (K, M) the subject's own AU -> muscle map (:func:`aujax.synth.subject_synergy`),
+            or None where none was drawn (the template's ``au_activations`` then apply).
     """
 
     identity: np.ndarray
@@ -76,16 +84,19 @@ class SubjectPhysique:
     tone: float
     albedo: np.ndarray
     rig: SubjectRig
+    synergy: np.ndarray | None = None
 
 
 def subject_physique(
-    face, identity_dim: int, n_muscles: int, *, dataset: str, subject: str, seed: int, fps: float
-) -> SubjectPhysique:
+    face, identity_dim: int, n_muscles: int, *, dataset: str, subject: str, seed: int, fps: float,
+    au_activations=None, realism: MuscleRealism | None = None,
+) -> SubjectPhysique:  # fmt: skip
     """Draws a subject's identity, gains and skin, and builds its rig.
 
     Identity coefficients ~ N(0, 1), log-normal muscle gains (sd 0.15), a uniform skin tone and the
     albedo's key, in this order; deterministic in ``(seed, dataset, subject)``
-    (:func:`aujax.synth.stream_rng`).
+    (:func:`aujax.synth.stream_rng`). With ``au_activations`` also the subject's synergies
+    (:func:`aujax.synth.subject_synergy`, stream ``(seed, dataset, subject, "synergy")``).
 
     Args:
         face: the face template.
@@ -95,6 +106,9 @@ def subject_physique(
         subject: subject ID.
         seed: the dataset seed.
         fps: frame rate of the integrator.
+        au_activations: optional (K, M) template activations per unit AU intensity: draws the
+            subject's synergies from them.
+        realism: the options of the synergies (default :meth:`MuscleRealism.off`: the template's).
 
     Returns:
         The :class:`SubjectPhysique`.
@@ -106,7 +120,27 @@ def subject_physique(
     key = jax.random.key(int(rng.integers(2**31)))
     albedo = np.asarray(skin_albedo(face, jnp.asarray(tone), key=key))
     rig = build_subject_rig(face, identity, fps=fps)
-    return SubjectPhysique(identity, gains, tone, albedo, rig)
+    synergy = None
+    if au_activations is not None:
+        synergy = subject_synergy(
+            au_activations, MuscleRealism.off() if realism is None else realism,
+            stream_rng(seed, dataset, subject, "synergy"),
+        )  # fmt: skip
+    return SubjectPhysique(identity, gains, tone, albedo, rig, synergy)
+
+
+@dataclasses.dataclass(frozen=True)
+class Drive:
+    """The muscle drive of one sequence, ``warmup`` frames in front.
+
+    Attributes:
+        activations: (warmup + T, M) muscle activations.
+        side_scale: (warmup + T, 17, 2) right/left scales of each AU's drive
+            (:func:`aujax.synth.event_side_scales`; all 1 for symmetric actions).
+    """
+
+    activations: np.ndarray
+    side_scale: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +153,8 @@ class Cast:
         fps: frame rate of the subjects' integrators.
         face: the face template.
         model: its AU blendshape model (:func:`template_model`).
+        realism: the muscle activity's realism (the preset's; default :meth:`MuscleRealism.off`,
+            the historical generator).
     """
 
     dataset: str
@@ -126,6 +162,7 @@ class Cast:
     fps: float
     face: object
     model: object
+    realism: MuscleRealism = dataclasses.field(default_factory=MuscleRealism.off)
 
     @property
     def au_activations(self) -> np.ndarray:
@@ -133,20 +170,40 @@ class Cast:
         return np.asarray(self.model.au_activations, dtype=np.float64)
 
     def physique(self, subject: str) -> SubjectPhysique:
-        """The subject's body (:func:`subject_physique`)."""
+        """The subject's body and synergies (:func:`subject_physique`)."""
         return subject_physique(
             self.face, self.model.identity_basis.shape[0], self.model.au_activations.shape[1],
             dataset=self.dataset, subject=subject, seed=self.seed, fps=self.fps,
+            au_activations=self.au_activations, realism=self.realism,
         )  # fmt: skip
 
-    def activations(self, physique: SubjectPhysique, intensity, *, rng, warmup: int) -> np.ndarray:
-        """(warmup + T, M) muscle activations of a sequence (:func:`aujax.synth.muscle_activations`,
-        the subject's gains, default dynamics), ``warmup`` frames holding its first intensity in
-        front, as :func:`simulate_subject_sequence` draws them from ``rng``."""
-        return muscle_activations(
-            _held_in_front(intensity, warmup), self.au_activations, fps=self.fps, rng=rng,
-            gains=physique.gains, dynamics=ActivationDynamics(),
-        )  # fmt: skip
+    def drive(
+        self, physique: SubjectPhysique, intensity, *, subject: str, task: str, rng, warmup: int
+    ) -> Drive:
+        """The muscle drive of a sequence, ``warmup`` frames holding its first intensity in front.
+
+        Realism off: :func:`aujax.synth.muscle_activations` with the subject's gains and the default
+        dynamics, exactly the historical activations. Otherwise the excitation of
+        :func:`aujax.synth.realistic_excitation` (the subject's synergies, the sequence's event
+        asymmetry from stream ``(seed, dataset, subject, task, "asymmetry")``, co-contraction)
+        through :func:`aujax.synth.activation_dynamics` with the realism's dynamics. The excitation
+        noise is drawn from ``rng`` (the sequence's capture stream) either way.
+        """
+        x = _held_in_front(intensity, warmup)
+        realism = self.realism
+        if realism == MuscleRealism.off():
+            acts = muscle_activations(
+                x, self.au_activations, fps=self.fps, rng=rng, gains=physique.gains,
+                dynamics=ActivationDynamics(),
+            )  # fmt: skip
+            return Drive(acts, np.ones(x.shape + (2,)))
+        scale = event_side_scales(
+            x, realism, stream_rng(self.seed, self.dataset, subject, task, "asymmetry")
+        )
+        synergy = self.au_activations if physique.synergy is None else physique.synergy
+        e = realistic_excitation(x, synergy, scale, realism=realism, gains=physique.gains)
+        acts = activation_dynamics(e, fps=self.fps, rng=rng, dynamics=realism.dynamics)
+        return Drive(acts, scale)
 
 
 def _held_in_front(intensity, warmup: int) -> np.ndarray:
@@ -165,6 +222,7 @@ def simulate_subject_sequence(
     warmup: int,
     dynamics: ActivationDynamics | None = None,
     segments: int | None = None,
+    activations=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """AU intensities -> activations -> full spring-mass dynamics -> 68 landmarks.
 
@@ -184,6 +242,8 @@ def simulate_subject_sequence(
             into that many overlapping pieces run as one batch
             (:func:`aujax.synth._rig.simulate_long_expression`, 50 frames of overlap, rtol 1e-5;
             the long DISFA-like videos).
+        activations: optional precomputed (warmup + T, M) activations (:meth:`Cast.drive`); then
+            ``au_activations``, ``rng`` and ``dynamics`` are not used.
 
     Returns:
         ``(displacements, activations, landmarks_3d)``: (T, n, 3), (T, M) and (T, 68, 3) in the
@@ -194,10 +254,18 @@ def simulate_subject_sequence(
         raise ValueError(f"intensity must have shape (T, {len(AU_IDS)}) with T >= 1, got {x.shape}")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be an int >= 0, got {warmup!r}.")
-    acts = muscle_activations(
-        _held_in_front(x, warmup), au_activations, fps=fps, rng=rng, gains=physique.gains,
-        dynamics=ActivationDynamics() if dynamics is None else dynamics,
-    )  # fmt: skip
+    if activations is None:
+        acts = muscle_activations(
+            _held_in_front(x, warmup), au_activations, fps=fps, rng=rng, gains=physique.gains,
+            dynamics=ActivationDynamics() if dynamics is None else dynamics,
+        )  # fmt: skip
+    else:
+        acts = np.asarray(activations, dtype=np.float64)
+        if acts.ndim != 2 or acts.shape[0] != warmup + x.shape[0]:
+            raise ValueError(
+                f"activations must have shape (warmup + T, M) = ({warmup + x.shape[0]}, M), "
+                f"got {acts.shape}."
+            )
     if segments is None:
         us, _ = simulate_expression(physique.rig, acts, rtol=1e-6)
     else:

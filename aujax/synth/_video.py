@@ -27,7 +27,26 @@ from ._sequence import SequenceAUs
 from ._subject import DEFAULT_N_VERTICES, Cast, SubjectPhysique, template_model
 
 
-__all__ = ["Filmed", "Footage", "Studio", "Take", "VideoStages", "run_video_generator"]
+__all__ = [
+    "Filmed",
+    "Footage",
+    "Studio",
+    "Take",
+    "VideoStages",
+    "realism_ground_truth",
+    "run_video_generator",
+]
+
+
+def realism_ground_truth(physique: SubjectPhysique, side_scale) -> dict:
+    """The realism draws of a sample for its ground-truth file: ``synergy`` (17, M) float64 and
+    ``au_side_scale`` (..., 17, 2) float32, each where drawn."""
+    out = {}
+    if physique.synergy is not None:
+        out["synergy"] = np.asarray(physique.synergy, dtype=np.float64)
+    if side_scale is not None:
+        out["au_side_scale"] = np.asarray(side_scale, dtype=np.float32)
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +60,8 @@ class Take:
         activations: (T, M) muscle activations (warm-up frames dropped).
         displacements: (T, n, 3) simulated displacements (cm).
         landmarks_3d: (T, 68, 3) landmarks in the model frame (cm).
+        side_scale: optional (T, 17, 2) right/left scales of each AU's drive
+            (:func:`aujax.synth.event_side_scales`, warm-up frames dropped).
     """
 
     task: str
@@ -49,6 +70,7 @@ class Take:
     activations: np.ndarray
     displacements: np.ndarray
     landmarks_3d: np.ndarray
+    side_scale: np.ndarray | None = None
 
     @property
     def n_frames(self) -> int:
@@ -138,7 +160,9 @@ class Studio:
     ) -> None:
         """Writes what the real data lack: true intensities, activations, 3D and clean 2D
         landmarks, head rotation and translation, intrinsics, identity, gains, the dropped-frame
-        mask and optionally the (T, n, 3) float32 meshes."""
+        mask, the realism draws (``synergy`` (17, M): the subject's AU -> muscle map;
+        ``au_side_scale`` (T, 17, 2) float32: the right/left scales of each AU's drive) where
+        drawn, and optionally the (T, n, 3) float32 meshes."""
         take, shot = filmed.take, filmed.footage
         gt = dict(
             intensity=take.sequence.intensity, activations=take.activations,
@@ -146,6 +170,7 @@ class Studio:
             head_translation=shot.translation, intrinsics=self.intrinsics,
             identity=physique.identity, gains=physique.gains, dropped=shot.dropped,
         )  # fmt: skip
+        gt.update(realism_ground_truth(physique, take.side_scale))
         if meshes:
             gt["meshes"] = (physique.rig.rest[None] + take.displacements).astype(np.float32)
         np.savez_compressed(path, **gt)
@@ -212,7 +237,7 @@ def run_video_generator(
         face, model = template_model(n_vertices, seed, root / "synthetic")
         studio = Studio(camera, preset.capture, preset.fps, face.triangles,
                         image_size if images else None)  # fmt: skip
-        cast = Cast(preset.dataset, seed, preset.fps, face, model)
+        cast = Cast(preset.dataset, seed, preset.fps, face, model, preset.realism)
         run = stages(root, preset, cast, studio, tuple(tasks), warmup, save_meshes)
         frames = run_pipeline(subjects, run, timings=timings, progress=progress)
     return save_summary(root / "synthetic", {
@@ -220,4 +245,5 @@ def run_video_generator(
         "n_vertices": int(face.n_vertices), "subjects": list(subjects), "tasks": list(tasks),
         "frames": frames, "image_size": studio.image_size, **timings.summary(),
         "landmark_noise_px": camera.landmark_noise_px,
+        "realism": dataclasses.asdict(preset.realism),
     })  # fmt: skip
