@@ -207,3 +207,79 @@ def test_total_loss_weights(template):
     )
     want = 2 * terms["l3d"] + 3 * terms["lau"] + 0.5 * terms["lclean"] + 0.25 * terms["lsmooth"]
     np.testing.assert_allclose(total, want, rtol=1e-6)
+
+
+def test_balanced_reconstruction_has_the_au_losss_size_and_the_log_gradient():
+    """LossWeights(balance=True): value lambda * L_au, gradient lambda * L_au * grad log L_3d."""
+    rng = np.random.default_rng(0)
+    c = jnp.asarray(rng.normal(size=(2, 5, 3)))
+    labels = jnp.asarray((rng.random((2, 5, 4)) < 0.4).astype(np.int8))
+    batch = {"c": c, "c_mask": jnp.ones((2, 5), bool), "labels": labels,
+             "label_mask": jnp.ones((2, 5, 4), bool)}  # fmt: skip
+    logits = jnp.asarray(rng.normal(size=(2, 5, 4)))
+    forces = jnp.zeros((2, 5, 3))
+    w = LossWeights(reconstruction=0.5, au=1.0, clean=0.0, smooth=0.0, balance=True)
+
+    def total(c_tilde):
+        out = {"logits": logits, "forces": forces, "c_tilde": c_tilde}
+        return physics_loss(out, batch, weights=w)[0]
+
+    with jax.enable_x64(True):
+        c_tilde = c + jnp.asarray(rng.normal(size=(2, 5, 3)))
+        l3d = reconstruction_loss(c, c_tilde, batch["c_mask"])
+        lau = au_loss(logits, labels, batch["label_mask"])
+        np.testing.assert_allclose(total(c_tilde), 1.5 * lau, rtol=1e-12)
+        grad_log = jax.grad(lambda x: jnp.log(reconstruction_loss(c, x, batch["c_mask"])))(c_tilde)
+        np.testing.assert_allclose(jax.grad(total)(c_tilde), 0.5 * lau * grad_log, rtol=1e-10)
+        # scaling the reconstruction error leaves the term's size unchanged
+        far = c + 10.0 * (c_tilde - c)
+        assert reconstruction_loss(c, far, batch["c_mask"]) > 99 * l3d
+        np.testing.assert_allclose(total(far), 1.5 * lau, rtol=1e-12)
+
+
+def test_force_and_mass_sources(template):
+    b = _batch()
+    m = template.n_muscles
+    a_inv = jnp.asarray(np.random.default_rng(3).uniform(0, 2, (2, 6, m)), jnp.float32)
+    kw = dict(n_aus=12, channels=(8, 8), latent=8, hidden=16, force_mode="activations",
+              dynamics="galerkin", solver="exact")  # fmt: skip
+    # the inversion as the force layer: the forces are a_inv, no force regressor; template mass
+    net = PhysicsAUNet(template, force_source="inversion", mass_source="template", head_norm=True,
+                       rngs=nnx.Rngs(0), **kw)  # fmt: skip
+    assert net.force_head is None and net.mass_head is None
+    out = net(b["c"], None, a_inv)
+    np.testing.assert_array_equal(out["forces"], a_inv)
+    np.testing.assert_allclose(out["mass"][1], np.asarray(template.reduced.mass, np.float32))
+    # the decoder is driven by g a_inv: it matches the exact propagator on that force
+    from aujax.physics import ReducedModel, simulate_reduced_exact
+
+    red = template.reduced
+    model = ReducedModel(mass=red.mass, stiffness=red.stiffness, damping=red.damping,
+                         form="galerkin")  # fmt: skip
+    q = jnp.einsum("km,tm->tk", red.force_map, a_inv[0])
+    cdot0 = initial_velocity(b["c"][0], dt=net.dt)
+    ref = simulate_reduced_exact(model, b["c"][0, 0], cdot0, q, dt=net.dt)[0]
+    np.testing.assert_allclose(out["c_tilde"][0], ref, rtol=1e-4, atol=1e-4)
+    # fed to the regressor: the forces depend on a_inv
+    fed = PhysicsAUNet(template, force_source="both", rngs=nnx.Rngs(0), **kw)
+    f1 = fed(b["c"], None, a_inv)["forces"]
+    f2 = fed(b["c"], None, 2.0 * a_inv)["forces"]
+    assert float(jnp.max(jnp.abs(f1 - f2))) > 0
+    with pytest.raises(ValueError, match="a_inv must have shape"):
+        fed(b["c"])
+    with pytest.raises(ValueError, match="force_mode='activations'"):
+        PhysicsAUNet(template, n_aus=3, force_source="both", rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="mass_source"):
+        PhysicsAUNet(template, n_aus=3, mass_source="learned", rngs=nnx.Rngs(0))
+
+
+def test_head_norm_makes_the_au_head_blind_to_a_feature_groups_scale(template):
+    b = _batch()
+    kw = dict(n_aus=12, features=("position",), channels=(8, 8), latent=8, hidden=16)
+    net = PhysicsAUNet(template, head_norm=True, rngs=nnx.Rngs(0), **kw)
+    shift = b["c"].mean(axis=-1, keepdims=True)
+    a = net(b["c"])["logits"]
+    z = net(3.0 * (b["c"] - shift) + shift)["logits"]  # same pattern across coefficients, scaled
+    np.testing.assert_allclose(a, z, rtol=1e-3, atol=1e-3)
+    plain = PhysicsAUNet(template, head_norm=False, rngs=nnx.Rngs(0), **kw)
+    assert float(jnp.max(jnp.abs(plain(b["c"])["logits"] - plain(3.0 * b["c"])["logits"]))) > 1e-3

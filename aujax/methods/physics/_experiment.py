@@ -39,6 +39,7 @@ from ...train import (
     data_mesh,
     fold_f1_lines,
     markdown_table,
+    model_of,
     signed_projection,
     synergy_coordinates,
     table_f1,
@@ -78,7 +79,7 @@ ROWS = ("3D geometry", "3D force", "3D position", "3D physics", "2D image", "phy
 def row_spec(row: str, cfg) -> PhysicsSpec:
     """The physics-branch model behind a table 1 row (seed 001 §4.1)."""
     lam = float(cfg.loss.reconstruction)
-    m = dict(force_mode=cfg.model.force_mode, dynamics=cfg.model.dynamics)
+    m = _model_choice(cfg)
     specs = {
         "3D geometry": PhysicsSpec(("geometry",), reconstruction=0.0, **m),
         "3D force": PhysicsSpec(("force",), reconstruction=lam, **m),
@@ -89,6 +90,13 @@ def row_spec(row: str, cfg) -> PhysicsSpec:
     if row not in specs:
         raise ValueError(f"row {row!r} has no physics-branch model (rows: {ROWS}).")
     return specs[row]
+
+
+def _model_choice(cfg) -> dict:
+    """The physics branch's configured choices (``cfg.model``) as PhysicsSpec fields."""
+    return dict(force_mode=cfg.model.force_mode, dynamics=cfg.model.dynamics,
+                force_source=cfg.model.get("force_source", "network"),
+                mass_source=cfg.model.get("mass_source", "network"))  # fmt: skip
 
 
 def train_and_evaluate(config, workdir, *, train: bool = True, step="latest", prepare_table=None,
@@ -162,17 +170,20 @@ class _Experiment:
         self.states: dict = {}  # (fold, table 1 row) -> trained state
         self.label_free: dict = {}  # fold -> label-free row -> the lambda and thresholds chosen
         self.memo: dict = {}  # the inversion's drive per (subject, task, lambda, window)
+        self._activations: dict = {}  # id(table) -> (table, its rows' inverted activations)
 
     def spec(self, reconstruction: float, **kw) -> PhysicsSpec:
         """The 3D physics model (forces and positions) with lambda_3d ``reconstruction``."""
-        m = dict(force_mode=self.cfg.model.force_mode, dynamics=self.cfg.model.dynamics)
+        m = _model_choice(self.cfg)
         return PhysicsSpec(("force", "position"), reconstruction=reconstruction, **(m | kw))
 
     def fit_physics(self, names, spec: PhysicsSpec, fold: int, z2d=None):
         s = self.split(fold)
+        a_inv = None if spec.force_source == "network" else self.activations(self.table)
         return self.run.fit(names, functools.partial(
             train_physics, cfg=self.cfg, table=self.table, rows=s.train, template=self.template,
             spec=spec, z2d=z2d, mesh=self.mesh, seed=self.cfg.seed, val_rows=s.validation,
+            a_inv=a_inv,
         ))  # fmt: skip
 
     def fit_image(self, fold: int):
@@ -182,15 +193,37 @@ class _Experiment:
             seed=self.cfg.seed, val_rows=s.validation,
         ))  # fmt: skip
 
-    def drive(self, rows, smoothness: float) -> np.ndarray:
-        """The physics inversion's drive per template AU synergy (n, 17) of ``rows`` (whole
-        sequences inverted, memoised; config ``inversion``)."""
+    def drive(self, rows, smoothness: float, table: FrameTable | None = None,
+              memo: dict | None = None) -> np.ndarray:  # fmt: skip
+        """The physics inversion's drive per template AU synergy (n, 17) of ``rows`` of ``table``
+        (default the BP4D table; whole sequences inverted, memoised; config ``inversion``)."""
         inv = self.cfg.inversion
         return invert_table(
-            self.table, rows, reduced=self.template.reduced,
+            self.table if table is None else table, rows, reduced=self.template.reduced,
             synergies=self.template.au_muscle_weights, dt=1.0 / inv.fps, window=inv.window,
-            smoothness=smoothness, memo=self.memo,
+            smoothness=smoothness, memo=self.memo if memo is None else memo,
         )  # fmt: skip
+
+    def activations(self, table: FrameTable) -> np.ndarray:
+        """(N, M) float32 the inversion's activations of every row of ``table`` (lambda
+        ``inversion.force_smoothness``): the input of an inversion-fed force layer."""
+        if id(table) not in self._activations:
+            lam = float(self.cfg.inversion.get("force_smoothness", 1.0))
+            memo = self.memo if table is self.table else {}
+            with self.run.timed(f"inversion of {len(table)} frames (force layer, lambda {lam:g})"):
+                drive = self.drive(np.arange(len(table)), lam, table=table, memo=memo)
+            act = drive @ np.asarray(self.template.au_muscle_weights, np.float64)
+            self._activations[id(table)] = (table, act.astype(np.float32))
+        return self._activations[id(table)][1]
+
+    def predict(self, state, rows, *, table: FrameTable | None = None, z2d=None) -> dict:
+        """:func:`predict_physics` of a state on ``rows`` of ``table`` (default the BP4D table),
+        with the inversion's activations when the model's force layer takes them."""
+        table = self.table if table is None else table
+        a_inv = None
+        if model_of(state).force_source != "network":
+            a_inv = self.activations(table)
+        return predict_physics(state, cfg=self.cfg, table=table, rows=rows, z2d=z2d, a_inv=a_inv)
 
     def sample_sequences(self, rows, n: int) -> np.ndarray:
         """The rows of ``n`` whole sequences drawn (seeded) among those of ``rows``' subjects."""
@@ -201,7 +234,7 @@ class _Experiment:
 
     def f1(self, state, rows, z2d=None) -> np.ndarray:
         """Per-AU F1 of a physics-branch model on the frames of ``rows`` its windows cover."""
-        pred = predict_physics(state, cfg=self.cfg, table=self.table, rows=rows, z2d=z2d)
+        pred = self.predict(state, rows, z2d=z2d)
         return table_f1(pred["prob"], self.table, pred["rows"])
 
 
@@ -329,7 +362,7 @@ def table5(ex: _Experiment, report: Report) -> dict:
             st = ex.states[(fold, "3D physics")]
         else:
             st = ex.fit_physics(("table5", f"fold{fold}", variant), ex.spec(lam), fold)
-        pred = predict_physics(st, cfg=cfg, table=disfa, rows=np.arange(len(disfa)))
+        pred = ex.predict(st, np.arange(len(disfa)), table=disfa)
         f1 = table_f1(pred["prob"][:, cols], _subset(disfa, cols), pred["rows"])
         vals.append(float(np.mean(f1)))
         record[variant] = {"avg": vals[-1], "per_au": dict(zip(shared, f1.tolist(), strict=True))}
@@ -485,7 +518,7 @@ def figures(ex: _Experiment, *, length: int = 80) -> None:
     if ex.synthetic:
         true_act = true_values(ex.root, table, rows, "activations")
         truth = synergy_coordinates(true_act, force_map=g, synergies=syn)[:, cols]
-    pred = predict_physics(ex.states[(fold, "3D physics")], cfg=cfg, table=table, rows=rows)
+    pred = ex.predict(ex.states[(fold, "3D physics")], rows)
     net = np.full((len(rows), len(cols)), np.nan)
     at = {int(r): i for i, r in enumerate(rows)}
     coords = synergy_coordinates(_network_activations(ex, pred["forces"]), force_map=g,
@@ -579,23 +612,30 @@ def _force_scores(ex: _Experiment) -> dict:
     lam = max((float(v) for v in cfg.inversion.smoothness_grid),
               key=lambda v: scores(ex.drive(tune, v) @ syn, tune)["synergy_r"])  # fmt: skip
     out = {}
-    for dynamics, mode, solver in (
-        ("paper", "vectors", cfg.model.solver),
-        ("galerkin", "activations", cfg.forces.galerkin_solver),
-    ):
+    lam3d = float(cfg.loss.reconstruction)
+    default = ex.spec(lam3d, solver=cfg.model.solver)
+    # the configured 3D physics model, the paper's (eq. 5 + 3-vector forces + Euler + regressed
+    # mass) and the galerkin model whose force regressor is fed the physics inversion
+    variants = {
+        "configured": default,
+        "paper": PhysicsSpec(("force", "position"), reconstruction=lam3d, force_mode="vectors",
+                             dynamics="paper", solver=cfg.forces.paper_solver,
+                             mass_source="network"),
+        "inversion-fed": dataclasses.replace(default, force_mode="activations",
+                                             dynamics="galerkin", solver="exact",
+                                             force_source="both"),
+    }  # fmt: skip
+    seen = []
+    for name, spec in variants.items():
+        if spec in seen:
+            continue  # the configured model is one of the others
+        seen.append(spec)
         key = (fold, "3D physics")
-        same = (cfg.model.dynamics, cfg.model.force_mode, cfg.model.solver) == (
-            dynamics,
-            mode,
-            solver,
-        )
-        if key in ex.states and same:
+        if name == "configured" and key in ex.states:
             st = ex.states[key]
         else:
-            spec = ex.spec(float(cfg.loss.reconstruction), force_mode=mode, dynamics=dynamics,
-                           solver=solver)  # fmt: skip
-            st = ex.fit_physics(("forces", f"fold{fold}", dynamics), spec, fold)
-        pred = predict_physics(st, cfg=cfg, table=table, rows=ex.split(fold).test)
+            st = ex.fit_physics(("forces", f"fold{fold}", name), spec, fold)
+        pred = ex.predict(st, ex.split(fold).test)
         rows = pred["rows"]
         if not out:  # the baselines on the same frames
             inten = true_values(ex.root, table, rows, "intensity")
@@ -603,6 +643,8 @@ def _force_scores(ex: _Experiment) -> dict:
             out["trivial: A^T x engine coefficients"] = scores(np.nan_to_num(table.c[rows]) @ syn,
                                                                rows)  # fmt: skip
             out[f"physics inversion (lambda {lam:g})"] = scores(ex.drive(rows, lam) @ syn, rows)
-        out[f"{dynamics} network ({mode})"] = scores(_network_activations(ex, pred["forces"]), rows)
+        label = (f"{spec.dynamics} network ({spec.force_mode}, {spec.solver}, "
+                 f"{spec.mass_source} mass, forces: {spec.force_source})")  # fmt: skip
+        out[label] = scores(_network_activations(ex, pred["forces"]), rows)
     ex.run.log("forces: " + ", ".join(f"{k} r = {v['synergy_r']:.3f}" for k, v in out.items()))
     return out

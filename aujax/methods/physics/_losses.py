@@ -9,8 +9,18 @@ not be reconstructed (no landmarks), ``L_au`` skips not-coded (9) or occluded la
 data-efficiency study (table 4), the labels outside the kept fraction, while the reconstruction
 still uses every frame. ``L_au`` (eq. 14) is :func:`aujax.train.au_loss`, the loss every AU
 detector shares.
+
+**Balanced reconstruction** (issue 17, ``LossWeights.balance``): ``L_3d`` is in squared
+coefficient units and its size changes by orders of magnitude between rows, data and training
+stages (~470 at initialisation on the synthetic small set against ``L_au`` ~0.7), so a fixed
+lambda_3d either drowns the AU loss or vanishes. Balanced, the reconstruction term is
+``lambda_3d * sg(L_au / L_3d) * L_3d``: its value is ``lambda_3d`` times the AU loss at every step
+and its gradient is ``lambda_3d * L_au`` times that of ``log L_3d`` (sg = stop-gradient), a
+per-loss normalisation; lambda_3d then reads as the reconstruction's share relative to the AU
+loss.
 """
 
+import jax
 import jax.numpy as jnp
 from flax import struct
 from jaxtyping import Array, Bool, Float
@@ -30,12 +40,19 @@ __all__ = [
 
 @struct.dataclass
 class LossWeights:
-    """The lambdas of eq. 17."""
+    """The lambdas of eq. 17.
+
+    Attributes:
+        reconstruction: lambda_3d (with ``balance``: relative to the AU loss, module docstring).
+        au, clean, smooth: lambda_au, lambda_c, lambda_s.
+        balance: normalise the reconstruction term by ``sg(L_au / L_3d)``.
+    """
 
     reconstruction: float = struct.field(pytree_node=False, default=1.0)
     au: float = struct.field(pytree_node=False, default=1.0)
     clean: float = struct.field(pytree_node=False, default=1e-3)
     smooth: float = struct.field(pytree_node=False, default=1e-3)
+    balance: bool = struct.field(pytree_node=False, default=False)
 
 
 def reconstruction_loss(
@@ -82,8 +99,11 @@ def physics_loss(outputs: dict, batch: dict, *, weights: LossWeights) -> tuple[A
         "lclean": clean_loss(flat, n_muscles=n_muscles),
         "lsmooth": smooth_loss(flat),
     }
+    l3d = terms["l3d"]
+    if weights.balance:
+        l3d = l3d * jax.lax.stop_gradient(terms["lau"] / jnp.maximum(terms["l3d"], 1e-12))
     total = (
-        weights.reconstruction * terms["l3d"]
+        weights.reconstruction * l3d
         + weights.au * terms["lau"]
         + weights.clean * terms["lclean"]
         + weights.smooth * terms["lsmooth"]

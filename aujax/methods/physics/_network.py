@@ -67,10 +67,24 @@ from ...physics import (
 from ._template import PhysicsTemplate
 
 
-__all__ = ["FEATURES", "FORCE_MODES", "INITIAL_VELOCITIES", "PhysicsAUNet", "initial_velocity"]
+__all__ = [
+    "FEATURES",
+    "FORCE_MODES",
+    "FORCE_SOURCES",
+    "INITIAL_VELOCITIES",
+    "MASS_SOURCES",
+    "PhysicsAUNet",
+    "initial_velocity",
+]
 
 FEATURES = ("force", "position", "geometry", "image")
 FORCE_MODES = ("activations", "vectors")
+# where the per-frame forces come from (issue 17): the regressor of eq. 8 ("network"), the physics
+# inversion of the window's coefficients given as an input ("inversion", no force regressor), or
+# the regressor fed with that inversion beside the mesh code ("both")
+FORCE_SOURCES = ("network", "inversion", "both")
+# the decoder's generalized mass: regressed per window (eq. 8, "network") or the template's M0
+MASS_SOURCES = ("network", "template")
 DYNAMICS = ("paper", "galerkin")
 INITIAL_VELOCITIES = ("paper", "fit")
 
@@ -189,6 +203,16 @@ class PhysicsAUNet(nnx.Module):
         initial_velocity: ``"paper"`` (two-frame difference) or ``"fit"`` (least-squares slope
             of the first ``velocity_frames`` frames), see :func:`initial_velocity`.
         velocity_frames: frames of the ``"fit"`` slope.
+        force_source: :data:`FORCE_SOURCES`: ``"network"`` (eq. 8's regressor), ``"inversion"``
+            (the forces are the activations ``a_inv`` passed to :meth:`__call__`, the physics
+            inversion of the coefficients, :func:`aujax.physics.invert_activations`; no force
+            regressor) or ``"both"`` (the regressor sees ``a_inv`` beside the mesh code).
+            Anything but ``"network"`` needs ``force_mode="activations"``.
+        mass_source: :data:`MASS_SOURCES`: ``"network"`` (regressed per window, eq. 8) or
+            ``"template"`` (the template's M0; no mass regressor).
+        head_norm: normalise each feature group of the AU head's input (LayerNorm per group) so
+            that no group dominates by its units (forces, coefficients and codes differ by orders
+            of magnitude).
         rngs: parameter initialisation streams.
     """
 
@@ -210,6 +234,9 @@ class PhysicsAUNet(nnx.Module):
         mass_floor: float = 0.0,
         initial_velocity: str = "paper",
         velocity_frames: int = 4,
+        force_source: str = "network",
+        mass_source: str = "network",
+        head_norm: bool = False,
         rngs: nnx.Rngs,
     ):
         features = tuple(features)
@@ -232,6 +259,13 @@ class PhysicsAUNet(nnx.Module):
             raise ValueError(f"mass_floor must be in [0, 1), got {mass_floor}.")
         if int(velocity_frames) < 2:
             raise ValueError(f"velocity_frames must be >= 2, got {velocity_frames}.")
+        if force_source not in FORCE_SOURCES:
+            raise ValueError(f"force_source must be one of {FORCE_SOURCES}, got {force_source!r}.")
+        if force_source != "network" and force_mode != "activations":
+            raise ValueError(f"force_source={force_source!r} gives directed activations: it needs "
+                             f"force_mode='activations', got {force_mode!r}.")  # fmt: skip
+        if mass_source not in MASS_SOURCES:
+            raise ValueError(f"mass_source must be one of {MASS_SOURCES}, got {mass_source!r}.")
         k, m = template.n_coefficients, template.n_muscles
         # the encoder holds the mesh hierarchy; one copy per array (a donated state must not
         # hold the same buffer twice)
@@ -240,6 +274,7 @@ class PhysicsAUNet(nnx.Module):
         self.force_mode, self.dynamics, self.solver = force_mode, dynamics, solver
         self.dt, self.mass_eps, self.mass_floor = float(dt), float(mass_eps), float(mass_floor)
         self.initial_velocity, self.velocity_frames = initial_velocity, int(velocity_frames)
+        self.force_source, self.mass_source = force_source, mass_source
         self.force_scale = _force_scale(template, force_mode, dynamics)
         self.n_aus, self.image_features = int(n_aus), int(image_features)
         if solver == "euler" and dynamics == "galerkin":
@@ -259,10 +294,22 @@ class PhysicsAUNet(nnx.Module):
         self.mass_scale = nnx.data(jnp.asarray(chol, jnp.float32))
         self.mass_margin = mass_rounding_margin(chol, dtype=np.float32)
         n_force = m if force_mode == "activations" else 3 * m
-        self.force_head = MLP((latent, hidden, n_force), activation="elu", rngs=rngs)
-        self.mass_head = MLP((latent, hidden, k * k), activation="elu", rngs=rngs)
+        n_in = latent + (m if force_source == "both" else 0)
+        self.force_head = (  # None: the inversion gives the forces
+            MLP((n_in, hidden, n_force), activation="elu", rngs=rngs)
+            if force_source != "inversion"
+            else None
+        )
+        self.mass_head = (  # None: the template's mass
+            MLP((latent, hidden, k * k), activation="elu", rngs=rngs)
+            if mass_source == "network"
+            else None
+        )
         self._initialise_heads(template, scale=0.01)
         sizes = {"force": n_force, "position": k, "geometry": latent, "image": image_features}
+        self.head_norm = bool(head_norm)
+        for f in features if head_norm else ():
+            setattr(self, f"norm_{f}", nnx.LayerNorm(sizes[f], rngs=rngs))
         self.au_head = MLP(
             (sum(sizes[f] for f in features), hidden, n_aus), activation="relu", rngs=rngs
         )
@@ -284,6 +331,8 @@ class PhysicsAUNet(nnx.Module):
             (self.mass_head, factor.reshape(-1)),
             (self.force_head, None),
         ):
+            if head is None:
+                continue
             last = head.layers[-1]
             last.kernel[...] = last.kernel[...] * scale
             if bias is None:
@@ -296,9 +345,20 @@ class PhysicsAUNet(nnx.Module):
         """``u(t) = B c(t)`` on the template (seed 001, eq. 3)."""
         return jnp.einsum("...k,knd->...nd", c, self.template.basis)
 
-    def forces(self, z3d: Float[Array, "*b T L"]) -> Array:
-        """Muscle forces of eq. 8: (..., T, M) activations >= 0 or (..., T, M, 3) vectors."""
-        raw = self.force_head(z3d)
+    def forces(
+        self, z3d: Float[Array, "*b T L"], a_inv: Float[Array, "*b T M"] | None = None
+    ) -> Array:
+        """Muscle forces of eq. 8: (..., T, M) activations >= 0 or (..., T, M, 3) vectors.
+
+        With ``force_source="inversion"`` they are ``a_inv`` itself; with ``"both"`` the
+        regressor sees ``a_inv`` (in units of the output scale) beside the code.
+        """
+        if self.force_source == "inversion":
+            return a_inv
+        x = z3d
+        if self.force_source == "both":
+            x = jnp.concatenate([z3d, (a_inv / self.force_scale).astype(z3d.dtype)], axis=-1)
+        raw = self.force_head(x)
         if self.force_mode == "activations":
             return self.force_scale * jax.nn.softplus(raw)
         return self.force_scale * raw.reshape(*raw.shape[:-1], self.template.n_muscles, 3)
@@ -314,6 +374,9 @@ class PhysicsAUNet(nnx.Module):
         at 400 vertices, so absolute entries would be a poorly scaled regression target).
         """
         k = self.template.n_coefficients
+        if self.mass_source == "template":
+            m0 = jnp.asarray(self.template.reduced.mass, z3d.dtype)
+            return jnp.broadcast_to(m0, (*z3d.shape[:-2], k, k))
         raw = self.mass_head(jnp.mean(z3d, axis=-2)).reshape(*z3d.shape[:-2], k, k)
         c = self.mass_scale
 
@@ -359,12 +422,19 @@ class PhysicsAUNet(nnx.Module):
         return cs
 
     # -- forward -----------------------------------------------------------------------------------
-    def __call__(self, c: Float[Array, "B T K"], z2d: Float[Array, "B T D"] | None = None) -> dict:
+    def __call__(
+        self,
+        c: Float[Array, "B T K"],
+        z2d: Float[Array, "B T D"] | None = None,
+        a_inv: Float[Array, "B T M"] | None = None,
+    ) -> dict:
         """Runs the branch on a batch of windows.
 
         Args:
             c: (B, T, K) reconstructed blendshape coefficients, T >= 2.
             z2d: (B, T, D) frozen image features (when ``"image"`` is a feature).
+            a_inv: (B, T, M) the physics inversion's activations of the frames (when
+                ``force_source`` is ``"inversion"`` or ``"both"``).
 
         Returns:
             dict with ``logits`` (B, T, R), ``forces`` (B, T, M) or (B, T, M, 3), ``c_tilde``
@@ -380,12 +450,20 @@ class PhysicsAUNet(nnx.Module):
                 raise ValueError(
                     f"z2d must have shape {(*c.shape[:2], self.image_features)}, got {got}."
                 )
+        if self.force_source != "network":
+            want = (*c.shape[:2], self.template.n_muscles)
+            if a_inv is None or a_inv.shape != want:
+                got = None if a_inv is None else a_inv.shape
+                raise ValueError(f"force_source={self.force_source!r}: a_inv must have shape "
+                                 f"{want}, got {got}.")  # fmt: skip
         z3d = self.code_norm(self.encoder(self.meshes(c)))
-        forces = self.forces(z3d)
+        forces = self.forces(z3d, a_inv)
         mass = self.mass(z3d)
         q = self.generalized_force(forces)
         c_tilde = jax.vmap(self.decode)(mass, c, q)
         flat = forces.reshape(*forces.shape[:2], -1)
         parts = {"force": flat, "position": c, "geometry": z3d, "image": z2d}
+        if self.head_norm:
+            parts = {f: getattr(self, f"norm_{f}")(parts[f]) for f in self.features}
         logits = self.au_head(jnp.concatenate([parts[f] for f in self.features], axis=-1))
         return {"logits": logits, "forces": forces, "c_tilde": c_tilde, "mass": mass, "z3d": z3d}

@@ -62,6 +62,8 @@ class PhysicsSpec:
         force_mode, dynamics: see :class:`PhysicsAUNet`.
         label_fraction: fraction of (frame, AU) labels kept for L_au (table 4).
         solver: the ODE decoder's solver (None: ``cfg.model.solver``).
+        force_source, mass_source: see :class:`PhysicsAUNet` (``force_source`` other than
+            ``"network"`` needs the inversion's activations ``a_inv`` of every table row).
     """
 
     features: tuple[str, ...]
@@ -70,6 +72,8 @@ class PhysicsSpec:
     dynamics: str = "paper"
     label_fraction: float = 1.0
     solver: str | None = None
+    force_source: str = "network"
+    mass_source: str = "network"
 
 
 def build_physics_net(
@@ -89,6 +93,9 @@ def build_physics_net(
         image_features=image_features if "image" in spec.features else 0,
         mass_floor=cfg.model.mass_floor,
         initial_velocity=cfg.model.initial_velocity,
+        force_source=spec.force_source,
+        mass_source=spec.mass_source,
+        head_norm=bool(cfg.model.get("head_norm", False)),
         rngs=nnx.Rngs(seed),
     )
 
@@ -108,11 +115,12 @@ def physics_loss_fn(cfg, spec: PhysicsSpec):
     """``loss_fn(model, batch, *, key)`` of a physics-branch model: eq. 17 with the config's lambdas
     (``spec.reconstruction`` is lambda_3d)."""
     weights = LossWeights(reconstruction=spec.reconstruction, au=cfg.loss.au,
-                          clean=cfg.loss.clean, smooth=cfg.loss.smooth)  # fmt: skip
+                          clean=cfg.loss.clean, smooth=cfg.loss.smooth,
+                          balance=bool(cfg.loss.get("balance", False)))  # fmt: skip
 
     def loss_fn(model, batch, *, key):
         del key
-        out = model(batch["c"], batch.get("z2d"))
+        out = model(batch["c"], batch.get("z2d"), batch.get("a_inv"))
         return physics_loss(out, batch, weights=weights)
 
     return loss_fn
@@ -141,10 +149,13 @@ def train_physics(
     progress: str | bool = True,
     restore: int | str | None = None,
     val_rows: np.ndarray | None = None,
+    a_inv: np.ndarray | None = None,
 ):
     """Trains (or resumes) a physics-branch model on ``rows``, or restores one of its checkpoints.
 
     Args:
+        a_inv: (N, M) the physics inversion's activations of every table row (required when
+            ``spec.force_source`` is not ``"network"``).
         restore: None trains (resuming from the newest checkpoint); ``"latest"``, ``"best"`` or a
             step number restores that checkpoint without training (evaluation by restore).
         val_rows: validation frames (held-out training subjects): their mean F1 is logged at
@@ -157,7 +168,14 @@ def train_physics(
     extra = {} if z2d is None else {"z2d": z2d}
     if "image" in spec.features and z2d is None:
         raise ValueError("spec.features include 'image': z2d (the image features) is required.")
+    inverted = spec.force_source != "network"
+    if inverted:
+        if a_inv is None:
+            raise ValueError(f"spec.force_source={spec.force_source!r}: a_inv (the inversion's "
+                             "activations of every table row) is required.")  # fmt: skip
+        extra["a_inv"] = a_inv
     fields = ("labels", "c") + (("z2d",) if "image" in spec.features else ())
+    fields += ("a_inv",) if inverted else ()
     source = TableSource(table, rows, fields=fields, extra=extra,
                          label_fraction=spec.label_fraction, seed=seed)  # fmt: skip
     index = window_index(source, window=cfg.model.window, stride=1)
@@ -172,10 +190,13 @@ def train_physics(
     loss_fn = physics_loss_fn(cfg, spec)
 
     def prepare(batch):
-        keep = ("c", "c_mask", "labels", "label_mask") + (("z2d",) if "z2d" in fields else ())
+        keep = ("c", "c_mask", "labels", "label_mask") + tuple(
+            k for k in ("z2d", "a_inv") if k in fields
+        )
         return {k: batch[k] for k in keep}
 
-    evaluate = _physics_validation(cfg, table, val_rows, z2d, spec.features)
+    evaluate = _physics_validation(cfg, table, val_rows, z2d, spec.features,
+                                   a_inv if inverted else None)  # fmt: skip
     return fit_or_restore(
         run_dir, state, loss_fn, loader, steps=cfg.train.steps, mesh=mesh, prepare=prepare,
         checkpoint_every=cfg.train.checkpoint_every, log_every=cfg.train.log_every,
@@ -252,7 +273,7 @@ def covering_windows(
 @functools.partial(jax.jit, static_argnums=0)
 def _physics_outputs(graphdef, st, b):
     m = nnx.merge(graphdef, st, copy=True)
-    out = m(b["c"], b.get("z2d"))
+    out = m(b["c"], b.get("z2d"), b.get("a_inv"))
     return {
         "prob": jax.nn.sigmoid(out["logits"]),
         "forces": out["forces"],
@@ -277,11 +298,13 @@ def _eval_split(state):
     return nnx.split(model)
 
 
-def _physics_inputs(cfg, table: FrameTable, rows, z2d, features):
+def _physics_inputs(cfg, table: FrameTable, rows, z2d, features, a_inv=None):
     wins, owner = covering_windows(table, np.asarray(rows), cfg.model.window)
     arrays = {"c": table.c[wins]}
     if "image" in features:
         arrays["z2d"] = z2d[wins]
+    if a_inv is not None:
+        arrays["a_inv"] = np.asarray(a_inv[wins], np.float32)
     return wins, owner, arrays
 
 
@@ -294,14 +317,24 @@ def _physics_predict(state, wins, owner, arrays, batch):
     return {"rows": wins.reshape(-1)[sel][order], **{k: v[order] for k, v in flat.items()}}
 
 
-def predict_physics(state, *, cfg, table: FrameTable, rows, z2d=None, batch: int = 32):
+def predict_physics(state, *, cfg, table: FrameTable, rows, z2d=None, a_inv=None,
+                    batch: int = 32):  # fmt: skip
     """Per-frame AU probabilities, forces, masses and reconstructions of a physics model.
+
+    ``a_inv``: (N, M) the inversion's activations of every table row, for a model whose
+    ``force_source`` is not ``"network"`` (an error names it when missing).
 
     Returns:
         dict with ``rows`` (covered table rows), ``prob`` (n, R), ``forces`` (n, M[, 3]),
         ``c_tilde`` (n, K), ``mass_trace`` (n,).
     """
-    wins, owner, arrays = _physics_inputs(cfg, table, rows, z2d, model_of(state).features)
+    net = model_of(state)
+    if net.force_source == "network":
+        a_inv = None
+    elif a_inv is None:
+        raise ValueError(f"the model's force_source is {net.force_source!r}: predict_physics needs "
+                         "a_inv, the inversion's activations of every table row.")  # fmt: skip
+    wins, owner, arrays = _physics_inputs(cfg, table, rows, z2d, net.features, a_inv)
     return _physics_predict(state, wins, owner, arrays, batch)
 
 
@@ -318,11 +351,11 @@ def _mean_f1(prob, table: FrameTable, rows) -> float:
     return float(np.mean(table_f1(prob, table, rows)))
 
 
-def _physics_validation(cfg, table, rows, z2d, features):
+def _physics_validation(cfg, table, rows, z2d, features, a_inv=None):
     """``evaluate(state) -> {"f1": ...}`` on the validation subjects' frames (None: no rows)."""
     if rows is None or len(rows) == 0:
         return None
-    wins, owner, arrays = _physics_inputs(cfg, table, rows, z2d, features)
+    wins, owner, arrays = _physics_inputs(cfg, table, rows, z2d, features, a_inv)
 
     def evaluate(state):
         pred = _physics_predict(state, wins, owner, arrays, 32)
