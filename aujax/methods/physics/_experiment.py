@@ -15,8 +15,11 @@ A run's workdir::
 
     config.json                 the resolved config (a rerun must use the same one)
     runs/<fold>/<model>/        one model: checkpoints/, metrics.jsonl
-    results/table1.{md,csv}     and table4, table5, forces
-    figures/figure4.png         force magnitude vs AU labels; figure5.png forces on the mesh
+    results/table1.{md,csv}     and table4, table5, forces, claims; results.json (all, with the
+                                label-free rows' lambda and thresholds per fold)
+    figures/figure4.png         activation per AU synergy vs labels (and the truth) over a test
+                                window chosen for its label changes; figure5.png the inversion's
+                                force field on the mesh beside the true one and the frame
 
 Everything derived from the data (the dataset when synthetic, its TFDS files, the reconstructed
 coefficients) is cached under the cache directory and shared between runs.
