@@ -244,3 +244,18 @@ def test_loop_compiles_the_step_once():
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
     assert len(compiles) == 1
+
+
+def test_run_config_provenance_refuses_a_workdir_of_another_generator(tmp_path):
+    """A workdir trained on one synthetic generator is not resumed on another's data."""
+    import ml_collections
+
+    from aujax.train import check_run_config
+
+    cfg = ml_collections.ConfigDict(dict(seed=0, train=dict(steps=3)))
+    check_run_config(cfg, tmp_path, train=True, experiment="x", provenance={"generator": "_a"})
+    check_run_config(cfg, tmp_path, train=True, experiment="x", provenance={"generator": "_a"})
+    with pytest.raises(ValueError, match=r"different config \(sections \['provenance'\]\)"):
+        check_run_config(cfg, tmp_path, train=True, experiment="x", provenance={"generator": "_b"})
+    with pytest.raises(ValueError, match="provenance"):  # a workdir written before the field
+        check_run_config(cfg, tmp_path, train=False, experiment="x")

@@ -70,12 +70,15 @@ class Run:
         train: False restores every model from its checkpoints instead of training.
         step: the checkpoint restored when ``train`` is False (``"latest"``, ``"best"``, a step).
         echo: where progress lines are printed (None: silent; ``log.txt`` always).
+        provenance: versions the checkpoints depend on beyond the config
+            (:func:`check_run_config`).
     """
 
     def __init__(self, config, workdir, *, experiment: str, train: bool = True, step="latest",
-                 echo=print):  # fmt: skip
+                 echo=print, provenance: dict | None = None):  # fmt: skip
         self.workdir = pathlib.Path(workdir)
-        check_run_config(config, self.workdir, train=train, experiment=experiment)
+        check_run_config(config, self.workdir, train=train, experiment=experiment,
+                         provenance=provenance)  # fmt: skip
         self.experiment, self.train, self.step = experiment, train, step
         self.log = RunLog(self.workdir, echo)
         self._t0 = time.perf_counter()

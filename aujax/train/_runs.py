@@ -55,7 +55,8 @@ def use_compilation_cache(directory, *, min_compile_secs: float = 1.0) -> str:
     return path
 
 
-def check_run_config(config, workdir, *, train: bool, experiment: str) -> None:
+def check_run_config(config, workdir, *, train: bool, experiment: str,
+                     provenance: dict | None = None) -> None:  # fmt: skip
     """Ties a workdir to one config: writes ``config.json`` on the first run, refuses another.
 
     Args:
@@ -63,12 +64,18 @@ def check_run_config(config, workdir, *, train: bool, experiment: str) -> None:
         workdir: the run directory (created when training).
         train: False (evaluation by restore) requires an existing ``config.json``.
         experiment: the experiment's name, for the error message.
+        provenance: what else the checkpoints depend on that the config does not name (the
+            synthetic generator's version, the coefficient engine's), saved as the
+            ``"provenance"`` section: a workdir trained on data of another generator is refused
+            instead of silently resumed (its checkpoints fit other data).
 
     Raises:
         ValueError: ``config.json`` holds a different config (the differing sections are named),
             or it is missing when ``train`` is False.
     """
     resolved = json.loads(config.to_json_best_effort())
+    if provenance is not None:
+        resolved["provenance"] = {k: provenance[k] for k in sorted(provenance)}
     cpath = pathlib.Path(workdir) / "config.json"
     if cpath.exists():
         saved = json.loads(cpath.read_text())

@@ -33,6 +33,7 @@ import io
 import numpy as np
 
 from ...datasets import BP4D_AUS, DISFA_DETECTION_AUS, NOT_CODED, FrameTable, cache_root
+from ...synth import TEMPLATE_TAG
 from ...train import (
     Report,
     Run,
@@ -128,7 +129,8 @@ def train_and_evaluate(config, workdir, *, train: bool = True, step="latest", pr
     cfg = config
     if cfg.get("experiment", EXPERIMENT) != EXPERIMENT:
         raise ValueError(f"config.experiment must be {EXPERIMENT!r}, got {cfg.experiment!r}.")
-    run = Run(cfg, workdir, experiment=EXPERIMENT, train=train, step=step, echo=echo)
+    run = Run(cfg, workdir, experiment=EXPERIMENT, train=train, step=step, echo=echo,
+              provenance={"synthetic_generator": TEMPLATE_TAG})  # fmt: skip
     if prepare_table is None:
         raise ValueError(
             "train_and_evaluate needs prepare_table=, the source of the frames' blendshape "

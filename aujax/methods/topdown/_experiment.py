@@ -33,6 +33,7 @@ import numpy as np
 
 from ...datasets import BP4D_AUS, DISFA_DETECTION_AUS, NOT_CODED, FrameTable, cache_root
 from ...face import AU_IDS
+from ...synth import TEMPLATE_TAG
 from ...train import (
     LevelThresholds,
     Report,
@@ -46,6 +47,7 @@ from ...train import (
 )
 from ._apex import apex_rows, synthetic_intensities
 from ._coefficients import prepared_table
+from ._engine import ENGINE_VERSION
 from ._train import predict_bottomup, predict_integration, train_bottomup, train_integration
 
 
@@ -136,7 +138,8 @@ def train_and_evaluate(
     """
     cfg = config
     _check_config(cfg)
-    run = Run(cfg, workdir, experiment=EXPERIMENT, train=train, step=step, echo=echo)
+    run = Run(cfg, workdir, experiment=EXPERIMENT, train=train, step=step, echo=echo,
+              provenance={"synthetic_generator": TEMPLATE_TAG, "engine": ENGINE_VERSION})  # fmt: skip
     ex = _Experiment(cfg, run, table, intensity)
     results: dict = {"table1": {}, "apex": {}, "thresholds": {}}
     per_fold = {p: {r: [] for r in ROWS} for p in cfg.protocols}
