@@ -6,4 +6,33 @@ landmark-displacement features (eqs. 8-13, Algorithm 1). Evaluated by depth RMSE
 vertex distance (eq. 15) in :mod:`aujax.train`.
 """
 
-__all__: list[str] = []
+from ._cascade import (
+    Cascade as Cascade,
+    CascadeFit as CascadeFit,
+    apply_cascade as apply_cascade,
+    apply_cascade_batch as apply_cascade_batch,
+    select_alphas as select_alphas,
+    train_cascade as train_cascade,
+)
+from ._ridge import (
+    SOLVERS as SOLVERS,
+    AlphaChoice as AlphaChoice,
+    RidgeRegressor as RidgeRegressor,
+    choose_alpha as choose_alpha,
+    fit_ridge as fit_ridge,
+)
+
+
+__all__: list[str] = [
+    "SOLVERS",
+    "AlphaChoice",
+    "Cascade",
+    "CascadeFit",
+    "RidgeRegressor",
+    "apply_cascade",
+    "apply_cascade_batch",
+    "choose_alpha",
+    "fit_ridge",
+    "select_alphas",
+    "train_cascade",
+]
