@@ -54,7 +54,7 @@ import numpy as np
 from flax import struct
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
 
-from ._ridge import RidgeRegressor, Solver, choose_alpha, fit_ridge
+from ._ridge import SOLVERS, RidgeRegressor, Solver, choose_alpha, fit_ridge
 
 
 __all__ = [
@@ -165,9 +165,10 @@ def _leading(samples, name: str) -> int:
 
 
 def _check_params(init_g, target_g, samples, prefix: str = ""):
-    init_g = jnp.asarray(init_g)
-    target_g = jnp.asarray(target_g)
-    if not jnp.issubdtype(init_g.dtype, jnp.floating):
+    """Host (NumPy) copies of the parameters, device arrays of the samples."""
+    init_g = np.asarray(init_g)
+    target_g = np.asarray(target_g)
+    if not np.issubdtype(init_g.dtype, np.floating):
         init_g = init_g.astype(jnp.result_type(float))
     if init_g.ndim != 2:
         raise ValueError(f"{prefix}init_g must have shape (N, P), got shape {init_g.shape}.")
@@ -215,7 +216,7 @@ def _chunk_features(g, index, samples, *, features, camera):
     return jax.vmap(one)(g, rows)
 
 
-def _features(g, index, samples, *, features, camera, chunk: int):
+def _features(g: np.ndarray, index: np.ndarray, samples, *, features, camera, chunk: int):
     """Features (R, F) of every row: row r at parameters ``g[r]`` on sample ``index[r]``."""
     n = g.shape[0]
     size = min(chunk, n)
@@ -224,16 +225,16 @@ def _features(g, index, samples, *, features, camera, chunk: int):
         gc, ic = g[start : start + size], index[start : start + size]
         m = gc.shape[0]
         if m < size:  # pad the last chunk to the compiled size
-            gc = jnp.concatenate([gc, jnp.broadcast_to(gc[:1], (size - m, gc.shape[1]))])
-            ic = jnp.concatenate([ic, jnp.broadcast_to(ic[:1], (size - m,))])
+            gc = np.concatenate([gc, np.repeat(gc[:1], size - m, axis=0)])
+            ic = np.concatenate([ic, np.repeat(ic[:1], size - m)])
         x = _chunk_features(gc, ic, samples, features=features, camera=camera)
         if x.ndim != 2:
             raise ValueError(
                 f"features(g, camera, sample) must return a 1-D feature vector, got shape "
                 f"{x.shape[1:]}."
             )
-        out.append(x[:m])
-    return jnp.concatenate(out, axis=0)
+        out.append(x if m == size else x[:m])
+    return out[0] if len(out) == 1 else jnp.concatenate(out, axis=0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,10 +242,10 @@ def _features(g, index, samples, *, features, camera, chunk: int):
 
 
 def _perturbed_starts(init_g, target_g, *, perturbations, perturbation_scale, key):
-    """Training rows: each sample's start, then ``perturbations`` perturbed copies of it."""
+    """Training rows (host arrays): each sample's start, then ``perturbations`` perturbed copies."""
     n, p = init_g.shape
-    index = jnp.repeat(jnp.arange(n), 1 + perturbations)
-    g0 = jnp.repeat(init_g, 1 + perturbations, axis=0)
+    index = np.repeat(np.arange(n), 1 + perturbations)
+    g0 = np.repeat(init_g, 1 + perturbations, axis=0)
     if perturbations == 0:
         return g0, index
     if key is None:
@@ -255,11 +256,23 @@ def _perturbed_starts(init_g, target_g, *, perturbations, perturbation_scale, ke
             f"perturbation_scale must be a finite value >= 0 or ({p},) such values, got "
             f"{perturbation_scale!r}."
         )
-    sigma = jnp.sqrt(jnp.mean(jnp.square(target_g - init_g), axis=0))  # (P,)
-    sigma = sigma * jnp.asarray(scale, init_g.dtype)
-    eps = jax.random.normal(key, (n, perturbations, p), init_g.dtype)
-    noise = jnp.concatenate([jnp.zeros((n, 1, p), init_g.dtype), eps * sigma[None, None, :]], 1)
-    return g0 + noise.reshape(n * (1 + perturbations), p), index
+    sigma = np.sqrt(np.mean(np.square(target_g - init_g), axis=0)) * scale  # (P,)
+    eps = np.asarray(jax.random.normal(key, (n, perturbations, p), init_g.dtype))
+    noise = np.concatenate([np.zeros((n, 1, p), init_g.dtype), eps * sigma[None, None, :]], 1)
+    return g0 + noise.reshape(n * (1 + perturbations), p).astype(init_g.dtype), index
+
+
+@jax.jit(static_argnames=("fit_intercept", "standardize", "solver"))
+def _fit_stage(x, delta, alpha, *, fit_intercept, standardize, solver):
+    """One stage: the ridge fit (eq. 13), its update of every row (eq. 12), finite features?"""
+    reg = fit_ridge(
+        x, delta, alpha=alpha, fit_intercept=fit_intercept, standardize=standardize, solver=solver
+    )
+    return reg, reg.predict(x).astype(delta.dtype), jnp.all(jnp.isfinite(x))
+
+
+def _sq_rows(a: np.ndarray) -> np.ndarray:
+    return np.sum(np.square(a), axis=1)
 
 
 def _run(
@@ -287,6 +300,8 @@ def _run(
         raise ValueError(f"perturbations must be an integer >= 0, got {perturbations!r}.")
     if not (isinstance(chunk, int) and chunk >= 1):
         raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}.")
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}.")
     init_g, target_g, samples = _check_params(init_g, target_g, samples)
     g, index = _perturbed_starts(
         init_g,
@@ -297,14 +312,15 @@ def _run(
     )
     target = target_g[index]
     rows = g.shape[0]
-    feats = lambda gg, ii, ss: _features(  # noqa: E731
-        gg, ii, ss, features=features, camera=camera, chunk=chunk
-    )
+
+    def feats(gg, ii, ss):
+        return _features(gg, ii, ss, features=features, camera=camera, chunk=chunk)
+
     if held_out is not None:
         v_g, v_target, v_samples = held_out
-        v_index = jnp.arange(v_g.shape[0])
-        v_resid = [float(jnp.sqrt(jnp.mean(jnp.sum(jnp.square(v_target - v_g), axis=1))))]
-    rss = [float(jnp.sum(jnp.square(target - g)))]
+        v_index = np.arange(v_g.shape[0])
+        v_resid = [float(np.sqrt(np.mean(_sq_rows(v_target - v_g))))]
+    rss = [float(np.sum(_sq_rows(target - g)))]
     regs, objective, guarded, alpha_errors = [], [], [], []
     for k in range(stages):
         x = feats(g, index, samples)
@@ -314,42 +330,44 @@ def _run(
             alpha, errors = choose(k, x, delta, x_val, v_target - v_g)
             alpha_errors.append(errors)
         else:
-            alpha, x_val = choose(k, x, delta, None, None)[0], None
-        reg = fit_ridge(
+            alpha = choose(k, x, delta, None, None)[0]
+        reg, step, finite = _fit_stage(
             x,
-            delta,
-            alpha=alpha,
+            jnp.asarray(delta, x.dtype),
+            jnp.asarray(alpha, x.dtype),
             fit_intercept=fit_intercept,
             standardize=standardize,
             solver=solver,
         )
-        step = reg.predict(x).astype(g.dtype)
-        new_rss = float(jnp.sum(jnp.square(delta - step)))
+        if not bool(finite):
+            raise ValueError(f"features(g, camera, sample) gave NaN or inf at stage {k + 1}.")
+        step = np.asarray(step, dtype=g.dtype)
+        new_rss = float(np.sum(_sq_rows(delta - step)))
         bad = not new_rss <= rss[-1]
         if bad:  # rounding only (module docstring): keep the estimate, record the stage
             reg = RidgeRegressor.zeros(x.shape[1], delta.shape[1], x.dtype).replace(
                 alpha=jnp.asarray(alpha, x.dtype)
             )
-            step, new_rss = jnp.zeros_like(g), rss[-1]
+            step, new_rss = np.zeros_like(g), rss[-1]
         g = g + step
         rss.append(new_rss)
         objective.append(new_rss + float(reg.penalty))
         guarded.append(bad)
         regs.append(reg)
         if held_out is not None:
-            v_g = v_g + reg.predict(x_val).astype(v_g.dtype)
-            v_resid.append(float(jnp.sqrt(jnp.mean(jnp.sum(jnp.square(v_target - v_g), axis=1)))))
+            v_g = v_g + np.asarray(reg.predict(x_val), dtype=v_g.dtype)
+            v_resid.append(float(np.sqrt(np.mean(_sq_rows(v_target - v_g)))))
         if progress is not None:
             info = {"alpha": float(alpha), "residual": float(np.sqrt(new_rss / rows))}
             if held_out is not None:
                 info["held_out_residual"] = v_resid[-1]
             progress(k, info)
     dtype = g.dtype
-    rss_a = jnp.asarray(rss, dtype)
+    rss_a = np.asarray(rss, dtype)
     return Cascade(
         regressors=jax.tree.map(lambda *a: jnp.stack(a), *regs),
-        rss=rss_a,
-        residual=jnp.sqrt(rss_a / rows),
+        rss=jnp.asarray(rss_a),
+        residual=jnp.asarray(np.sqrt(rss_a / rows)),
         objective=jnp.asarray(objective, dtype),
         guarded=jnp.asarray(guarded, bool),
         held_out_residual=None if held_out is None else jnp.asarray(v_resid, dtype),
