@@ -197,15 +197,16 @@ def test_cascade_residual_non_increasing_and_converges(toy_cascade):
 
 def test_cascade_residual_non_increasing_on_noise_features():
     """Features unrelated to the errors: the stages can only fit noise, yet never increase the
-    training residual (the zero update is feasible for the ridge objective)."""
+    training residual (the zero update is feasible for the ridge objective). float32 features
+    with float64 parameters: the fit runs in the features' dtype."""
     g0, gs, samples = _toy_set(30, seed=5)
-    noise = jnp.asarray(np.random.default_rng(6).normal(size=(30, 40)))
+    noise = jnp.asarray(np.random.default_rng(6).normal(size=(30, 40)), jnp.float32)
     cascade = train_cascade(
         init_g=g0,
         target_g=gs,
         samples={"noise": noise},
         features=lambda g, c, s: s["noise"] * c,
-        camera=lambda g, s: jnp.sum(jnp.tanh(g)),
+        camera=lambda g, s: jnp.sum(jnp.tanh(g)).astype(jnp.float32),
         stages=3,
         alpha=[1e-6, 1e-2, 1.0],
         solver="svd",
@@ -215,6 +216,7 @@ def test_cascade_residual_non_increasing_on_noise_features():
     assert np.all(np.diff(rss) <= 0.0), rss
     np.testing.assert_allclose(np.asarray(cascade.alphas), [1e-6, 1e-2, 1.0])
     assert cascade.solver == "svd" and cascade.standardize
+    assert cascade.regressors.coef.dtype == jnp.float32 and cascade.rss.dtype == jnp.float64
 
 
 def test_apply_reproduces_training_path():
