@@ -19,6 +19,8 @@ Training (Algorithm 1) fits each ``R^k`` to the remaining parameter errors of al
 The code is generic: ``features(g, camera, sample)`` and ``camera(g, sample)`` are callables for
 one example (jit-compatible; they are vmapped over rows), and ``sample`` is any pytree (image,
 detected landmarks, ...). Nothing here depends on the bilinear model, the HOG or the camera solve.
+A cascade that regresses the camera too (the HOG-only baseline standing in for Zhu et al.) puts
+the camera parameters into ``g`` and lets ``camera`` read them from ``g``.
 
 **Where the paper is silent.**
 
@@ -27,9 +29,9 @@ detected landmarks, ...). Nothing here depends on the bilinear model, the HOG or
   start (the paper), plus ``perturbations`` copies started at
   ``g^0 + perturbation_scale * sigma * eps``, ``eps ~ N(0, I)``, where ``sigma`` (P,) is the
   root-mean-square initial error ``g* - g^0`` of each parameter over the training samples: the
-  Monte-Carlo sampling of initial estimates of the supervised descent method [19] and of Zhu et
-  al. [6], drawn from the spread of the initialiser's own errors. The camera of a perturbed start
-  is re-solved from it (eq. 6), like every later camera.
+  Monte-Carlo sampling of initial estimates of the supervised descent method (seed 004's
+  ref. [19]) and of Zhu et al. (ref. [6]), drawn from the spread of the initialiser's own
+  errors. The camera of a perturbed start is re-solved from it (eq. 6), like every later camera.
 * *Regulariser.* Ridge, one ``alpha`` per stage (given, or chosen on held-out subjects by
   :func:`select_alphas`).
 
@@ -82,7 +84,8 @@ class Cascade:
         residual: (K + 1,) the same as a root-mean-square parameter error per row,
             ``sqrt(rss / rows)``.
         objective: (K,) the ridge objective of each stage at its optimum (eq. 13 plus the
-            penalty): ``rss[k] + penalty[k - 1]``.
+            penalty): ``objective[k - 1] = rss[k] + regressors.penalty[k - 1]``, k = 1..K; it lies
+            between ``rss[k]`` and ``rss[k - 1]``.
         guarded: (K,) True where the stage was replaced by the zero regressor (see the module
             docstring: never in exact arithmetic).
         held_out_residual: (K + 1,) root-mean-square parameter error of the held-out rows (from
