@@ -4,6 +4,36 @@ A bilinear identity x expression model (:class:`aujax.face.BilinearModel`, eqs. 
 the detected 2D landmarks (eqs. 6-7), then refined by a cascade of ridge regressors on HOG +
 landmark-displacement features (eqs. 8-13, Algorithm 1). Evaluated by depth RMSE (eq. 14) and mean
 vertex distance (eq. 15) in :mod:`aujax.train`.
+
+The training targets on real scans (section 4.1: ``g*`` and the mesh ``M``) come from
+:func:`fit_scan`.
 """
 
-__all__: list[str] = []
+from ._fitting import (
+    DEFAULT_LAMBDA_EXP as DEFAULT_LAMBDA_EXP,
+    DEFAULT_LAMBDA_ID as DEFAULT_LAMBDA_ID,
+    FitResult as FitResult,
+    fit_camera as fit_camera,
+    fit_landmarks as fit_landmarks,
+    landmark_objective as landmark_objective,
+    project_model as project_model,
+)
+from ._scan_fit import (
+    ScanFit as ScanFit,
+    fit_scan as fit_scan,
+    uniform_laplacian as uniform_laplacian,
+)
+
+
+__all__: list[str] = [
+    "DEFAULT_LAMBDA_EXP",
+    "DEFAULT_LAMBDA_ID",
+    "FitResult",
+    "ScanFit",
+    "fit_camera",
+    "fit_landmarks",
+    "fit_scan",
+    "landmark_objective",
+    "project_model",
+    "uniform_laplacian",
+]
