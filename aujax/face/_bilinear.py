@@ -18,9 +18,11 @@ weights is the mean of all training meshes (the tensor is bilinear in the two we
 The means and variances of those rows are the priors of the Mahalanobis terms of eq. 7.
 """
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
@@ -65,6 +67,7 @@ def _fix_signs(u: Array) -> Array:
     return u * jnp.where(pivot < 0, -1.0, 1.0).astype(u.dtype)
 
 
+@functools.partial(jax.jit, static_argnames="mode")
 def _left_singular(tensor: Array, mode: int) -> tuple[Array, Array]:
     """All left singular vectors (I_n, m) and values (m,) of the mode-n unfolding, m = min(I_n, P_n).
 
@@ -85,6 +88,7 @@ def _left_singular(tensor: Array, mode: int) -> tuple[Array, Array]:
     return _fix_signs(u), s
 
 
+@functools.partial(jax.jit, static_argnames="mode")
 def _mode_product(tensor: Array, matrix: Array, mode: int) -> Array:
     """``tensor x_n matrix``: contracts mode n of ``tensor`` with the columns of ``matrix`` (J, I_n)."""
     out = jnp.tensordot(matrix, tensor, axes=([1], [mode]))  # mode n first
@@ -138,11 +142,11 @@ def hosvd(tensor: Float[ArrayLike, "..."], *, ranks: Sequence[int | None]) -> HO
                 f"{t.shape[mode]}, the other modes {t.size // t.shape[mode]} entries), or None; "
                 f"got {rank!r}."
             )
-        u, s = _left_singular(t, mode)
+        u, s = _left_singular(t, mode=mode)
         u = u[:, : int(rank)]
         factors.append(u)
         values.append(s)
-        core = _mode_product(core, u.T, mode)
+        core = _mode_product(core, u.T, mode=mode)
     return HOSVD(core=core, factors=tuple(factors), singular_values=tuple(values))
 
 
@@ -310,6 +314,7 @@ class BilinearModel:
         return self.vertices(self.id_mean, self.exp_mean)
 
 
+@jax.jit
 def _moments(weights: Array) -> tuple[Array, Array]:
     """Mean and floored variance over the rows of a (n, r) weight matrix."""
     mean = jnp.mean(weights, axis=0)

@@ -42,6 +42,8 @@ Everything is pure jnp: :func:`fit_landmarks` jits (``n_iterations`` static) and
 (``jax.vmap(fit_landmarks, in_axes=(None, 0, None))`` with the keywords bound).
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -241,6 +243,12 @@ def fit_landmarks(
                 f"init must be (w_id ({model.n_id},), w_exp ({model.n_exp},)), "
                 f"got shapes {w_id.shape} and {w_exp.shape}."
             )
+    return _fit(model, pts, idx, w, lam_id, lam_exp, w_id, w_exp, n_iterations=int(n_iterations))
+
+
+@functools.partial(jax.jit, static_argnames="n_iterations")
+def _fit(model, pts, idx, w, lam_id, lam_exp, w_id, w_exp, *, n_iterations):
+    """The alternation of :func:`fit_landmarks` on validated inputs (jitted once per shape)."""
     spread = _spread(pts, w)
     prec_id = 1.0 / model.id_var.astype(pts.dtype)
     prec_exp = 1.0 / model.exp_var.astype(pts.dtype)
@@ -251,10 +259,10 @@ def fit_landmarks(
         return _objective(model, a, b, cam, pts, idx, w, spread, lam_id, lam_exp)
 
     def step(state, _):
-        a, b, cam = state
+        a, b, cam, value = state
         # eq. 6, kept only when it does not increase eq. 7
         new_cam = _camera(model, a, b, pts, idx, w)
-        keep = objective(a, b, new_cam)[0] <= objective(a, b, cam)[0]
+        keep = objective(a, b, new_cam)[0] <= value
         cam = jax.tree.map(lambda n, o: jnp.where(keep, n, o), new_cam, cam)
         # eq. 7 in alpha, then in beta
         basis = jnp.einsum("lcie,e->lci", sub_core, b)
@@ -262,11 +270,12 @@ def fit_landmarks(
         basis = jnp.einsum("lcie,i->lce", sub_core, a)
         b = _solve_block(basis, cam, pts, w, spread, lam_exp, prec_exp, mu_exp)
         value, residual = objective(a, b, cam)
-        return (a, b, cam), (residual, value)
+        return (a, b, cam, value), (residual, value)
 
     cam0 = _camera(model, w_id, w_exp, pts, idx, w)
-    (w_id, w_exp, cam), (residual, value) = jax.lax.scan(
-        step, (w_id, w_exp, cam0), None, length=int(n_iterations)
+    value0 = objective(w_id, w_exp, cam0)[0]
+    (w_id, w_exp, cam, _), (residual, value) = jax.lax.scan(
+        step, (w_id, w_exp, cam0, value0), None, length=n_iterations
     )
     return FitResult(w_id=w_id, w_exp=w_exp, camera=cam, residual=residual, objective=value)
 
@@ -330,10 +339,12 @@ def _spread(pts, w):
     return jnp.sum(wn * jnp.sum(jnp.square(pts - centre[None, :]), axis=1))
 
 
+@jax.jit
 def _camera(model, w_id, w_exp, pts, idx, w):
     return scaled_orthographic_pose(model.vertices(w_id, w_exp, indices=idx), pts, weights=w)
 
 
+@jax.jit
 def _objective(model, a, b, cam, pts, idx, w, spread, lam_id, lam_exp):
     """(normalised eq. 7, weighted RMS residual in image units)."""
     r2 = w * jnp.sum(jnp.square(pts - project_model(model, a, b, cam, idx)), axis=1)
@@ -354,7 +365,7 @@ def _solve_block(basis, cam, pts, w, spread, lam, prec, mu):
     return _ridge_block(jac, pts - cam.translation[None, :2], w, spread, lam, prec, mu)
 
 
-def _ridge_block(jac, target, w, spread, lam, prec, mu):
+def _ridge_block(jac, target, w, spread, lam, prec, mu, *, xp=jnp):
     r"""``argmin_x sum_i w_i |target_i - J_i x|^2 / D + lam (x - mu)^T diag(prec) (x - mu)``.
 
     Shared by the 2D landmark fit (``J_i`` projected, d = 2) and the 3D scan fit (d = 3).
@@ -367,10 +378,11 @@ def _ridge_block(jac, target, w, spread, lam, prec, mu):
         lam: () prior weight >= 0.
         prec: (k,) prior precisions ``1 / var``.
         mu: (k,) prior means.
+        xp: the array module, ``jax.numpy`` (jit) or ``numpy`` (host code of varying shapes).
 
     Returns:
-        (k,) the minimiser (normal equations, ``jnp.linalg.solve``).
+        (k,) the minimiser (normal equations, ``xp.linalg.solve``).
     """
-    lhs = jnp.einsum("l,ldk,ldj->kj", w, jac, jac) / spread + jnp.diag(lam * prec)
-    rhs = jnp.einsum("l,ldk,ld->k", w, jac, target) / spread + lam * prec * mu
-    return jnp.linalg.solve(lhs, rhs)
+    lhs = xp.einsum("l,ldk,ldj->kj", w, jac, jac) / spread + xp.diag(lam * prec)
+    rhs = xp.einsum("l,ldk,ld->k", w, jac, target) / spread + lam * prec * mu
+    return xp.linalg.solve(lhs, rhs)

@@ -245,14 +245,10 @@ def fit_scan(
         target = target[:, None]
         basis_id = np.tensordot(core, b, axes=([3], [0]))[vertex]  # (r, 3, n_id)
         jac = np.einsum("rc,rck->rk", direction, basis_id)[:, None, :]
-        a = np.asarray(
-            _ridge_block(jac, target, weight, spread, lambda_id, prec_id, mu_id), np.float64
-        )
+        a = _ridge_block(jac, target, weight, spread, lambda_id, prec_id, mu_id, xp=np)
         basis_exp = np.tensordot(core, a, axes=([2], [0]))[vertex]  # (r, 3, n_exp)
         jac = np.einsum("rc,rck->rk", direction, basis_exp)[:, None, :]
-        b = np.asarray(
-            _ridge_block(jac, target, weight, spread, lambda_exp, prec_exp, mu_exp), np.float64
-        )
+        b = _ridge_block(jac, target, weight, spread, lambda_exp, prec_exp, mu_exp, xp=np)
         return a, b
 
     def point_rows(vertex, points, weight, transform):
@@ -286,13 +282,15 @@ def fit_scan(
 
     residual = []
     kept = np.zeros(model.n_vertices, bool)
+    masked = np.flatnonzero(mask)
     for _ in range(int(n_icp)):
         v = shape(a, b)
         kept, target, _, normal = match(_apply(transform, v))
         on = np.flatnonzero(kept)
-        idx = np.concatenate([on, lm_idx])
-        targets = np.concatenate([target[on], lm])
-        weights = np.concatenate([np.ones(on.size), lm_w])
+        # Umeyama on every masked vertex (weight 0 where not kept): one shape, one compilation
+        idx = np.concatenate([masked, lm_idx])
+        targets = np.concatenate([target[masked], lm])
+        weights = np.concatenate([kept[masked].astype(np.float64), lm_w])
         transform = umeyama(v[idx], targets, weights=weights)
         rows = stack(
             surface_rows(on, target[on], None if normal is None else normal[on], transform),
