@@ -198,3 +198,38 @@ def test_vertices_rejects_wrong_weight_shapes():
         model.vertices(jnp.ones(3), jnp.ones(2))
     with pytest.raises(ValueError, match=r"w_exp must have shape \(2,\)"):
         model.vertices(jnp.ones(2), jnp.ones((1, 2)))
+
+
+def test_save_and_load_round_trip(tmp_path):
+    rng = np.random.default_rng(9)
+    faces = np.array([[0, 1, 2], [1, 2, 3]])
+    model = BilinearModel.from_tensor(_meshes(rng), n_id=3, n_exp=2, faces=faces)
+    model.save(tmp_path / "model.npz")
+    back = BilinearModel.load(tmp_path / "model.npz")
+    for a, b in zip(jax.tree.leaves(model), jax.tree.leaves(back), strict=True):
+        np.testing.assert_array_equal(a, b)
+    no_faces = BilinearModel.from_tensor(_meshes(rng), n_id=2, n_exp=2)
+    no_faces.save(tmp_path / "bare.npz")
+    assert BilinearModel.load(tmp_path / "bare.npz").faces is None
+
+
+def test_load_names_the_bad_file(tmp_path):
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="junk.npz: not a BilinearModel .npz file"):
+        BilinearModel.load(tmp_path / "junk.npz")
+    np.savez(tmp_path / "partial.npz", core=np.zeros((4, 3, 2, 2)))
+    with pytest.raises(
+        ValueError, match=r"partial.npz: not a BilinearModel file, missing \['exp_mean'"
+    ):
+        BilinearModel.load(tmp_path / "partial.npz")
+    model = BilinearModel.from_tensor(_meshes(np.random.default_rng(10)), n_id=2, n_exp=2)
+    arrays = {k: np.asarray(getattr(model, k)) for k in ("core", "id_mean", "id_var", "exp_mean")}
+    np.savez(
+        tmp_path / "bad.npz",
+        **arrays,
+        exp_var=np.ones(5),
+        train_id_weights=np.asarray(model.train_id_weights),
+        train_exp_weights=np.asarray(model.train_exp_weights),
+    )
+    with pytest.raises(ValueError, match=r"bad.npz: exp_var has shape \(5,\), expected \(2,\)"):
+        BilinearModel.load(tmp_path / "bad.npz")

@@ -496,3 +496,15 @@ def test_fit_scan_needs_faces_for_the_deformation(model):
 
 def test_defaults_are_documented_values():
     assert DEFAULT_LAMBDA_ID == DEFAULT_LAMBDA_EXP == 1e-4
+
+
+def test_fit_runs_in_the_model_dtype(model):
+    """float32 landmarks on a float64 model: cast to the model's dtype (strict promotion)."""
+    a, b, cam = _truth(model)
+    idx = jnp.arange(model.n_vertices)
+    q = np.asarray(project_model(model, a, b, cam, idx), np.float32)
+    fit = fit_landmarks(model, q, idx, n_iterations=N_IT)
+    assert fit.w_id.dtype == model.core.dtype == jnp.float64
+    assert fit.camera.rotation.dtype == jnp.float64
+    assert float(fit.residual[-1]) < 0.05 * np.sqrt(_spread(q))
+    assert project_model(model, np.float32(a), np.float32(b), cam, idx).dtype == jnp.float64

@@ -33,6 +33,17 @@ from .._checks import as_float, check_finite, is_concrete
 
 __all__ = ["HOSVD", "BilinearModel", "hosvd"]
 
+#: The array fields :meth:`BilinearModel.save` writes (``faces`` too, when present).
+_ARRAY_FIELDS = (
+    "core",
+    "id_mean",
+    "id_var",
+    "exp_mean",
+    "exp_var",
+    "train_id_weights",
+    "train_exp_weights",
+)
+
 #: Variance floor of the weight priors, relative to the largest variance of the same mode: a
 #: direction in which every training subject (or expression) agrees gets a finite precision.
 _VARIANCE_FLOOR = 1e-8
@@ -278,6 +289,7 @@ class BilinearModel:
         r"""The mesh ``S = C_r x_2 w_id x_3 w_exp`` (eq. 2), or its vertices ``indices`` (eq. 3).
 
         One example, pure jnp (jit, vmap and grad friendly); ``jax.vmap`` over weights for batches.
+        Evaluated in the core's dtype (the weights are cast to it).
 
         Args:
             w_id: (n_id,) identity weights ``alpha_id``.
@@ -287,7 +299,8 @@ class BilinearModel:
         Returns:
             (n_vertices, 3) vertices, or (k, 3) when ``indices`` is given.
         """
-        w_id, w_exp = jnp.asarray(w_id), jnp.asarray(w_exp)
+        dtype = self.core.dtype
+        w_id, w_exp = jnp.asarray(w_id).astype(dtype), jnp.asarray(w_exp).astype(dtype)
         if w_id.shape != (self.n_id,):
             raise ValueError(f"w_id must have shape ({self.n_id},), got {w_id.shape}.")
         if w_exp.shape != (self.n_exp,):
@@ -300,18 +313,67 @@ class BilinearModel:
     ) -> Float[Array, "n 3 n_id"]:
         """``C_r x_3 w_exp``: the vertices are linear in ``w_id`` with this (n, 3, n_id) basis."""
         core = self.core if indices is None else self.core[jnp.asarray(indices)]
-        return jnp.einsum("vcie,e->vci", core, jnp.asarray(w_exp))
+        return jnp.einsum("vcie,e->vci", core, jnp.asarray(w_exp).astype(core.dtype))
 
     def expression_basis(
         self, w_id: Float[Array, " n_id"], *, indices: Int[ArrayLike, " k"] | None = None
     ) -> Float[Array, "n 3 n_exp"]:
         """``C_r x_2 w_id``: the vertices are linear in ``w_exp`` with this (n, 3, n_exp) basis."""
         core = self.core if indices is None else self.core[jnp.asarray(indices)]
-        return jnp.einsum("vcie,i->vce", core, jnp.asarray(w_id))
+        return jnp.einsum("vcie,i->vce", core, jnp.asarray(w_id).astype(core.dtype))
 
     def mean_vertices(self) -> Float[Array, "n_vertices 3"]:
         """The model at the mean weights: the mean of the training meshes (exact at full rank)."""
         return self.vertices(self.id_mean, self.exp_mean)
+
+    def save(self, path) -> None:
+        """Writes the model to an ``.npz`` file (plain arrays, no pickle)."""
+        arrays = {name: np.asarray(getattr(self, name)) for name in _ARRAY_FIELDS}
+        if self.faces is not None:
+            arrays["faces"] = np.asarray(self.faces)
+        np.savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path) -> "BilinearModel":
+        """Reads a model written by :meth:`save` (pickles are refused).
+
+        Raises:
+            ValueError: naming the file, when it is not such an ``.npz`` or its arrays disagree.
+        """
+        try:
+            z = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: not a BilinearModel .npz file ({err})") from None
+        with z:
+            missing = sorted(set(_ARRAY_FIELDS) - set(z.files))
+            if missing:
+                raise ValueError(f"{path}: not a BilinearModel file, missing {missing}.")
+            arrays = {name: z[name] for name in _ARRAY_FIELDS}
+            faces = z["faces"] if "faces" in z.files else None
+        core = arrays["core"]
+        if core.ndim != 4 or core.shape[1] != 3:
+            raise ValueError(f"{path}: core must have shape (n_vertices, 3, n_id, n_exp).")
+        n_id, n_exp = core.shape[2:]
+        expected = {
+            "id_mean": (n_id,),
+            "id_var": (n_id,),
+            "exp_mean": (n_exp,),
+            "exp_var": (n_exp,),
+            "train_id_weights": (None, n_id),
+            "train_exp_weights": (None, n_exp),
+        }
+        for name, shape in expected.items():
+            got = arrays[name].shape
+            if len(got) != len(shape) or any(
+                e is not None and e != g for e, g in zip(shape, got, strict=True)
+            ):
+                raise ValueError(f"{path}: {name} has shape {got}, expected {shape}.")
+        if faces is not None and (faces.ndim != 2 or faces.shape[1] != 3):
+            raise ValueError(f"{path}: faces has shape {faces.shape}, expected (n_faces, 3).")
+        return cls(
+            **{name: jnp.asarray(value) for name, value in arrays.items()},
+            faces=None if faces is None else jnp.asarray(faces),
+        )
 
 
 @jax.jit

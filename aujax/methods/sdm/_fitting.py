@@ -282,9 +282,7 @@ def _fit(model, pts, idx, w, lam_id, lam_exp, w_id, w_exp, *, n_iterations):
 
 def _prepare(model, landmarks2d, landmark_vertices, weights):
     """Validates the landmark problem; zero weight (and a finite placeholder) for missing rows."""
-    pts = jnp.asarray(landmarks2d)
-    if not jnp.issubdtype(pts.dtype, jnp.floating):
-        pts = pts.astype(model.core.dtype)
+    pts = jnp.asarray(landmarks2d).astype(model.core.dtype)  # the model's dtype throughout
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise ValueError(f"landmarks2d must have shape (L, 2), got {pts.shape}.")
     n = pts.shape[0]

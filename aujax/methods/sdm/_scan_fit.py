@@ -167,42 +167,20 @@ def fit_scan(
             invalid hyper-parameters, or no faces for ``n_nonrigid > 0``.
     """
     q, lm, lm_idx, faces = _check(model, points, landmarks3d, landmark_vertices, faces, n_nonrigid)
-    for name, value in (("lambda_id", lambda_id), ("lambda_exp", lambda_exp)):
-        if not (np.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be finite and >= 0, got {value}.")
-    for name, value, low in (
-        ("landmark_weight", landmark_weight, 0.0),
-        ("lambda_laplacian", lambda_laplacian, 0.0),
-        ("outlier_factor", outlier_factor, 1.0),
-    ):
-        if not (np.isfinite(value) and value > low):
-            raise ValueError(f"{name} must be finite and > {low:g}, got {value}.")
-    if max_distance is not None and not (np.isfinite(max_distance) and max_distance > 0):
-        raise ValueError(f"max_distance must be finite and > 0 (or None), got {max_distance}.")
-    for name, value, low in (
-        ("n_landmark_iterations", n_landmark_iterations, 1),
-        ("n_icp", n_icp, 1),
-        ("n_nonrigid", n_nonrigid, 0),
-        ("n_normal_neighbours", n_normal_neighbours, 0),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
-    if 0 < n_normal_neighbours < 3 or n_normal_neighbours > q.shape[0]:
-        raise ValueError(
-            f"n_normal_neighbours must be 0 or in 3..{q.shape[0]} (the scan's points), "
-            f"got {n_normal_neighbours}."
-        )
-    if vertex_mask is None:
-        mask = np.ones(model.n_vertices, bool)
-    else:
-        mask = np.asarray(vertex_mask)
-        if mask.shape != (model.n_vertices,) or mask.dtype != np.bool_:
-            raise ValueError(
-                f"vertex_mask must be a bool array ({model.n_vertices},), got {mask.dtype} "
-                f"{mask.shape}."
-            )
-        if mask.sum() < 4:
-            raise ValueError("vertex_mask must select at least 4 vertices.")
+    _check_options(
+        lambda_id=lambda_id,
+        lambda_exp=lambda_exp,
+        landmark_weight=landmark_weight,
+        lambda_laplacian=lambda_laplacian,
+        outlier_factor=outlier_factor,
+        max_distance=max_distance,
+        n_landmark_iterations=n_landmark_iterations,
+        n_icp=n_icp,
+        n_nonrigid=n_nonrigid,
+        n_normal_neighbours=n_normal_neighbours,
+        n_points=q.shape[0],
+    )
+    mask = _check_mask(vertex_mask, model.n_vertices)
 
     core = np.asarray(model.core, dtype=np.float64)
     mu_id = np.asarray(model.id_mean, np.float64)
@@ -369,6 +347,62 @@ def _check(model, points, landmarks3d, landmark_vertices, faces, n_nonrigid):
         if faces.size and (faces.min() < 0 or faces.max() >= model.n_vertices):
             raise ValueError(f"faces must index vertices in 0..{model.n_vertices - 1}.")
     return q, lm[present], idx[present].astype(np.int64), faces
+
+
+def _check_options(
+    *,
+    lambda_id,
+    lambda_exp,
+    landmark_weight,
+    lambda_laplacian,
+    outlier_factor,
+    max_distance,
+    n_landmark_iterations,
+    n_icp,
+    n_nonrigid,
+    n_normal_neighbours,
+    n_points,
+):
+    """Raises a ValueError naming the first invalid hyper-parameter of :func:`fit_scan`."""
+    for name, value in (("lambda_id", lambda_id), ("lambda_exp", lambda_exp)):
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be finite and >= 0, got {value}.")
+    for name, value, low in (
+        ("landmark_weight", landmark_weight, 0.0),
+        ("lambda_laplacian", lambda_laplacian, 0.0),
+        ("outlier_factor", outlier_factor, 1.0),
+    ):
+        if not (np.isfinite(value) and value > low):
+            raise ValueError(f"{name} must be finite and > {low:g}, got {value}.")
+    if max_distance is not None and not (np.isfinite(max_distance) and max_distance > 0):
+        raise ValueError(f"max_distance must be finite and > 0 (or None), got {max_distance}.")
+    for name, value, low in (
+        ("n_landmark_iterations", n_landmark_iterations, 1),
+        ("n_icp", n_icp, 1),
+        ("n_nonrigid", n_nonrigid, 0),
+        ("n_normal_neighbours", n_normal_neighbours, 0),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
+    if 0 < n_normal_neighbours < 3 or n_normal_neighbours > n_points:
+        raise ValueError(
+            f"n_normal_neighbours must be 0 or in 3..{n_points} (the scan's points), "
+            f"got {n_normal_neighbours}."
+        )
+
+
+def _check_mask(vertex_mask, n_vertices):
+    """The (n_vertices,) bool mask of matchable vertices (all by default)."""
+    if vertex_mask is None:
+        return np.ones(n_vertices, bool)
+    mask = np.asarray(vertex_mask)
+    if mask.shape != (n_vertices,) or mask.dtype != np.bool_:
+        raise ValueError(
+            f"vertex_mask must be a bool array ({n_vertices},), got {mask.dtype} {mask.shape}."
+        )
+    if mask.sum() < 4:
+        raise ValueError("vertex_mask must select at least 4 vertices.")
+    return mask
 
 
 def _inliers(dist, mask, factor, max_distance):
