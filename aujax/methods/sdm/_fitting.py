@@ -28,8 +28,11 @@ Where the paper is silent (choices of this implementation):
   squared: a least-squares fit) with ``lambda_k <- lambda_k D``.
 - **Defaults** ``lambda_id = lambda_exp = 1e-4`` (:data:`DEFAULT_LAMBDA_ID`,
   :data:`DEFAULT_LAMBDA_EXP`): the MAP value for landmark noise of 1 % of the landmarks' spread
-  ``sqrt(D)`` (a good detector on a frontal face; model error adds to it). The experiment's config
-  exposes both.
+  ``sqrt(D)`` (a good detector on a frontal face; model error adds to it). On a template-based
+  model (40 subjects x 15 expressions, 20 x 10 modes, 68 landmarks) the 3D error after a
+  similarity alignment was smallest at 1e-4 for noise of 0.5-1 % and at 1e-3 for 2 % (0 and 1e-5:
+  2-3x larger); ``test_default_priors_beat_no_priors_under_detector_noise`` keeps a seeded
+  version. The experiment's config exposes both.
 - **Alternation.** The problem is bilinear in ``(alpha, beta)``: each iteration solves the camera
   (eq. 6), then ``alpha`` for fixed ``beta`` and camera, then ``beta`` for fixed ``alpha`` and
   camera, each weight sub-problem a ridge-like linear system in closed form. The linear camera
