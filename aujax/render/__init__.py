@@ -1,9 +1,17 @@
-"""Rendering: hard z-buffer rasterizer, batched splatting, Lambert shading, image I/O.
+"""Rendering: hard z-buffer rasterizer, batched splatting, Lambert shading, image I/O, and image
+features (HOG as ``skimage.feature.hog``, bilinear patches).
 
 Cameras (``OrthoCamera``, ``frame_vertices``, ``look_rotation``, ``project``) and their frame
 convention live in :mod:`aujax.geometry`.
 """
 
+from ._hog import (
+    BLOCK_NORMS as BLOCK_NORMS,
+    extract_patches as extract_patches,
+    hog as hog,
+    hog_shape as hog_shape,
+    hog_size as hog_size,
+)
 from ._image_io import (
     contact_sheet as contact_sheet,
     draw_points as draw_points,
