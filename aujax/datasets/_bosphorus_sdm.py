@@ -151,7 +151,7 @@ def write_pts(path: PathLike, points) -> None:
     if p.ndim != 2 or p.shape[1] != 2 or p.shape[0] == 0 or not np.isfinite(p).all():
         raise ValueError(f"points must be a finite (k, 2) array with k > 0, got shape {p.shape}")
     lines = ["version: 1", f"n_points: {p.shape[0]}", "{"]
-    lines += [f"{x + 1.0!r} {y + 1.0!r}" for x, y in p]
+    lines += [f"{float(x) + 1.0!r} {float(y) + 1.0!r}" for x, y in p]
     Path(path).write_text("\n".join([*lines, "}"]) + "\n", encoding="ascii")
 
 

@@ -466,7 +466,10 @@ class _SdmStages:
             u, _ = solver.solve(force, rtol=_EQUILIBRIUM_RTOL)
             expressions[ctx] = _Expression(u, act, seq.intensity[-1])
         keys = list(expressions)
-        lms = rig_landmarks(body.rig, np.stack([expressions[k].displacement for k in keys]))
+        # one batch of fixed size: a sample's landmarks do not depend on the classes generated
+        us = np.zeros((len(_EXPRESSIONS_ALL),) + rest.shape)
+        us[: len(keys)] = [expressions[k].displacement for k in keys]
+        lms = rig_landmarks(body.rig, us)[: len(keys)]
         expressions = {
             k: dataclasses.replace(expressions[k], landmarks=lm)
             for k, lm in zip(keys, lms, strict=True)
