@@ -175,7 +175,11 @@ def read_blendshapes(path: PathLike, *, allow_trailing: bool = False) -> np.ndar
         )
     head = np.frombuffer(buf, _HEADER, count=1)[0]
     n_shapes, n_verts, n_faces = (int(head[k]) for k in ("n_shapes", "n_verts", "n_faces"))
-    for name, value, low in (("nShapes", n_shapes, 0), ("nVerts", n_verts, 1), ("nFaces", n_faces, 0)):
+    for name, value, low in (
+        ("nShapes", n_shapes, 0),
+        ("nVerts", n_verts, 1),
+        ("nFaces", n_faces, 0),
+    ):
         if value < low:
             raise ValueError(
                 f"{where}: header field {name} = {value}, expected >= {low} "
@@ -211,7 +215,9 @@ def read_blendshapes(path: PathLike, *, allow_trailing: bool = False) -> np.ndar
 def _check_faces(faces, n_vertices: int, name: str) -> np.ndarray:
     f = np.asarray(faces)
     if f.ndim != 2 or f.shape[1] != 3 or not np.issubdtype(f.dtype, np.integer):
-        raise ValueError(f"{name} must be an int array of shape (n_faces, 3), got {f.dtype} {f.shape}")
+        raise ValueError(
+            f"{name} must be an int array of shape (n_faces, 3), got {f.dtype} {f.shape}"
+        )
     if f.size and (f.min() < 0 or f.max() >= n_vertices):
         raise ValueError(
             f"{name} index vertices outside 0..{n_vertices - 1} (min {f.min()}, max {f.max()})"

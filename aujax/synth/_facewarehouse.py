@@ -31,17 +31,22 @@ dynamics, asymmetry draws or co-contraction; the unilateral expressions are list
 instead, as FaceWarehouse's ``_L``/``_R`` blendshapes are); no scanner noise (FaceWarehouse's
 blendshapes are fitted meshes, not scans); no ``TrainingPose`` folder.
 
-**Solver.** The equilibria of one subject are solved together by modified Newton with the
-factorised rest Hessian ``H(0)`` (one sparse LU per subject, SciPy SuperLU): ``u <- u + H(0)^{-1}
-(f - grad E(u))`` from the linear response ``H(0)^{-1} f``, the gradients of the whole batch in one
-jitted call. Measured (664 vertices, 17 single AUs at intensity 5, rtol 1e-8): 26-36 iterations,
-0.2-0.3 s for all of them, against about 2.6 s with Newton-PCG
-(:class:`aujax.physics.SparseEquilibriumSolver`, which also recompiles its gradient per skin);
-the two agree to 7e-8 cm on the jaw drop (peak 2.9 cm). An expression not converged after
-``max_iter`` iterations is finished by that Newton-PCG solver from the last iterate.
+**Solver** (:func:`static_equilibria`). The equilibria of one subject are solved together by
+modified Newton with the factorised rest Hessian ``H(0)`` (one sparse LU per subject, SciPy
+SuperLU), ``u <- u + H(0)^{-1} (f - grad E(u))`` from the linear response ``H(0)^{-1} f``,
+accelerated by Anderson mixing, the gradients of the whole batch in one jitted call. Measured (664
+vertices, the 46 expressions of a subject, rtol 1e-8): 13-16 iterations (37-58 without the
+mixing), about 1-2 s per subject on the shared 2-core machine, against ~2.6 s for 17 single AUs
+with Newton-PCG (:class:`aujax.physics.SparseEquilibriumSolver`, which also recompiles its gradient
+for every skin, ~1 s); the two agree to 2e-8 cm on ``AU25+26`` (peak 2.2 cm). An expression not
+converged after ``max_iter`` iterations is finished by that Newton-PCG solver.
 
-**Cost** (2 shared CPU cores, 664 vertices, 47 meshes per subject): see ``docs`` of issue 18 and
-the ``seconds`` of ``summary.json``; the template and its AU basis (~15 s) are built once.
+**Cost** (measured on the 2 CPU cores shared with other jobs, load average ~8, rtol 1e-8; the
+``template_seconds`` and ``seconds_per_subject`` of ``summary.json``): the template and its
+physics-built AU basis once, ~20-25 s at 664 vertices; then ~1.4 s per subject of 47 meshes at 664
+vertices (10 subjects: 38 s in all, the template included) and ~9.5 s per subject at 1,572
+vertices (3 subjects, the first one's compilation included; template 17 s). The 150 subjects of
+FaceWarehouse at 664 vertices: about 4 minutes, once (cached).
 
 Regions for the metrics of seed 004 (eqs. 14-15 on the "central" and the "whole" face):
 :func:`central_face_vertices` (rule in its docstring) and :func:`facewarehouse_landmark_vertices`
@@ -56,7 +61,6 @@ import functools
 import hashlib
 import json
 import pathlib
-import time
 from collections.abc import Callable, Sequence
 from typing import Final
 
@@ -380,13 +384,16 @@ def generate_facewarehouse(
     timings = Timings()
     with jax.enable_x64(True):  # the physics runs in float64 whatever the caller's default
         face, model = template_model(n_vertices, seed, gt_dir)
+        template_seconds = timings.elapsed()
         cast = Cast("facewarehouse", seed, 30.0, face, model, realism)
         stages = _Stages(root, cast, names, rtol)
         run_pipeline(subjects, stages, timings=timings, progress=progress, noun="meshes")
     summary = save_summary(gt_dir, {
         **settings, "n_vertices": int(face.n_vertices), "n_faces": int(face.triangles.shape[0]),
         "max_residual": max(stages.residuals), "fallbacks": int(sum(stages.fallbacks)),
-        "seconds_per_subject": timings.elapsed() / n_subjects, **timings.summary(),
+        "template_seconds": template_seconds,
+        "seconds_per_subject": (timings.elapsed() - template_seconds) / n_subjects,
+        **timings.summary(),
     })  # fmt: skip
     done.write_text(json.dumps(summary, indent=2))
     return root
@@ -477,8 +484,9 @@ def facewarehouse_landmark_vertices(*, n_vertices: int = DEFAULT_N_VERTICES["sma
     Landmark l is the vertex of its embedding triangle with the largest barycentric weight
     (:func:`facewarehouse_landmark_embedding`): on the lid and lip slits, whose vertices are
     duplicated, it stays on the landmark's own side (upper or lower lid / lip) and follows it
-    through every expression. The distance to the embedded point is at most about one edge
-    (the template's ``grid_spacing``).
+    through every expression. The vertex lies within its triangle's longest edge of the embedded
+    point (at 664 vertices at most 0.95 cm, grid spacing 0.72 cm): use the embedding where that
+    matters.
 
     Args:
         n_vertices: the resolution the dataset was generated at.
