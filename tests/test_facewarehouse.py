@@ -314,6 +314,9 @@ def test_a_complete_copy_is_reused_and_an_incomplete_one_regenerated(generated, 
 
 
 def test_generator_argument_errors(tmp_path):
+    (tmp_path / "Tester_7").mkdir()  # a folder the reader would take for a subject
+    with pytest.raises(ValueError, match=re.escape(str(tmp_path)) + ".*Tester_7"):
+        generate_facewarehouse(tmp_path, **_ARGS)
     with pytest.raises(ValueError, match="start with 'neutral'"):
         generate_facewarehouse(tmp_path, expressions=("AU12",), progress=None)
     with pytest.raises(ValueError, match="unknown expression 'AU99'"):

@@ -71,6 +71,7 @@ from ._facewarehouse import (
     FACEWAREHOUSE_EXPRESSION_AUS as FACEWAREHOUSE_EXPRESSION_AUS,
     FACEWAREHOUSE_EXPRESSIONS as FACEWAREHOUSE_EXPRESSIONS,
     FACEWAREHOUSE_INTENSITY as FACEWAREHOUSE_INTENSITY,
+    FACEWAREHOUSE_SUBJECTS as FACEWAREHOUSE_SUBJECTS,
     StaticSolution as StaticSolution,
     central_face_vertices as central_face_vertices,
     facewarehouse_activations as facewarehouse_activations,

@@ -43,10 +43,11 @@ converged after ``max_iter`` iterations is finished by that Newton-PCG solver.
 
 **Cost** (measured on the 2 CPU cores shared with other jobs, load average ~8, rtol 1e-8; the
 ``template_seconds`` and ``seconds_per_subject`` of ``summary.json``): the template and its
-physics-built AU basis once, ~20-25 s at 664 vertices; then ~1.4 s per subject of 47 meshes at 664
-vertices (10 subjects: 38 s in all, the template included) and ~9.5 s per subject at 1,572
-vertices (3 subjects, the first one's compilation included; template 17 s). The 150 subjects of
-FaceWarehouse at 664 vertices: about 4 minutes, once (cached).
+physics-built AU basis once, 15-25 s at 664 vertices; then 1.4-2.6 s per subject of 47 meshes at
+664 vertices (10 subjects: 38 s in all at load ~8; 50 subjects: 144 s at load ~12, the template
+included) and ~9.5 s per subject at 1,572 vertices (3 subjects, the first one's compilation
+included; template 17 s). The 150 subjects of FaceWarehouse at 664 vertices: 4-7 minutes on this
+busy machine, once (cached); less on two free cores.
 
 Regions for the metrics of seed 004 (eqs. 14-15 on the "central" and the "whole" face):
 :func:`central_face_vertices` (rule in its docstring) and :func:`facewarehouse_landmark_vertices`
@@ -83,6 +84,7 @@ __all__ = [
     "FACEWAREHOUSE_EXPRESSIONS",
     "FACEWAREHOUSE_EXPRESSION_AUS",
     "FACEWAREHOUSE_INTENSITY",
+    "FACEWAREHOUSE_SUBJECTS",
     "StaticSolution",
     "central_face_vertices",
     "facewarehouse_activations",
@@ -91,6 +93,11 @@ __all__ = [
     "generate_facewarehouse",
     "static_equilibria",
 ]
+
+#: Subjects per preset size, for callers that choose by size: ``small`` keeps the 50 identity modes
+#: seed 004 uses (eq. 2) identifiable and took 144 s at 664 vertices on the shared 2 cores (load
+#: average 12); ``full`` is FaceWarehouse's 150 testers.
+FACEWAREHOUSE_SUBJECTS: Final = {"tiny": 4, "small": 50, "full": 150}
 
 #: FACS intensity of every AU of an expression ("full activation": E = 5, the intensity at which
 #: the template's AU blendshapes reach their peak displacement, :data:`aujax.face.AU_PEAK_DISPLACEMENT`).
@@ -375,6 +382,15 @@ def generate_facewarehouse(
         raise ValueError(
             f"{root}: holds a complete synthetic FaceWarehouse-like copy made with other settings "
             f"({', '.join(diff)}); choose another root or delete it."
+        )
+    stale = sorted(
+        p.name for p in (root.iterdir() if root.is_dir() else ())
+        if p.name.startswith("Tester_") and p.name not in subjects
+    )  # fmt: skip
+    if stale:
+        raise ValueError(
+            f"{root}: holds subject folders beyond the {n_subjects} to generate ({', '.join(stale)}"
+            "): read_facewarehouse would read them too; choose another root or delete them."
         )
     if progress is not None:
         progress(
