@@ -13,14 +13,18 @@ from aujax.datasets import (
     read_blendshapes,
     read_facewarehouse,
     read_facewarehouse_faces,
+    read_facewarehouse_poses,
     write_blendshapes,
     write_facewarehouse,
+    write_facewarehouse_poses,
 )
 from aujax.face import AU_IDS, make_face, muscle_names
 from aujax.physics import SparseEquilibriumSolver, muscle_forces
 from aujax.synth import (
     FACEWAREHOUSE_EXPRESSION_AUS,
     FACEWAREHOUSE_EXPRESSIONS,
+    FACEWAREHOUSE_POSE_AUS,
+    FACEWAREHOUSE_POSES,
     TEMPLATE_TAG,
     Cast,
     central_face_vertices,
@@ -159,6 +163,29 @@ def test_missing_and_inconsistent_layouts(tmp_path):
         read_facewarehouse(tmp_path / "obj")
 
 
+def test_training_poses_round_trip_and_errors(tmp_path):
+    v = _meshes(np.random.default_rng(5), n_subjects=2, n_shapes=3, n_vertices=6)
+    v[0, 0, 0] = [-0.0, np.float32(1e-42), np.float32(-3.4e38)]
+    faces = np.array([[0, 1, 2], [3, 4, 5]])
+    write_facewarehouse_poses(tmp_path, v, faces=faces, subject_ids=[2, 10])
+    data = read_facewarehouse_poses(tmp_path)
+    assert data.subject_ids == ("Tester_2", "Tester_10")
+    np.testing.assert_array_equal(data.vertices.view(np.uint32), v.view(np.uint32))
+    np.testing.assert_array_equal(data.faces, faces)
+    assert sorted(p.name for p in (tmp_path / "Tester_2" / "TrainingPose").iterdir()) == [
+        "pose_0.obj", "pose_1.obj", "pose_2.obj"
+    ]  # fmt: skip
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "Tester_3"))):
+        read_facewarehouse_poses(tmp_path, subjects=[3])
+    (tmp_path / "Tester_10" / "TrainingPose" / "pose_2.obj").unlink()
+    with pytest.raises(ValueError, match=re.escape(str(tmp_path / "Tester_10")) + ".*2 poses"):
+        read_facewarehouse_poses(tmp_path)
+    bad = tmp_path / "Tester_2" / "TrainingPose" / "pose_1.obj"
+    bad.write_text("v nan 0 0\n" + bad.read_text())
+    with pytest.raises(ValueError, match=re.escape(str(bad)) + ":1: non-finite vertex"):
+        read_facewarehouse_poses(tmp_path, subjects=[2])
+
+
 def test_writer_checks_its_input(tmp_path):
     v = _meshes(np.random.default_rng(3))
     with pytest.raises(ValueError, match="n_subjects, n_expressions, n_vertices, 3"):
@@ -190,6 +217,19 @@ def test_expression_list():
     assert FACEWAREHOUSE_EXPRESSION_AUS["AU6+12"] == ((6, "both"), (12, "both"))
 
 
+def test_training_pose_list():
+    assert len(FACEWAREHOUSE_POSES) == 20 and FACEWAREHOUSE_POSES[0] == "neutral"
+    for name in FACEWAREHOUSE_POSES[1:]:
+        aus = FACEWAREHOUSE_POSE_AUS[name]
+        assert aus and all(
+            au in AU_IDS and side in ("both", "r", "l") and 0 < c <= 5 for au, side, c in aus
+        )
+    names = muscle_names()
+    synergy = np.ones((len(AU_IDS), len(names)))
+    act = facewarehouse_activations("pose:happy", synergy, np.ones(len(names)), names)
+    np.testing.assert_allclose(act, 7.0)  # 3 (AU6) + 4 (AU12) times a unit synergy and gains
+
+
 def test_unilateral_activations_split_the_bilateral_one():
     names = muscle_names()
     rng = np.random.default_rng(4)
@@ -210,7 +250,9 @@ def test_unilateral_activations_split_the_bilateral_one():
 
 _N = 400
 _EXPRESSIONS = ("neutral", "AU12", "AU1+2")
-_ARGS = dict(n_subjects=2, expressions=_EXPRESSIONS, seed=0, n_vertices=_N, progress=None)
+_ARGS = dict(
+    n_subjects=2, expressions=_EXPRESSIONS, n_poses=3, seed=0, n_vertices=_N, progress=None
+)
 
 
 @pytest.fixture(scope="module")
@@ -256,6 +298,20 @@ def test_generated_copy_reads_back_in_the_real_layout(generated):
     assert summary["max_residual"] <= 1e-8 and summary["template_tag"] == TEMPLATE_TAG
     gt = np.load(generated / "synthetic" / "Tester_2.npz")
     assert gt["activations"].shape == (3, len(muscle_names())) and np.all(gt["activations"][0] == 0)
+    # the training poses: neutral, happy, happy_open, as TrainingPose/pose_j.obj
+    poses = read_facewarehouse_poses(generated)
+    assert poses.vertices.shape == (2, 3, n, 3) and poses.subject_ids == data.subject_ids
+    np.testing.assert_array_equal(poses.faces, data.faces)
+    np.testing.assert_array_equal(poses.vertices[:, 0], data.vertices[:, 0])  # the same neutral
+    assert summary["poses"] == ["neutral", "happy", "happy_open"]
+    assert (
+        gt["pose_activations"].shape == (3, len(muscle_names()))
+        and gt["pose_residual"].max() <= 1e-8
+    )
+    # a pose combines AUs at partial intensities: happy (6C + 12D) is not the AU12 blendshape
+    happy = poses.vertices[:, 1].astype(np.float64) - poses.vertices[:, 0]
+    smile = data.vertices[:, 1].astype(np.float64) - data.vertices[:, 0]
+    assert 0.2 < np.abs(happy).max() and np.abs(happy - smile).max() > 0.05
 
 
 def test_identities_differ_and_expressions_act_where_their_muscles_do(generated):

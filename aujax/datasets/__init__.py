@@ -58,8 +58,10 @@ from ._facewarehouse import (
     read_blendshapes as read_blendshapes,
     read_facewarehouse as read_facewarehouse,
     read_facewarehouse_faces as read_facewarehouse_faces,
+    read_facewarehouse_poses as read_facewarehouse_poses,
     write_blendshapes as write_blendshapes,
     write_facewarehouse as write_facewarehouse,
+    write_facewarehouse_poses as write_facewarehouse_poses,
 )
 from ._folds import (
     AU_UNION as AU_UNION,

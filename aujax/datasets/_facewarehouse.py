@@ -30,10 +30,16 @@ not checked against the OBJ. The real files' length unit is not documented (unve
 readers here return the stored numbers unchanged, and the synthetic copies
 (:func:`aujax.synth.generate_facewarehouse`) store centimetres (aujax's unit).
 
-Implemented: ``shape.bs`` (read and written) and ``shape_0.obj`` as the source of the faces (read:
+The folder names and the 20 poses follow a public Python importer of the data (face2face
+``importObjFW``: ``Tester_{i+1}/Blendshape/shape_{s}.obj`` for s in 0..46,
+``Tester_{i+1}/TrainingPose/pose_{s}.obj`` for s in 0..19, quads with texture indices, and
+``pose_{s}.land`` / ``pose_{s}.poses`` beside them).
+
+Implemented: ``shape.bs`` (read and written); ``shape_0.obj`` as the source of the faces (read:
 any OBJ polygons, ``v``/``vt``/``vn`` index forms, fan-triangulated; written: the neutral and
-triangles). Not implemented: the other ``shape_j.obj`` (the same meshes as shape.bs) and
-``TrainingPose`` (captured poses, 2D landmarks, Kinect frames).
+triangles); the ``TrainingPose/pose_j.obj`` meshes (read and written, vertices and faces). Not
+implemented: the other ``shape_j.obj`` (the same meshes as shape.bs), ``pose_j.land`` (2D
+landmarks) and ``pose_j.poses`` (Kinect frames).
 
 This module is pure host code (NumPy); it does not import JAX.
 """
@@ -57,8 +63,10 @@ __all__ = [
     "read_blendshapes",
     "read_facewarehouse",
     "read_facewarehouse_faces",
+    "read_facewarehouse_poses",
     "write_blendshapes",
     "write_facewarehouse",
+    "write_facewarehouse_poses",
 ]
 
 #: Meshes per subject in the real data: the neutral B0 and the 46 expression blendshapes.
@@ -275,30 +283,12 @@ def _write_obj(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def read_facewarehouse_faces(path: PathLike, *, n_vertices: int | None = None) -> np.ndarray:
-    """The triangles of a FaceWarehouse OBJ (``Tester_k/Blendshape/shape_0.obj``), 0-based.
-
-    Polygons are fan-triangulated ``(0, 1, 2), (0, 2, 3), ...`` (for the real quads: the split of
-    the public readers); face tokens ``a``, ``a/t``, ``a//n``, ``a/t/n`` and negative (relative)
-    indices are accepted; other records are ignored.
-
-    Args:
-        path: the OBJ file.
-        n_vertices: if given, the OBJ must have exactly this many ``v`` records (the shape.bs
-            nVerts).
-
-    Returns:
-        (n_triangles, 3) int64.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: naming the file and line: a malformed record, an index out of range, a
-            vertex count other than ``n_vertices``.
-    """
+def _read_obj(path: PathLike, *, keep_vertices: bool) -> tuple[np.ndarray | None, np.ndarray, int]:
+    """(vertices (n, 3) float32 or None, triangles (f, 3) int64, n) of an OBJ (see below)."""
     where = os.fspath(path)
     if not Path(path).is_file():
         raise FileNotFoundError(f"{where}: no such OBJ file")
-    n_v, tris = 0, []
+    n_v, verts, tris = 0, [], []
     with open(path) as fh:
         for lineno, raw in enumerate(fh, start=1):
             parts = raw.split("#", 1)[0].split()
@@ -307,6 +297,16 @@ def read_facewarehouse_faces(path: PathLike, *, n_vertices: int | None = None) -
             if parts[0] == "v":
                 if len(parts) < 4:
                     raise ValueError(f"{where}:{lineno}: expected 'v x y z', got {raw.strip()!r}")
+                if keep_vertices:
+                    try:
+                        xyz = [float(p) for p in parts[1:4]]
+                    except ValueError:
+                        raise ValueError(
+                            f"{where}:{lineno}: expected 'v x y z' with numbers, got {raw.strip()!r}"
+                        ) from None
+                    if not all(np.isfinite(xyz)):
+                        raise ValueError(f"{where}:{lineno}: non-finite vertex {raw.strip()!r}")
+                    verts.append(xyz)
                 n_v += 1
             elif parts[0] == "f":
                 if len(parts) < 4:
@@ -329,11 +329,41 @@ def read_facewarehouse_faces(path: PathLike, *, n_vertices: int | None = None) -
                         )
                     idx.append(i)
                 tris += [(idx[0], idx[k], idx[k + 1]) for k in range(1, len(idx) - 1)]
+    v = (
+        np.asarray(verts, dtype=np.float64).reshape(-1, 3).astype(np.float32)
+        if keep_vertices
+        else None
+    )
+    return v, np.asarray(tris, dtype=np.int64).reshape(-1, 3), n_v
+
+
+def read_facewarehouse_faces(path: PathLike, *, n_vertices: int | None = None) -> np.ndarray:
+    """The triangles of a FaceWarehouse OBJ (``Tester_k/Blendshape/shape_0.obj``), 0-based.
+
+    Polygons are fan-triangulated ``(0, 1, 2), (0, 2, 3), ...`` (for the real quads: the split of
+    the public readers); face tokens ``a``, ``a/t``, ``a//n``, ``a/t/n`` and negative (relative)
+    indices are accepted; other records are ignored.
+
+    Args:
+        path: the OBJ file.
+        n_vertices: if given, the OBJ must have exactly this many ``v`` records (the shape.bs
+            nVerts).
+
+    Returns:
+        (n_triangles, 3) int64.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: naming the file and line: a malformed record, an index out of range, a
+            vertex count other than ``n_vertices``.
+    """
+    _, tris, n_v = _read_obj(path, keep_vertices=False)
     if n_vertices is not None and n_v != n_vertices:
         raise ValueError(
-            f"{where}: {n_v} vertices, expected {n_vertices} (nVerts of the subject's shape.bs)"
+            f"{os.fspath(path)}: {n_v} vertices, expected {n_vertices} (nVerts of the subject's "
+            "shape.bs)"
         )
-    return np.asarray(tris, dtype=np.int64).reshape(-1, 3)
+    return tris
 
 
 def read_facewarehouse(
@@ -426,4 +456,123 @@ def write_facewarehouse(
     root = Path(root)
     for sid, shapes in zip(ids, checked, strict=True):
         write_blendshapes(root / sid / Path(*_BS), shapes, faces=f)
+    return ids
+
+
+def _pose_files(folder: Path) -> list[Path]:
+    """``pose_0.obj``, ``pose_1.obj``, ... in ``folder``: the contiguous run from 0."""
+    out, j = [], 0
+    while (folder / f"pose_{j}.obj").is_file():
+        out.append(folder / f"pose_{j}.obj")
+        j += 1
+    return out
+
+
+def read_facewarehouse_poses(
+    root: PathLike, *, subjects: Sequence[int | str] | None = None
+) -> FaceWarehouseData:
+    """Reads the captured expressions of a FaceWarehouse layout: ``Tester_k/TrainingPose/pose_j.obj``.
+
+    FaceWarehouse ships 20 per subject (j = 0..19, the neutral first), beside ``pose_j.land`` (2D
+    landmarks) and ``pose_j.poses`` (Kinect frames), which are not read here. The OBJ records are
+    parsed as :func:`read_facewarehouse_faces` does; the vertices are returned as float32.
+
+    Args:
+        root: the folder holding ``Tester_k``.
+        subjects: tester numbers (1-based) or ``Tester_k`` names (default: every ``Tester_k``
+            with a ``TrainingPose/pose_0.obj``, by k).
+
+    Returns:
+        A :class:`FaceWarehouseData` whose "expressions" are the poses (the contiguous run
+        ``pose_0.obj``, ``pose_1.obj``, ...); faces from the first subject's ``pose_0.obj``
+        (None if it has none).
+
+    Raises:
+        FileNotFoundError: ``root`` is not a directory; a requested subject has no ``pose_0.obj``.
+        ValueError: no subject found; a malformed OBJ (naming file and line); subjects or poses
+            that disagree on the number of poses or vertices (naming the file).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{os.fspath(root)}: FaceWarehouse root is not a directory")
+    if subjects is None:
+        found = [
+            (int(m.group(1)), p.name)
+            for p in root.iterdir()
+            if (m := _SUBJECT_RE.fullmatch(p.name))
+            and (p / "TrainingPose" / "pose_0.obj").is_file()
+        ]
+        ids = tuple(name for _, name in sorted(found))
+        if not ids:
+            raise ValueError(f"{os.fspath(root)}: no Tester_k/TrainingPose/pose_0.obj found")
+    else:
+        ids = tuple(facewarehouse_subject_id(s) for s in subjects)
+        if not ids or len(set(ids)) != len(ids):
+            raise ValueError(f"subjects must be non-empty and without duplicates, got {subjects!r}")
+    meshes, faces = [], None
+    for sid in ids:
+        files = _pose_files(root / sid / "TrainingPose")
+        if not files:
+            raise FileNotFoundError(
+                f"{os.fspath(root / sid / 'TrainingPose' / 'pose_0.obj')}: no such pose file"
+            )
+        if meshes and len(files) != meshes[0].shape[0]:
+            raise ValueError(
+                f"{os.fspath(root / sid / 'TrainingPose')}: {len(files)} poses (pose_0.obj.."
+                f"pose_{len(files) - 1}.obj), but {ids[0]} has {meshes[0].shape[0]}"
+            )
+        poses = []
+        for path in files:
+            v, tris, _ = _read_obj(path, keep_vertices=True)
+            expected = meshes[0].shape[1] if meshes else (poses[0].shape[0] if poses else None)
+            if expected is not None and v.shape[0] != expected:
+                raise ValueError(f"{os.fspath(path)}: {v.shape[0]} vertices, expected {expected}")
+            if not v.shape[0]:
+                raise ValueError(f"{os.fspath(path)}: no vertices")
+            if faces is None and len(tris):
+                faces = tris
+            poses.append(v)
+        meshes.append(np.stack(poses))
+    return FaceWarehouseData(vertices=np.stack(meshes), faces=faces, subject_ids=ids)
+
+
+def write_facewarehouse_poses(
+    root: PathLike, vertices, *, subject_ids: Sequence[int | str] | None = None, faces=None
+) -> tuple[str, ...]:
+    """Writes meshes as ``root/Tester_k/TrainingPose/pose_j.obj``, the inverse of
+    :func:`read_facewarehouse_poses` (vertices as float32, written with round-trip precision).
+
+    Args:
+        root: output folder (created).
+        vertices: (n_subjects, n_poses, n_vertices, 3) positions.
+        subject_ids: tester numbers or ``Tester_k`` names (default ``Tester_1``..``Tester_S``).
+        faces: optional (n_faces, 3) int triangles, 0-based, written into every pose file.
+
+    Returns:
+        The subject folder names written, in order.
+
+    Raises:
+        ValueError: wrong shapes, non-finite values, bad or duplicate subject IDs, bad faces.
+    """
+    v = np.asarray(vertices)
+    if v.ndim != 4 or v.shape[-1] != 3 or min(v.shape[:3]) < 1:
+        raise ValueError(
+            "vertices must have shape (n_subjects, n_poses, n_vertices, 3), none of them empty, "
+            f"got {v.shape}"
+        )
+    if subject_ids is None:
+        ids = tuple(f"Tester_{k + 1}" for k in range(v.shape[0]))
+    else:
+        ids = tuple(facewarehouse_subject_id(s) for s in subject_ids)
+        if len(ids) != v.shape[0] or len(set(ids)) != len(ids):
+            raise ValueError(
+                f"subject_ids must name the {v.shape[0]} subjects without duplicates, got {ids}"
+            )
+    f = np.zeros((0, 3), np.int64) if faces is None else _check_faces(faces, v.shape[2], "faces")
+    checked = [_check_shapes(v[i], f"vertices[{i}] ({sid})") for i, sid in enumerate(ids)]
+    for sid, poses in zip(ids, checked, strict=True):
+        folder = Path(root) / sid / "TrainingPose"
+        folder.mkdir(parents=True, exist_ok=True)
+        for j, pose in enumerate(poses):
+            _write_obj(folder / f"pose_{j}.obj", pose, f)
     return ids

@@ -70,20 +70,22 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse.linalg as spla
 
-from ..datasets import cache_root, write_blendshapes
+from ..datasets import cache_root, write_blendshapes, write_facewarehouse_poses
 from ..face import AU_IDS, make_face
 from ..physics import SparseEquilibriumSolver, elastic_energy, muscle_forces, sparse_hessian
 from ._default import TEMPLATE_TAG
 from ._pipeline import Timings, check_int, run_pipeline, save_summary
 from ._realism import MuscleRealism
 from ._rig import SubjectRig
-from ._subject import DEFAULT_N_VERTICES, Cast, SubjectPhysique, template_model
+from ._subject import DEFAULT_N_VERTICES, Cast, template_model
 
 
 __all__ = [
     "FACEWAREHOUSE_EXPRESSIONS",
     "FACEWAREHOUSE_EXPRESSION_AUS",
     "FACEWAREHOUSE_INTENSITY",
+    "FACEWAREHOUSE_POSES",
+    "FACEWAREHOUSE_POSE_AUS",
     "FACEWAREHOUSE_SUBJECTS",
     "StaticSolution",
     "central_face_vertices",
@@ -136,6 +138,45 @@ FACEWAREHOUSE_EXPRESSION_AUS: Final = _expression_table()
 FACEWAREHOUSE_EXPRESSIONS: Final = tuple(FACEWAREHOUSE_EXPRESSION_AUS)
 assert len(FACEWAREHOUSE_EXPRESSIONS) == 47
 
+#: The captured expressions of ``TrainingPose`` (FaceWarehouse: 20 per subject, the neutral first,
+#: from which its blendshapes were fitted): pose name -> ``(au, side, intensity)``, FACS
+#: intensities 1..5 (A..E). Unlike the blendshapes (single AUs at E), they combine several AUs at
+#: partial intensities, so on the nonlinear skin they lie off the span of the blendshapes: test
+#: meshes for a model built from them (seed 004, fig. 8). Prototypes after EMFACS-style codes
+#: (happiness 6+12, sadness 1+4+15, surprise 1+2+5+26, fear 1+2+4+5+20+25, anger 4+5+7+23,
+#: disgust 9+10+15+17, contempt R12+R14, pain 4+6+7+9+10), then mouth, brow and one-sided poses.
+FACEWAREHOUSE_POSE_AUS: Final = {
+    "neutral": (),
+    "happy": ((6, "both", 3.0), (12, "both", 4.0)),
+    "happy_open": ((6, "both", 3.0), (12, "both", 4.0), (25, "both", 3.0), (26, "both", 2.0)),
+    "sad": ((1, "both", 3.0), (4, "both", 2.0), (15, "both", 3.0)),
+    "surprise": ((1, "both", 4.0), (2, "both", 4.0), (5, "both", 3.0), (26, "both", 3.0)),
+    "fear": (
+        (1, "both", 3.0), (2, "both", 3.0), (4, "both", 2.0), (5, "both", 3.0),
+        (20, "both", 3.0), (25, "both", 3.0),
+    ),
+    "anger": ((4, "both", 4.0), (5, "both", 2.0), (7, "both", 3.0), (23, "both", 3.0)),
+    "disgust": ((9, "both", 3.0), (10, "both", 3.0), (15, "both", 2.0), (17, "both", 2.0)),
+    "contempt": ((12, "r", 3.0), (14, "r", 3.0)),
+    "pain": (
+        (4, "both", 3.0), (6, "both", 3.0), (7, "both", 3.0), (9, "both", 2.0), (10, "both", 2.0),
+    ),
+    "mouth_open": ((25, "both", 3.0), (26, "both", 4.0)),
+    "lips_pressed": ((17, "both", 3.0), (24, "both", 4.0)),
+    "lips_tight": ((17, "both", 2.0), (23, "both", 4.0)),
+    "smirk_left": ((12, "l", 4.0),),
+    "brows_raised": ((1, "both", 3.0), (2, "both", 3.0)),
+    "frown": ((4, "both", 4.0), (7, "both", 2.0)),
+    "grimace": ((12, "both", 3.0), (20, "both", 3.0), (25, "both", 3.0)),
+    "sneer_right": ((9, "r", 3.0), (10, "r", 3.0)),
+    "squint": ((6, "both", 4.0), (7, "both", 3.0)),
+    "pout": ((15, "both", 3.0), (17, "both", 4.0)),
+}  # fmt: skip
+
+#: The 20 training poses, in file order (``pose_0.obj`` = ``"neutral"``).
+FACEWAREHOUSE_POSES: Final = tuple(FACEWAREHOUSE_POSE_AUS)
+assert len(FACEWAREHOUSE_POSES) == 20
+
 
 def _check_expressions(expressions, n_expressions) -> tuple[str, ...]:
     if expressions is None:
@@ -162,10 +203,12 @@ def _check_expressions(expressions, n_expressions) -> tuple[str, ...]:
 def facewarehouse_activations(
     name: str, synergy: np.ndarray, gains: np.ndarray, muscle_names: Sequence[str]
 ) -> np.ndarray:
-    """(M,) muscle activations of one expression: ``5 g * sum_k W[k]`` over its AUs, by side.
+    """(M,) muscle activations of one expression: ``5 g * sum_k W[k]`` over its AUs, by side
+    (for a training pose ``g * sum_k c_k W[k]`` with its intensities c_k).
 
     Args:
-        name: a key of :data:`FACEWAREHOUSE_EXPRESSION_AUS`.
+        name: a key of :data:`FACEWAREHOUSE_EXPRESSION_AUS`, or of
+            :data:`FACEWAREHOUSE_POSE_AUS` prefixed ``"pose:"`` (e.g. ``"pose:happy"``).
         synergy: (17, M) the subject's AU -> muscle map per unit intensity (rows in ``AU_IDS``
             order).
         gains: (M,) the subject's muscle gains.
@@ -174,13 +217,19 @@ def facewarehouse_activations(
     sides = np.array(
         ["r" if m.endswith("_r") else "l" if m.endswith("_l") else "" for m in muscle_names]
     )
+    if name.startswith("pose:"):
+        aus = FACEWAREHOUSE_POSE_AUS[name[len("pose:") :]]
+    else:
+        aus = tuple(
+            (au, side, FACEWAREHOUSE_INTENSITY) for au, side in FACEWAREHOUSE_EXPRESSION_AUS[name]
+        )
     a = np.zeros(len(muscle_names))
-    for au, side in FACEWAREHOUSE_EXPRESSION_AUS[name]:
+    for au, side, intensity in aus:
         row = np.asarray(synergy[AU_IDS.index(au)], dtype=np.float64)
         if side != "both":
             row = np.where(sides == side, row, 0.0)
-        a = a + row
-    return FACEWAREHOUSE_INTENSITY * np.maximum(a, 0.0) * np.asarray(gains, dtype=np.float64)
+        a = a + intensity * row
+    return np.maximum(a, 0.0) * np.asarray(gains, dtype=np.float64)
 
 
 _batched_gradient = jax.jit(jax.vmap(jax.grad(elastic_energy, argnums=1), in_axes=(None, 0)))
@@ -301,10 +350,13 @@ class _Anderson:
         return u + g - (du + dg) @ gamma
 
 
-def _cache_name(n_subjects: int, expressions: tuple[str, ...], n_vertices: int, seed: int) -> str:
+def _cache_name(
+    n_subjects: int, expressions: tuple[str, ...], n_poses: int, n_vertices: int, seed: int
+) -> str:
     tag = f"{len(expressions)}e"
     if expressions != FACEWAREHOUSE_EXPRESSIONS[: len(expressions)]:
         tag += hashlib.sha1(",".join(expressions).encode()).hexdigest()[:8]
+    tag += f"{n_poses}p"
     return f"facewarehouse_synthetic_{n_subjects}s{tag}_{n_vertices}v_seed{seed}{TEMPLATE_TAG}"
 
 
@@ -314,6 +366,7 @@ def generate_facewarehouse(
     n_subjects: int = 150,
     n_expressions: int = 47,
     expressions: Sequence[str] | None = None,
+    n_poses: int = 20,
     seed: int = 0,
     n_vertices: int = DEFAULT_N_VERTICES["small"],
     realism: MuscleRealism | None = None,
@@ -334,6 +387,8 @@ def generate_facewarehouse(
         n_expressions: meshes per subject, the first of :data:`FACEWAREHOUSE_EXPRESSIONS`
             (default all 47: the neutral and 46 blendshapes).
         expressions: instead, the names of the meshes (``"neutral"`` first).
+        n_poses: training poses written as ``Tester_k/TrainingPose/pose_j.obj``, the first of
+            :data:`FACEWAREHOUSE_POSES` (0: no ``TrainingPose`` folder; FaceWarehouse: 20).
         seed: the one seed of the subjects' draws and of the template's identity basis.
         n_vertices: mesh resolution of the template (the Bosphorus-like data the model is
             evaluated on must use the same).
@@ -353,6 +408,8 @@ def generate_facewarehouse(
     """
     check_int("n_subjects", n_subjects, 1)
     names = _check_expressions(expressions, n_expressions)
+    check_int("n_poses", n_poses, 0, len(FACEWAREHOUSE_POSES))
+    poses = FACEWAREHOUSE_POSES[:n_poses]
     check_int("seed", seed, 0)
     check_int("n_vertices", n_vertices, 400, 120000)
     if realism is None:
@@ -362,14 +419,18 @@ def generate_facewarehouse(
     if not rtol > 0.0:
         raise ValueError(f"rtol must be > 0, got {rtol}.")
     if root is None:
-        root = cache_root(cache_dir) / "datasets" / _cache_name(n_subjects, names, n_vertices, seed)
+        root = (
+            cache_root(cache_dir)
+            / "datasets"
+            / _cache_name(n_subjects, names, n_poses, n_vertices, seed)
+        )
     root = pathlib.Path(root)
     gt_dir, subjects = root / "synthetic", tuple(f"Tester_{k + 1}" for k in range(n_subjects))
     settings = {
         "dataset": "facewarehouse", "template_tag": TEMPLATE_TAG, "seed": seed,
         "n_vertices_requested": n_vertices, "subjects": list(subjects), "expressions": list(names),
-        "intensity": FACEWAREHOUSE_INTENSITY, "realism": _jsonable(dataclasses.asdict(realism)),
-        "rtol": rtol, "units": "cm",
+        "poses": list(poses), "intensity": FACEWAREHOUSE_INTENSITY,
+        "realism": _jsonable(dataclasses.asdict(realism)), "rtol": rtol, "units": "cm",
     }  # fmt: skip
     done = gt_dir / "COMPLETE"
     if done.is_file():
@@ -395,14 +456,14 @@ def generate_facewarehouse(
     if progress is not None:
         progress(
             f"Generating a synthetic FaceWarehouse-like dataset ({n_subjects} subjects x "
-            f"{len(names)} meshes) into {root}."
+            f"{len(names)} blendshape meshes + {len(poses)} training poses) into {root}."
         )
     timings = Timings()
     with jax.enable_x64(True):  # the physics runs in float64 whatever the caller's default
         face, model = template_model(n_vertices, seed, gt_dir)
         template_seconds = timings.elapsed()
         cast = Cast("facewarehouse", seed, 30.0, face, model, realism)
-        stages = _Stages(root, cast, names, rtol)
+        stages = _Stages(root, cast, names, poses, rtol)
         run_pipeline(subjects, stages, timings=timings, progress=progress, noun="meshes")
     summary = save_summary(gt_dir, {
         **settings, "n_vertices": int(face.n_vertices), "n_faces": int(face.triangles.shape[0]),
@@ -431,42 +492,50 @@ class _Stages:
     root: pathlib.Path
     cast: Cast
     expressions: tuple[str, ...]
+    poses: tuple[str, ...]
     rtol: float
     residuals: list = dataclasses.field(default_factory=lambda: [0.0])
     fallbacks: list = dataclasses.field(default_factory=list)
 
     def simulate(self, subject: str):
+        """The subject's body, the activations of every mesh and their static equilibria."""
         body = self.cast.physique(subject)
         names = self.cast.model.muscle_names
-        acts = np.stack([
-            facewarehouse_activations(e, body.synergy, body.gains, names) for e in self.expressions
-        ])  # fmt: skip
-        sol = static_equilibria(body.rig, acts[1:], rtol=self.rtol) if len(acts) > 1 else None
-        return subject, body, acts, sol
+        keys = [*self.expressions, *(f"pose:{p}" for p in self.poses)]
+        acts = np.stack(
+            [facewarehouse_activations(k, body.synergy, body.gains, names) for k in keys]
+        )
+        moving = np.flatnonzero(np.any(acts > 0.0, axis=1))  # the neutrals stay at rest
+        u = np.zeros((len(keys),) + body.rig.rest.shape)
+        residual, fallbacks = np.zeros(len(keys)), 0
+        if moving.size:
+            sol = static_equilibria(body.rig, acts[moving], rtol=self.rtol)
+            u[moving], residual[moving] = sol.displacements, sol.residual
+            fallbacks = int(sol.fallback.sum())
+        return subject, body, acts, u, residual, fallbacks
 
     def render(self, simulated):
         return simulated
 
     def write(self, rendered):
-        subject, body, acts, sol = rendered
-        body: SubjectPhysique
-        rest = body.rig.rest
-        u = np.zeros((1,) + rest.shape) if sol is None else np.concatenate(
-            [np.zeros((1,) + rest.shape), sol.displacements]
-        )  # fmt: skip
-        residual = np.zeros(1) if sol is None else np.concatenate([[0.0], sol.residual])
+        subject, body, acts, u, residual, fallbacks = rendered
+        meshes = (body.rig.rest[None] + u).astype(np.float32)
+        n_e, faces = len(self.expressions), np.asarray(self.cast.face.triangles)
         write_blendshapes(
-            self.root / subject / "Blendshape" / "shape.bs", (rest[None] + u).astype(np.float32),
-            faces=np.asarray(self.cast.face.triangles),
-        )  # fmt: skip
+            self.root / subject / "Blendshape" / "shape.bs", meshes[:n_e], faces=faces
+        )
+        if self.poses:
+            write_facewarehouse_poses(self.root, meshes[None, n_e:], subject_ids=[subject],
+                                      faces=faces)  # fmt: skip
         np.savez_compressed(
             self.root / "synthetic" / f"{subject}.npz", identity=body.identity, gains=body.gains,
-            synergy=body.synergy, activations=acts, residual=residual,
-            expressions=np.asarray(self.expressions),
+            synergy=body.synergy, activations=acts[:n_e], residual=residual[:n_e],
+            expressions=np.asarray(self.expressions), pose_activations=acts[n_e:],
+            pose_residual=residual[n_e:], poses=np.asarray(self.poses, dtype=str),
         )  # fmt: skip
         self.residuals.append(float(residual.max()))
-        self.fallbacks.append(0 if sol is None else int(sol.fallback.sum()))
-        yield subject, len(self.expressions)
+        self.fallbacks.append(fallbacks)
+        yield subject, len(acts)
 
 
 @functools.lru_cache(maxsize=4)
