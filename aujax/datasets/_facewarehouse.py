@@ -277,8 +277,12 @@ def write_blendshapes(path: PathLike, shapes, *, faces=None) -> None:
 
 
 def _write_obj(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
-    """The neutral as an OBJ: ``v`` with float32's round-trip precision, 1-based ``f``."""
-    lines = [f"v {x!r} {y!r} {z!r}" for x, y, z in vertices.astype(np.float32).tolist()]
+    """A mesh as an OBJ: ``v`` with the shortest digits that give the float32 back, 1-based ``f``.
+
+    (Read as float64 and rounded to float32 such a string gives the same float32: 53 >= 2 * 24 + 2
+    bits, so the double rounding is harmless.)
+    """
+    lines = [f"v {x!s} {y!s} {z!s}" for x, y, z in vertices.astype(np.float32)]
     lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in faces.tolist()]
     path.write_text("\n".join(lines) + "\n")
 

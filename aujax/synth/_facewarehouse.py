@@ -19,17 +19,24 @@ physics, so the model is built the same way from a synthetic copy as from a lice
    **static equilibrium** of the full, geometrically nonlinear spring-mass skin under
    ``f_i = sum_m a_m P[i, m] d[i, m]`` (seed 001, eq. 1): the minimum of the elastic and anchor
    energy minus the work of ``f`` (DESIGN §4.1), to a relative force residual of ``rtol``;
-3. the layout (:func:`aujax.datasets.write_blendshapes`): ``Tester_k/Blendshape/shape.bs`` with
-   the neutral and the blendshapes as absolute positions (float32, **centimetres**, the model
-   frame of DESIGN §2), ``Tester_k/Blendshape/shape_0.obj`` with the neutral and the template's
-   triangles; ground truth ``synthetic/Tester_k.npz`` (identity, gains, the activations of each
-   expression, its equilibrium residual), ``synthetic/summary.json`` and, written last,
-   ``synthetic/COMPLETE``.
+3. per training pose (:data:`FACEWAREHOUSE_POSES`, the first ``n_poses``; FaceWarehouse captures
+   20 per subject and fits its blendshapes to them): AU combinations at partial intensities
+   (:data:`FACEWAREHOUSE_POSE_AUS`, e.g. happiness 6C + 12D), solved the same way; on the nonlinear
+   skin they lie off the blendshapes' span, so they test a model built from the blendshapes;
+4. the layout (:func:`aujax.datasets.write_blendshapes`,
+   :func:`aujax.datasets.write_facewarehouse_poses`): ``Tester_k/Blendshape/shape.bs`` with the
+   neutral and the blendshapes as absolute positions (float32, **centimetres**, the model frame
+   of DESIGN §2), ``Tester_k/Blendshape/shape_0.obj`` with the neutral and the template's
+   triangles, ``Tester_k/TrainingPose/pose_j.obj`` (j = 0..n_poses - 1, pose 0 the neutral);
+   ground truth ``synthetic/Tester_k.npz`` (identity, gains, synergies, the activations and
+   equilibrium residual of each expression and pose), ``synthetic/summary.json`` and, written
+   last, ``synthetic/COMPLETE``.
 
 What is left out, on purpose: no realism of the timing kind (a static pose has no activation
 dynamics, asymmetry draws or co-contraction; the unilateral expressions are listed explicitly
 instead, as FaceWarehouse's ``_L``/``_R`` blendshapes are); no scanner noise (FaceWarehouse's
-blendshapes are fitted meshes, not scans); no ``TrainingPose`` folder.
+blendshapes are fitted meshes, not scans); no ``pose_j.land`` / ``pose_j.poses`` (landmarks and
+Kinect frames of the captures) and no images.
 
 **Solver** (:func:`static_equilibria`). The equilibria of one subject are solved together by
 modified Newton with the factorised rest Hessian ``H(0)`` (one sparse LU per subject, SciPy
@@ -232,7 +239,6 @@ def facewarehouse_activations(
     return np.maximum(a, 0.0) * np.asarray(gains, dtype=np.float64)
 
 
-_batched_gradient = jax.jit(jax.vmap(jax.grad(elastic_energy, argnums=1), in_axes=(None, 0)))
 _batched_forces = jax.jit(jax.vmap(muscle_forces, in_axes=(None, None, 0)))
 
 
@@ -243,7 +249,7 @@ class StaticSolution:
     Attributes:
         displacements: (B, n, 3) float64 equilibrium displacements from rest (cm).
         residual: (B,) relative force residuals ``|f - grad E(u)| / |f|`` (0 where f = 0).
-        iterations: modified-Newton iterations of the batch.
+        iterations: the most accelerated iterations any row took.
         fallback: (B,) bool, True where the Newton-PCG solver finished the solve.
     """
 
@@ -264,13 +270,13 @@ def static_equilibria(
     .. math::
         \nabla E(u) = f, \qquad f_i = \sum_m a_m P_{im} d_{im}.
 
-    Modified Newton with the factorised rest Hessian, ``u <- u + H(0)^{-1} (f - \nabla E(u))``
-    from the linear response ``H(0)^{-1} f``, accelerated by Anderson mixing over the last
-    ``memory`` iterates (each row on its own; a least-squares combination of the previous
-    preconditioned residuals): 13-16 iterations instead of 37-58 to 1e-8 for the 46 expressions
-    of a subject (664 vertices). Rows not within ``rtol`` after ``max_iter`` iterations (or gone
-    non-finite) are finished by :class:`aujax.physics.SparseEquilibriumSolver` (Newton-PCG) from
-    the last finite iterate.
+    Modified Newton with the factorised rest Hessian (one sparse LU for the batch),
+    ``u <- u + H(0)^{-1} (f - \nabla E(u))`` from the linear response ``H(0)^{-1} f``, accelerated
+    by Anderson mixing over the last ``memory`` iterates (each row on its own; a least-squares
+    combination of the previous preconditioned residuals): 13-16 iterations instead of 37-58 to
+    1e-8 for the 46 expressions of a subject (664 vertices). Rows not within ``rtol`` after
+    ``max_iter`` iterations (or gone non-finite) are finished by
+    :class:`aujax.physics.SparseEquilibriumSolver` (Newton-PCG) from the last finite iterate.
 
     Args:
         rig: the subject's rig (its float64 skin, distribution P and directions d).
@@ -296,33 +302,42 @@ def static_equilibria(
     with jax.enable_x64(True):
         f = np.asarray(_batched_forces(rig.distribution, rig.directions, jnp.asarray(a)))
         f = f.reshape(b, 3 * n)
-        fnorm = np.sqrt(np.sum(f * f, axis=1))
-        scale = np.where(fnorm > 0.0, fnorm, 1.0)
         lu = spla.splu(
             sparse_hessian(system, np.zeros((n, 3))).tocsc(), permc_spec="MMD_AT_PLUS_A",
             diag_pivot_thresh=0.0, options={"SymmetricMode": True},
         )  # fmt: skip
-        # one right-hand side at a time: SuperLU's multi-column solve ran ~10x slower here
-        u = np.stack([lu.solve(f[k]) for k in range(b)])
-        mixers = [_Anderson(memory) for _ in range(b)]
-        res = np.full(b, np.inf)
-        for it in range(max_iter + 1):
-            g = np.asarray(_batched_gradient(system, jnp.asarray(u.reshape(b, n, 3))))
-            r = f - g.reshape(b, 3 * n)
-            res = np.sqrt(np.sum(r * r, axis=1)) / scale
-            todo = np.flatnonzero(~(res <= rtol) & np.isfinite(res))  # NaN: to the fallback
-            if todo.size == 0 or it == max_iter:
-                break
-            for k in todo:
-                u[k] = mixers[k].step(u[k], lu.solve(r[k]))
-        fallback = ~(res <= rtol)
-        if fallback.any():
-            solver = SparseEquilibriumSolver(system)
-            for k in np.flatnonzero(fallback):
+        u, res, its = np.zeros((b, 3 * n)), np.zeros(b), np.zeros(b, dtype=np.int64)
+        fallback = np.zeros(b, dtype=bool)
+        solver = None
+        for k in range(b):
+            u[k], res[k], its[k] = _accelerated_solve(system, lu, f[k], rtol, max_iter, memory)
+            if not res[k] <= rtol:  # not converged, or NaN: finish with Newton-PCG
+                solver = SparseEquilibriumSolver(system) if solver is None else solver
                 u0 = u[k].reshape(n, 3) if np.all(np.isfinite(u[k])) else None
                 uk, stats = solver.solve(f[k], u0=u0, rtol=rtol)
-                u[k], res[k] = uk.reshape(-1), stats.residual
-    return StaticSolution(u.reshape(b, n, 3), np.where(fnorm > 0.0, res, 0.0), it, fallback)
+                u[k], res[k], fallback[k] = uk.reshape(-1), stats.residual, True
+    return StaticSolution(u.reshape(b, n, 3), res, int(its.max(initial=0)), fallback)
+
+
+# one expression at a time: the gradient of a (B, n, 3) batch under vmap ran 4-5x slower per row
+# on XLA CPU than B calls of this one (scattered spring forces with a batch dimension)
+_gradient = jax.jit(jax.grad(elastic_energy, argnums=1))
+
+
+def _accelerated_solve(system, lu, f: np.ndarray, rtol: float, max_iter: int, memory: int):
+    """(u (3n,), relative residual, iterations) of one equilibrium (:func:`static_equilibria`)."""
+    fnorm = float(np.sqrt(np.sum(f * f)))
+    if fnorm == 0.0:
+        return np.zeros_like(f), 0.0, 0
+    n = f.shape[0] // 3
+    u, mixer, res = lu.solve(f), _Anderson(memory), np.inf
+    for it in range(max_iter + 1):
+        r = f - np.asarray(_gradient(system, u.reshape(n, 3))).reshape(-1)
+        res = float(np.sqrt(np.sum(r * r))) / fnorm
+        if res <= rtol or not np.isfinite(res) or it == max_iter:
+            return u, res, it
+        u = mixer.step(u, lu.solve(r))
+    return u, res, max_iter
 
 
 class _Anderson:
