@@ -36,6 +36,12 @@ def _topdown() -> Callable:
     return train_and_evaluate
 
 
+def _sdm() -> Callable:
+    from aujax.methods.sdm import train_and_evaluate
+
+    return train_and_evaluate
+
+
 @dataclasses.dataclass(frozen=True)
 class Experiment:
     """How one experiment runs.
@@ -61,6 +67,7 @@ EXPERIMENTS = {
     for e in (
         Experiment("bp4d_physics", _physics, best_checkpoint=True),
         Experiment("bp4d_topdown", _topdown),
+        Experiment("bosphorus_sdm", _sdm),
     )
 }
 _LEGACY = "bp4d_physics"  # configs written before config.experiment existed

@@ -17,6 +17,16 @@ from ._cascade import (
     select_alphas as select_alphas,
     train_cascade as train_cascade,
 )
+from ._data import SdmData as SdmData, fit_mesh as fit_mesh, load_sdm_data as load_sdm_data
+from ._experiment import (
+    EXPERIMENT as EXPERIMENT,
+    PAPER_TABLE1 as PAPER_TABLE1,
+    TABLE1_ROWS as TABLE1_ROWS,
+    cv_splits as cv_splits,
+    load_cascade as load_cascade,
+    save_cascade as save_cascade,
+    train_and_evaluate as train_and_evaluate,
+)
 from ._fitting import (
     DEFAULT_LAMBDA_EXP as DEFAULT_LAMBDA_EXP,
     DEFAULT_LAMBDA_ID as DEFAULT_LAMBDA_ID,
@@ -41,6 +51,16 @@ from ._scan_fit import (
 
 
 __all__: list[str] = [
+    "EXPERIMENT",
+    "PAPER_TABLE1",
+    "TABLE1_ROWS",
+    "SdmData",
+    "cv_splits",
+    "fit_mesh",
+    "load_cascade",
+    "load_sdm_data",
+    "save_cascade",
+    "train_and_evaluate",
     "DEFAULT_LAMBDA_EXP",
     "DEFAULT_LAMBDA_ID",
     "SOLVERS",
