@@ -6,7 +6,8 @@ Presets (``--config=experiments/configs/bosphorus_sdm.py:PRESET``):
   ``docs/sdm_method.md`` for the measured times). 30 synthetic Bosphorus-like subjects with the
   neutral, emotion, AU, yaw, pitch and occlusion classes below, five cross-validation runs of
   25 training (3 of them held out to choose the ridge alphas) / 5 test subjects; a bilinear model
-  of 40 FaceWarehouse-like subjects x 20 expressions with ranks 20 x 10.
+  of 35 FaceWarehouse-like subjects x 20 expressions with ranks 20 x 10 (5 more held out for the
+  cross-set test).
 * ``tiny``: the test-suite run: a handful of subjects and classes, one run, two stages.
 * ``paper``: the paper's sizes: all 105 subjects and every sample class, five runs of 100 / 5
   subjects, 150 FaceWarehouse-like subjects x 47 expressions with ranks 50 x 25 (hours on CPU).
@@ -47,7 +48,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
         n_vertices=650,  # template resolution of both synthetic sets (one topology)
         facewarehouse_subjects=40,
         facewarehouse_expressions=20,
-        facewarehouse_test_subjects=0,  # held out of the model (cross-set test)
+        facewarehouse_test_subjects=5,  # held out of the model: the cross-set test (fig. 8)
+        cross_set_expressions=10,  # meshes per held-out subject rendered for the cross-set test
         landmark_vertices=(),  # real FaceWarehouse: the 68 iBUG vertex ids of its mesh
         central_vertices=(),  # real FaceWarehouse: the central-face vertex ids
     )
@@ -63,20 +65,14 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.features = dict(patch=16, pixels_per_cell=(8, 8), cells_per_block=(2, 2), orientations=9)
     c.cascade = dict(
         stages=4,  # K (the paper does not say)
-        alphas=(
-            1e-1,
-            1.0,
-            1e1,
-            1e2,
-            1e3,
-            1e4,
-        ),  # ridge candidates, chosen per stage on held-out subjects
+        # ridge candidates, chosen per stage on held-out subjects
+        alphas=(1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6),
         standardize=True,  # ridge on standardised features (HOG and LD on one footing)
         solver="cholesky",
         validation_subjects=3,  # training subjects held out to choose the alphas
         perturbations=4,  # perturbed starts per training sample besides its landmark fit
         perturbation_scale=1.0,  # in units of the RMS landmark-fit error per parameter
-        chunk=256,
+        chunk=64,  # rows per compiled feature call (smaller row sets compile their own size)
     )
     c.cv = dict(runs=5, train_subjects=0, test_subjects=5)  # train_subjects 0: all the others
     c.eval = dict(align="translation", unit="mm", unit_scale=10.0)  # the model is in cm
@@ -86,18 +82,22 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
         c.data.bosphorus_subjects = 4
         c.data.classes = ("N_N", "E_HAPPY", "YR_R30")
         c.data.n_vertices = 400
-        c.data.facewarehouse_subjects = 4
+        c.data.facewarehouse_subjects = 5
         c.data.facewarehouse_expressions = 6
+        c.data.facewarehouse_test_subjects = 1
+        c.data.cross_set_expressions = 2
         c.model.n_id, c.model.n_exp = 3, 4
         c.fit.n_iterations = 4
         c.cascade.update(stages=2, alphas=(1.0, 100.0), validation_subjects=1, perturbations=1,
-                         chunk=64)  # fmt: skip
+                         chunk=8)  # fmt: skip
         c.cv.update(runs=1, test_subjects=1)
     elif preset == "paper":
         c.data.bosphorus_subjects = 105
         c.data.classes = ()  # every class of the sdm preset (set below)
         c.data.facewarehouse_subjects = 150
         c.data.facewarehouse_expressions = 47
+        c.data.facewarehouse_test_subjects = 10
+        c.data.cross_set_expressions = 47
         c.model.n_id, c.model.n_exp = 50, 25
         c.fit.n_iterations = 20
         c.cascade.update(stages=5, validation_subjects=5, perturbations=10)

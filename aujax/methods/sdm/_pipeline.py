@@ -23,9 +23,12 @@ orientations from the config, ``L2-Hys`` block norm (skimage's default).
 """
 
 import functools
+import hashlib
+import json
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ...geometry import SimilarityTransform, rotation_from_axis_angle
 from ...render import extract_patches, hog
@@ -94,8 +97,22 @@ def _features(m: Method, g, camera, sample):
     return jnp.concatenate([h, u.reshape(-1).astype(h.dtype)])  # eq. 10
 
 
+_METHODS: dict = {}
+
+
 def make_method(name: str, model, landmark_vertices, feature_cfg) -> Method:
-    """The ``"ours"`` or ``"hog"`` method (module docstring)."""
+    """The ``"ours"`` or ``"hog"`` method (module docstring).
+
+    The same model, landmarks and feature settings give the same :class:`Method` object (its
+    callables are jit-static arguments: a second run in one process reuses the compiled code).
+    """
     if name not in ("ours", "hog"):
         raise ValueError(f"method must be 'ours' or 'hog', got {name!r}.")
-    return Method(name, model, landmark_vertices, feature_cfg)
+    digest = hashlib.sha1(np.asarray(model.core).tobytes())
+    digest.update(np.asarray(landmark_vertices).tobytes())
+    key = (name, digest.hexdigest(), json.dumps(dict(feature_cfg), sort_keys=True, default=list))
+    if key not in _METHODS:
+        if len(_METHODS) > 8:
+            _METHODS.clear()
+        _METHODS[key] = Method(name, model, landmark_vertices, feature_cfg)
+    return _METHODS[key]
