@@ -273,8 +273,8 @@ def hog(
     nonzero = sq > 0
     magnitude = jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, sq, 1)), 0)
     bins = _bins(g_row, g_col, n)  # (rows, cols) int32 in [0, n]; n: no bin
-    cell_of = (jnp.arange(rows) // c_row)[:, None] * (cols // c_col) + (
-        jnp.arange(cols) // c_col
+    cell_of = (jnp.arange(rows, dtype=jnp.int32) // c_row)[:, None] * (cols // c_col) + (
+        jnp.arange(cols, dtype=jnp.int32) // c_col
     )[None, :]
     n_cells = (rows // c_row) * (cols // c_col)
     # a scatter-add is several times faster on CPU than summing one-hot votes
