@@ -6,4 +6,12 @@ landmark-displacement features (eqs. 8-13, Algorithm 1). Evaluated by depth RMSE
 vertex distance (eq. 15) in :mod:`aujax.train`.
 """
 
-__all__: list[str] = []
+from ._features import (
+    FeatureConfig as FeatureConfig,
+    feature_size as feature_size,
+    reference_length as reference_length,
+    sdm_features as sdm_features,
+)
+
+
+__all__: list[str] = ["FeatureConfig", "feature_size", "reference_length", "sdm_features"]
