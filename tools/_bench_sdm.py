@@ -64,13 +64,17 @@ class BenchData(NamedTuple):
 
 class FitRow(NamedTuple):
     """One "fits per second" row: ``fn(*args)`` fits ``n_fits`` samples, running ``stages``
-    cascade stages per fit (1 for a one-shot fit); ``fn`` is timed after one warm-up call."""
+    cascade stages per fit (1 for a one-shot fit); ``fn`` is timed after one warm-up call.
+    ``reference`` rows (the skimage path) are shown but not part of the aujax pipeline, whose
+    rows run one after the other (landmark fit, then the cascade): the end-to-end figure, judged
+    against the goal, is ``n_fits`` over the sum of their times."""
 
     name: str
     fn: Callable[..., Any]
     args: tuple
     n_fits: int
     stages: int = 1
+    reference: bool = False
 
 
 FitRows = Callable[[argparse.Namespace, BenchData], tuple[list[FitRow], list[str]]]
@@ -246,7 +250,8 @@ def sdm_fit_rows(args: argparse.Namespace, data: BenchData) -> tuple[list[FitRow
         cams(jnp.asarray(g), samples)
         return jnp.asarray(g)
 
-    rows.append(FitRow(f"cascade, {k} stages, NumPy / skimage features", run_skimage, (g0,), n, k))
+    rows.append(FitRow(f"cascade, {k} stages, NumPy / skimage features", run_skimage, (g0,), n, k,
+                       reference=True))  # fmt: skip
     return rows, skipped
 
 
@@ -369,28 +374,29 @@ def main(argv=None, *, fit_rows: FitRows | None = None) -> int:
     fits, skipped = builder(args, data)
     for reason in skipped:
         print(f"skipped: {reason}")
-    best_fit = None
+    end_to_end = None
     if fits:
-        table = []
+        table, t_pipeline = [], 0.0
         for row in fits:
             t1 = time.perf_counter()
             jax.block_until_ready(row.fn(*row.args))
             t_first = time.perf_counter() - t1
             t, _ = timeit(row.fn, *row.args, repeat=max(1, min(args.repeat, 3)))
-            per_s = row.n_fits / t
-            table.append([row.name, f"{t * 1e3:.1f} ms (first call {t_first:.1f} s)",
-                          f"{per_s:,.1f}", f"{row.n_fits * row.stages / t:,.1f}"])  # fmt: skip
-            if "skimage" not in row.name.lower():
-                best_fit = per_s if best_fit is None else min(best_fit, per_s)
+            table.append([row.name + (" (reference)" if row.reference else ""),
+                          f"{t * 1e3:.1f} ms (first call {t_first:.1f} s)",
+                          f"{row.n_fits / t:,.1f}", f"{row.n_fits * row.stages / t:,.1f}"])  # fmt: skip
+            t_pipeline += 0.0 if row.reference else t / row.n_fits
+        if t_pipeline > 0:
+            end_to_end = 1.0 / t_pipeline
+            table.append(["end to end: the aujax rows one after the other (judged)", "-",
+                          f"{end_to_end:,.1f} (goal >= {GOAL_FITS_PER_S:.0f})", "-"])  # fmt: skip
         print_table(
             ["fit", f"time, {fits[0].n_fits} fits", "fits/s", "stages/s"],
             table,
-            title=f"bench sdm: fits per second (goal >= {GOAL_FITS_PER_S:.0f})",
+            title=f"bench sdm: fits per second (goal >= {GOAL_FITS_PER_S:.0f} end to end)",
         )
-    ok = hog_speedup >= GOAL_HOG_SPEEDUP and (best_fit is None or best_fit >= GOAL_FITS_PER_S)
-    fit_text = (
-        "fit rows skipped" if best_fit is None else f"slowest aujax fit row {best_fit:,.1f} fits/s"
-    )
+    ok = hog_speedup >= GOAL_HOG_SPEEDUP and (end_to_end is None or end_to_end >= GOAL_FITS_PER_S)
+    fit_text = "fit rows skipped" if end_to_end is None else f"end to end {end_to_end:,.1f} fits/s"
     print(
         f"bench sdm: HOG {hog_speedup:.1f}x skimage (goal >= {GOAL_HOG_SPEEDUP:.0f}x), features "
         f"{feat_speedup:.1f}x the NumPy path, max |diff| {feat_diff.max():.1e}; {fit_text} "
