@@ -167,3 +167,23 @@ def test_errors():
         FeatureConfig(patch_extent=0.0)
     with pytest.raises(ValueError, match="n_landmarks"):
         feature_size(FeatureConfig(), 0)
+
+
+def test_bench_sdm_runs_with_a_fit_hook(capsys):
+    """`python -m tools.bench sdm`: the HOG rows, and fit rows from a plugged-in callable."""
+    from tools._bench_sdm import FitRow, main
+
+    def rows(args, data):
+        n = data.images.shape[0]
+        double = jax.jit(lambda x: 2 * x)
+        fit = FitRow("toy fit", double, (jnp.ones((n, 3)),), n_fits=n, stages=2)
+        ref = FitRow("toy reference", double, (jnp.ones((n, 3)),), n_fits=n, reference=True)
+        return [fit, ref], ["toy cascade: not plugged in"]
+
+    code = main(["--images", "2", "--repeat", "1"], fit_rows=rows)
+    out = capsys.readouterr().out
+    assert code in (0, 1)  # speed goals are measured, not asserted
+    assert "HOG: aujax hog" in out and "skimage.feature.hog loop" in out
+    assert "skipped: toy cascade: not plugged in" in out
+    assert "toy fit" in out and "toy reference (reference)" in out and "end to end" in out
+    assert "bench sdm: HOG" in out.splitlines()[-1]
