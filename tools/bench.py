@@ -1,7 +1,8 @@
 """Benchmarks: `python -m tools.bench <name> [--quick]`.
 
 Each benchmark prints a table, measures its reference in the same run, ends with one headline
-line, and exits non-zero when a goal is missed. Names: `physics`, `nnls`, `data`, `train`, `detect`.
+line, and exits non-zero when a goal is missed. Names: `physics`, `nnls`, `data`, `train`, `detect`,
+`sdm`.
 """
 
 import sys
@@ -13,6 +14,7 @@ BENCHMARKS = {
     "data": "tools._bench_data",
     "train": "tools._bench_train",
     "detect": "tools._bench_detect",
+    "sdm": "tools._bench_sdm",
 }
 
 

@@ -28,9 +28,10 @@ the upper half-plane and compared with each edge by the sign of a 2D cross produ
 edges at 45, 90 and 135 degrees (written as exact direction vectors) and off skimage's float64
 decision only within about 1e-7 rad of another edge. The one difference left: skimage rounds an
 orientation within half an ulp below 180 degrees up to 180.0 and then drops that pixel from every
-bin; the float32 path votes it into the last bin (this needs ``|g_row| < 1e-16 |g_col|``). Cell
-sums are exact here; skimage accumulates them in float32 (``cdef float total``), which puts its
-own results about 1e-8 (relative) away from exact.
+bin; the float32 path votes it into the last bin (this needs ``|g_row| < 1e-16 |g_col|``).
+Cell sums (a scatter-add, several times faster on CPU than summing one-hot votes) are formed in
+the patch's dtype; skimage accumulates them in float32 whatever the input (``cdef float total``),
+which puts its float64 results about 1e-8 (relative) away from exact ones.
 
 :func:`extract_patches` samples square patches at sub-pixel centres by bilinear interpolation; with
 integer centres and unit spacing it reproduces plain crops exactly.
@@ -273,11 +274,10 @@ def hog(
     nonzero = sq > 0
     magnitude = jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, sq, 1)), 0)
     bins = _bins(g_row, g_col, n)  # (rows, cols) int32 in [0, n]; n: no bin
-    cell_of = (jnp.arange(rows) // c_row)[:, None] * (cols // c_col) + (
-        jnp.arange(cols) // c_col
+    cell_of = (jnp.arange(rows, dtype=jnp.int32) // c_row)[:, None] * (cols // c_col) + (
+        jnp.arange(cols, dtype=jnp.int32) // c_col
     )[None, :]
     n_cells = (rows // c_row) * (cols // c_col)
-    # a scatter-add is several times faster on CPU than summing one-hot votes
     cells = jax.ops.segment_sum(
         magnitude.reshape(-1), (cell_of * (n + 1) + bins).reshape(-1),
         num_segments=n_cells * (n + 1),

@@ -27,6 +27,12 @@ from ._experiment import (
     save_cascade as save_cascade,
     train_and_evaluate as train_and_evaluate,
 )
+from ._features import (
+    FeatureConfig as FeatureConfig,
+    feature_size as feature_size,
+    reference_length as reference_length,
+    sdm_features as sdm_features,
+)
 from ._fitting import (
     DEFAULT_LAMBDA_EXP as DEFAULT_LAMBDA_EXP,
     DEFAULT_LAMBDA_ID as DEFAULT_LAMBDA_ID,
@@ -51,6 +57,10 @@ from ._scan_fit import (
 
 
 __all__: list[str] = [
+    "FeatureConfig",
+    "feature_size",
+    "reference_length",
+    "sdm_features",
     "EXPERIMENT",
     "PAPER_TABLE1",
     "TABLE1_ROWS",
