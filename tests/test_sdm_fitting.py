@@ -327,7 +327,7 @@ def _to_scan(x):
     return _TO_MM["scale"] * x @ rot.T + np.array(_TO_MM["translation"])
 
 
-def _scan(face, *, seed=0, n_points=6000, noise=0.01, bump=False):
+def _scan(face, *, seed=0, n_points=6000, noise=0.01, bump=False, below=None):
     """A scan (mm, rotated, translated) sampled on a known model mesh, and its iBUG landmarks."""
     model, ibug, template = face
     rng = np.random.default_rng(seed)
@@ -347,6 +347,8 @@ def _scan(face, *, seed=0, n_points=6000, noise=0.01, bump=False):
     area = np.linalg.norm(
         np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
     )
+    if below is not None:  # a partial scan: only the triangles below height y = below (cm)
+        area = area * (corners[:, :, 1].mean(axis=1) < below)
     which = rng.choice(tris.shape[0], n_points, p=area / area.sum())
     u = rng.uniform(size=(n_points, 2))
     flip = u.sum(axis=1) > 1
@@ -535,3 +537,21 @@ def test_default_priors_beat_no_priors_under_detector_noise(face):
             aligned = np.asarray(umeyama(shape, truth).apply(jnp.asarray(shape)))
             errors[lam].append(_rms(aligned - truth))
     assert np.mean(errors[DEFAULT_LAMBDA_ID]) < 0.8 * np.mean(errors[0.0]), errors
+
+
+def test_partial_scan_with_a_vertex_mask(face):
+    """A scan missing the upper face (forehead, brows): the model completes it from the visible
+    part; ``vertex_mask`` keeps the unseen vertices out of the matching."""
+    model, ibug, template = face
+    y = np.asarray(template.vertices)[:, 1]
+    cut = np.quantile(y, 0.6)
+    points, landmarks, truth, _ = _scan(face, below=cut)
+    landmarks[17:27] = np.nan  # the brows are not on the scan
+    size = np.sqrt(_spread(truth))
+    seen = y < cut - 0.5
+    fit = fit_scan(model, points, landmarks, ibug, vertex_mask=seen)
+    assert float(fit.inlier_fraction) > 0.95  # of the masked vertices
+    for vertices in (fit.model_vertices, fit.mesh):
+        assert _rms((_placed(fit, vertices) - truth)[seen]) < 0.01 * size
+    # the unseen forehead comes from the model alone: a looser bound on the whole face
+    assert _rms(_placed(fit, fit.model_vertices) - truth) < 0.02 * size
