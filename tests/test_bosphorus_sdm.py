@@ -226,6 +226,27 @@ def test_generation_is_deterministic(generated, tmp_path):
         np.testing.assert_array_equal(a.landmarks_2d, b.landmarks_2d)
 
 
+def test_dataset_root_caches_the_sdm_preset(tmp_path, monkeypatch):
+    from aujax.synth import _default
+
+    calls = []
+
+    def fake(path, **kw):
+        calls.append(kw)
+        (path / "synthetic").mkdir(parents=True)
+        return {"frames": 1}
+
+    monkeypatch.setattr(_default, "generate_bosphorus", fake)
+    monkeypatch.delenv("AUJAX_BOSPHORUS_DIR", raising=False)
+    args = dict(given="", preset="sdm", seed=0, cache=tmp_path, log=lambda *_: None)
+    path, synthetic = _default.dataset_root("bosphorus", **args)
+    assert synthetic and path.name == f"bosphorus_synthetic_sdm_128px_seed0{_default.TEMPLATE_TAG}"
+    assert calls == [dict(size="sdm", seed=0, image_size=128, progress=None)]
+    assert _default.dataset_root("bosphorus", **args)[0] == path and len(calls) == 1  # cached
+    monkeypatch.setenv("AUJAX_BOSPHORUS_DIR", str(tmp_path))
+    assert _default.dataset_root("bosphorus", **args) == (tmp_path, False)
+
+
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="classes"):
         generate_bosphorus(tmp_path, size="sdm", poses=["LFAU_99"], progress=None)

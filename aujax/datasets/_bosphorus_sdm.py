@@ -388,6 +388,7 @@ def sdm_samples(
     classes: Sequence[str] | None = None,
     subjects: Sequence[str] | None = None,
     n_landmarks: int = _N_IBUG,
+    strict: bool = False,
 ) -> list[SdmSample]:
     """Lists the samples of a Bosphorus copy (real or synthetic) with what seed 004 needs.
 
@@ -397,20 +398,24 @@ def sdm_samples(
         classes: keep only these classes (e.g. ``("N", "E")``); default all.
         subjects: keep only these subjects; default all.
         n_landmarks: points expected in each ``.pts`` file.
+        strict: raise on a ``.bnt`` file whose name is outside the naming scheme (True) or skip
+            it (False, the default: public code that reads the real files skips an ``IGN``
+            class, which :data:`~aujax.datasets.BOSPHORUS_CLASSES` does not know).
 
     Returns:
         The :class:`SdmSample` list in :func:`list_bosphorus_samples` order. Drop the samples
         whose ``landmarks`` is None to follow the paper (detection failures are dropped).
 
     Raises:
-        ValueError: ``root`` is not a directory, an unparsable ``.bnt`` name, a malformed
-            ``.pts`` file or one with another number of points (the message names the file).
+        ValueError: ``root`` is not a directory, an unparsable ``.bnt`` name (``strict``), a
+            malformed ``.pts`` file or one with another number of points (the message names the
+            file).
     """
     lm_root = Path(root if landmarks_root is None else landmarks_root)
     if landmarks_root is not None and not lm_root.is_dir():
         raise ValueError(f"landmarks_root must be a directory, got {os.fspath(landmarks_root)!r}")
     out = []
-    for name in list_bosphorus_samples(root):
+    for name in list_bosphorus_samples(root, strict=strict):
         if classes is not None and name.cls not in classes:
             continue
         if subjects is not None and name.subject not in subjects:

@@ -14,7 +14,8 @@ generator pipeline (:mod:`aujax.synth._pipeline`) one subject per unit:
    (:class:`aujax.physics.SparseEquilibriumSolver`: Newton-PCG, relative residual 1e-7).
    Neutral-faced samples (N, YR, PR, CR, O) are the rest mesh;
 2. **rendering** (main thread): per sample (:func:`sdm_plan`) the nominal head pose of its class
-   (:func:`aujax.datasets.bosphorus_pose`) plus the preset's small pose jitter, one light, an
+   (:func:`aujax.datasets.bosphorus_pose`) plus the preset's small pose jitter (the head turns
+   about the centre of its neutral face's box, which stays at the image centre), one light, an
    occluder for the O class (:func:`occluder_mesh`: a hand over an eye or the mouth, eyeglass
    rims, a fringe of hair), an orthographic camera fitted to the subject's neutral face
    (:func:`aujax.geometry.frame_vertices`, margin 0.1); :func:`aujax.render.render` gives the
@@ -504,7 +505,14 @@ class _SdmStages:
         verts = np.concatenate([mesh, occ_v]).astype(np.float32)
         faces = np.concatenate([tris, occ_t + n])
         albedo = np.concatenate([sub.body.albedo, occ_c]).astype(np.float32)
-        cam = cam0.replace(rotation=jnp.asarray(rot, jnp.float32))
+        # the head turns about its own centre in the image (a subject rotates in front of the
+        # scanner; the crop follows the face): keep the rotated neutral face's box centred
+        box = lambda p: 0.5 * (p[:, :2].min(0) + p[:, :2].max(0))  # noqa: E731
+        shift = box(rest @ rot.T) - box(rest)
+        offset = offset + scale * np.array([-shift[0], shift[1]])
+        cam = cam0.replace(
+            rotation=jnp.asarray(rot, jnp.float32), translation=jnp.asarray(offset, jnp.float32)
+        )
         out = render(
             verts, faces, albedo, camera=cam, light_dir=(0.0, float(np.sin(el)),
             float(np.cos(el))), ambient=ambient, diffuse=1.0 - ambient,
