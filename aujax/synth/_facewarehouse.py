@@ -48,13 +48,14 @@ with Newton-PCG (:class:`aujax.physics.SparseEquilibriumSolver`, which also reco
 for every skin, ~1 s); the two agree to 2e-8 cm on ``AU25+26`` (peak 2.2 cm). An expression not
 converged after ``max_iter`` iterations is finished by that Newton-PCG solver.
 
-**Cost** (measured on the 2 CPU cores shared with other jobs, load average ~8, rtol 1e-8; the
+**Cost** (measured on the 2 CPU cores shared with other jobs, load average 8-12, rtol 1e-8; the
 ``template_seconds`` and ``seconds_per_subject`` of ``summary.json``): the template and its
-physics-built AU basis once, 15-25 s at 664 vertices; then 1.4-2.6 s per subject of 47 meshes at
-664 vertices (10 subjects: 38 s in all at load ~8; 50 subjects: 144 s at load ~12, the template
-included) and ~9.5 s per subject at 1,572 vertices (3 subjects, the first one's compilation
-included; template 17 s). The 150 subjects of FaceWarehouse at 664 vertices: 4-7 minutes on this
-busy machine, once (cached); less on two free cores.
+physics-built AU basis once, 10-25 s at 664 vertices; then, at 664 vertices, 1.4-2.6 s per subject
+for the 47 blendshape meshes alone (``n_poses=0``; 50 subjects: 144 s in all) and 3.1 s with the
+20 training poses (20 subjects: 78 s in all, 25 MB on disk); ~9.5 s per subject for the 47 meshes
+at 1,572 vertices (3 subjects, the first one's compilation included). Hence the 150 subjects of
+FaceWarehouse at 664 vertices: about 8 minutes on this busy machine (extrapolated), once (cached),
+less on two free cores; :data:`FACEWAREHOUSE_SUBJECTS` ``"small"`` (50) about 3 minutes.
 
 Regions for the metrics of seed 004 (eqs. 14-15 on the "central" and the "whole" face):
 :func:`central_face_vertices` (rule in its docstring) and :func:`facewarehouse_landmark_vertices`
@@ -104,8 +105,8 @@ __all__ = [
 ]
 
 #: Subjects per preset size, for callers that choose by size: ``small`` keeps the 50 identity modes
-#: seed 004 uses (eq. 2) identifiable and took 144 s at 664 vertices on the shared 2 cores (load
-#: average 12); ``full`` is FaceWarehouse's 150 testers.
+#: seed 004 uses (eq. 2) identifiable (about 3 minutes at 664 vertices on the shared 2 cores, module
+#: docstring); ``full`` is FaceWarehouse's 150 testers.
 FACEWAREHOUSE_SUBJECTS: Final = {"tiny": 4, "small": 50, "full": 150}
 
 #: FACS intensity of every AU of an expression ("full activation": E = 5, the intensity at which
