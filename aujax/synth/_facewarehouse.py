@@ -395,10 +395,11 @@ def generate_facewarehouse(
     Steps and files in the module docstring; :func:`aujax.datasets.read_facewarehouse` reads it.
 
     Args:
-        root: output folder (None: ``{cache}/datasets/facewarehouse_synthetic_{S}s{E}e_{N}v_seed
-            {seed}{TEMPLATE_TAG}`` under :func:`aujax.datasets.cache_root`). A root whose
-            ``synthetic/COMPLETE`` records the same settings is returned as it is; an incomplete one
-            (interrupted) is generated again.
+        root: output folder (None: ``{cache}/datasets/facewarehouse_synthetic_{S}s{E}e{P}p_{N}v_
+            seed{seed}{TEMPLATE_TAG}`` under :func:`aujax.datasets.cache_root`, with a hash of the
+            names after ``{E}e`` for an ``expressions`` list other than the default's first E). A
+            root whose ``synthetic/COMPLETE`` records the same settings is returned as it is; an
+            incomplete one (interrupted) is generated again.
         n_subjects: subjects ``Tester_1``..``Tester_S`` (FaceWarehouse: 150).
         n_expressions: meshes per subject, the first of :data:`FACEWAREHOUSE_EXPRESSIONS`
             (default all 47: the neutral and 46 blendshapes).
@@ -420,7 +421,8 @@ def generate_facewarehouse(
         The root folder.
 
     Raises:
-        ValueError: bad sizes or names; a ``root`` holding a complete copy made with other settings.
+        ValueError: bad sizes or names; a ``root`` holding a complete copy made with other
+            settings, or ``Tester_k`` folders beyond ``n_subjects``.
     """
     check_int("n_subjects", n_subjects, 1)
     names = _check_expressions(expressions, n_expressions)
