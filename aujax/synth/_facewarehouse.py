@@ -225,15 +225,28 @@ def facewarehouse_activations(
     sides = np.array(
         ["r" if m.endswith("_r") else "l" if m.endswith("_l") else "" for m in muscle_names]
     )
-    if name.startswith("pose:"):
-        aus = FACEWAREHOUSE_POSE_AUS[name[len("pose:") :]]
+    pose = name[len("pose:") :] if name.startswith("pose:") else None
+    if (pose is None and name not in FACEWAREHOUSE_EXPRESSION_AUS) or (
+        pose is not None and pose not in FACEWAREHOUSE_POSE_AUS
+    ):
+        raise ValueError(
+            f"name: unknown expression {name!r}; expected a FACEWAREHOUSE_EXPRESSIONS name or "
+            "'pose:' + a FACEWAREHOUSE_POSES name"
+        )
+    synergy = np.asarray(synergy, dtype=np.float64)
+    if synergy.shape != (len(AU_IDS), len(muscle_names)):
+        raise ValueError(
+            f"synergy must have shape ({len(AU_IDS)}, {len(muscle_names)}), got {synergy.shape}"
+        )
+    if pose is not None:
+        aus = FACEWAREHOUSE_POSE_AUS[pose]
     else:
         aus = tuple(
             (au, side, FACEWAREHOUSE_INTENSITY) for au, side in FACEWAREHOUSE_EXPRESSION_AUS[name]
         )
     a = np.zeros(len(muscle_names))
     for au, side, intensity in aus:
-        row = np.asarray(synergy[AU_IDS.index(au)], dtype=np.float64)
+        row = synergy[AU_IDS.index(au)]
         if side != "both":
             row = np.where(sides == side, row, 0.0)
         a = a + intensity * row
