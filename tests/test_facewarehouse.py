@@ -244,6 +244,10 @@ def test_unilateral_activations_split_the_bilateral_one():
     np.testing.assert_allclose((right + left)[is_r | is_l], both[is_r | is_l], rtol=1e-15)
     np.testing.assert_allclose(both, 5.0 * gains * synergy[AU_IDS.index(12)], rtol=1e-15)
     assert np.all(facewarehouse_activations("neutral", synergy, gains, names) == 0.0)
+    with pytest.raises(ValueError, match="unknown expression 'pose:AU12'"):
+        facewarehouse_activations("pose:AU12", synergy, gains, names)
+    with pytest.raises(ValueError, match="synergy must have shape"):
+        facewarehouse_activations("AU12", synergy[:3], gains, names)
 
 
 # --------------------------------------------------------------------------------- the generator

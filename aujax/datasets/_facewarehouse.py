@@ -406,20 +406,22 @@ def read_facewarehouse(
             raise ValueError("subjects is empty")
         if len(set(ids)) != len(ids):
             raise ValueError(f"subjects has duplicates: {list(ids)}")
-    meshes, faces = [], None
-    for sid in ids:
+    out, faces = None, None  # filled in place: the real data is ~1 GB of float32
+    for i, sid in enumerate(ids):
         path = root / sid / Path(*_BS)
         shapes = read_blendshapes(path, allow_trailing=allow_trailing)
-        if meshes and shapes.shape != meshes[0].shape:
+        if out is None:
+            out = np.empty((len(ids),) + shapes.shape, dtype=np.float32)
+        elif shapes.shape != out.shape[1:]:
             raise ValueError(
                 f"{os.fspath(path)}: {shapes.shape[0]} meshes of {shapes.shape[1]} vertices, but "
-                f"{ids[0]} has {meshes[0].shape[0]} of {meshes[0].shape[1]}"
+                f"{ids[0]} has {out.shape[1]} of {out.shape[2]}"
             )
-        meshes.append(shapes)
+        out[i] = shapes
         obj = root / sid / Path(*_OBJ)
         if faces is None and obj.is_file():
             faces = read_facewarehouse_faces(obj, n_vertices=shapes.shape[1])
-    return FaceWarehouseData(vertices=np.stack(meshes), faces=faces, subject_ids=tuple(ids))
+    return FaceWarehouseData(vertices=out, faces=faces, subject_ids=tuple(ids))
 
 
 def write_facewarehouse(

@@ -48,13 +48,14 @@ with Newton-PCG (:class:`aujax.physics.SparseEquilibriumSolver`, which also reco
 for every skin, ~1 s); the two agree to 2e-8 cm on ``AU25+26`` (peak 2.2 cm). An expression not
 converged after ``max_iter`` iterations is finished by that Newton-PCG solver.
 
-**Cost** (measured on the 2 CPU cores shared with other jobs, load average ~8, rtol 1e-8; the
+**Cost** (measured on the 2 CPU cores shared with other jobs, load average 8-12, rtol 1e-8; the
 ``template_seconds`` and ``seconds_per_subject`` of ``summary.json``): the template and its
-physics-built AU basis once, 15-25 s at 664 vertices; then 1.4-2.6 s per subject of 47 meshes at
-664 vertices (10 subjects: 38 s in all at load ~8; 50 subjects: 144 s at load ~12, the template
-included) and ~9.5 s per subject at 1,572 vertices (3 subjects, the first one's compilation
-included; template 17 s). The 150 subjects of FaceWarehouse at 664 vertices: 4-7 minutes on this
-busy machine, once (cached); less on two free cores.
+physics-built AU basis once, 10-25 s at 664 vertices; then, at 664 vertices, 1.4-2.6 s per subject
+for the 47 blendshape meshes alone (``n_poses=0``; 50 subjects: 144 s in all) and 3.1 s with the
+20 training poses (20 subjects: 78 s in all, 25 MB on disk); ~9.5 s per subject for the 47 meshes
+at 1,572 vertices (3 subjects, the first one's compilation included). Hence the 150 subjects of
+FaceWarehouse at 664 vertices: about 8 minutes on this busy machine (extrapolated), once (cached),
+less on two free cores; :data:`FACEWAREHOUSE_SUBJECTS` ``"small"`` (50) about 3 minutes.
 
 Regions for the metrics of seed 004 (eqs. 14-15 on the "central" and the "whole" face):
 :func:`central_face_vertices` (rule in its docstring) and :func:`facewarehouse_landmark_vertices`
@@ -104,8 +105,8 @@ __all__ = [
 ]
 
 #: Subjects per preset size, for callers that choose by size: ``small`` keeps the 50 identity modes
-#: seed 004 uses (eq. 2) identifiable and took 144 s at 664 vertices on the shared 2 cores (load
-#: average 12); ``full`` is FaceWarehouse's 150 testers.
+#: seed 004 uses (eq. 2) identifiable (about 3 minutes at 664 vertices on the shared 2 cores, module
+#: docstring); ``full`` is FaceWarehouse's 150 testers.
 FACEWAREHOUSE_SUBJECTS: Final = {"tiny": 4, "small": 50, "full": 150}
 
 #: FACS intensity of every AU of an expression ("full activation": E = 5, the intensity at which
@@ -224,15 +225,28 @@ def facewarehouse_activations(
     sides = np.array(
         ["r" if m.endswith("_r") else "l" if m.endswith("_l") else "" for m in muscle_names]
     )
-    if name.startswith("pose:"):
-        aus = FACEWAREHOUSE_POSE_AUS[name[len("pose:") :]]
+    pose = name[len("pose:") :] if name.startswith("pose:") else None
+    if (pose is None and name not in FACEWAREHOUSE_EXPRESSION_AUS) or (
+        pose is not None and pose not in FACEWAREHOUSE_POSE_AUS
+    ):
+        raise ValueError(
+            f"name: unknown expression {name!r}; expected a FACEWAREHOUSE_EXPRESSIONS name or "
+            "'pose:' + a FACEWAREHOUSE_POSES name"
+        )
+    synergy = np.asarray(synergy, dtype=np.float64)
+    if synergy.shape != (len(AU_IDS), len(muscle_names)):
+        raise ValueError(
+            f"synergy must have shape ({len(AU_IDS)}, {len(muscle_names)}), got {synergy.shape}"
+        )
+    if pose is not None:
+        aus = FACEWAREHOUSE_POSE_AUS[pose]
     else:
         aus = tuple(
             (au, side, FACEWAREHOUSE_INTENSITY) for au, side in FACEWAREHOUSE_EXPRESSION_AUS[name]
         )
     a = np.zeros(len(muscle_names))
     for au, side, intensity in aus:
-        row = np.asarray(synergy[AU_IDS.index(au)], dtype=np.float64)
+        row = synergy[AU_IDS.index(au)]
         if side != "both":
             row = np.where(sides == side, row, 0.0)
         a = a + intensity * row
@@ -394,10 +408,11 @@ def generate_facewarehouse(
     Steps and files in the module docstring; :func:`aujax.datasets.read_facewarehouse` reads it.
 
     Args:
-        root: output folder (None: ``{cache}/datasets/facewarehouse_synthetic_{S}s{E}e_{N}v_seed
-            {seed}{TEMPLATE_TAG}`` under :func:`aujax.datasets.cache_root`). A root whose
-            ``synthetic/COMPLETE`` records the same settings is returned as it is; an incomplete one
-            (interrupted) is generated again.
+        root: output folder (None: ``{cache}/datasets/facewarehouse_synthetic_{S}s{E}e{P}p_{N}v_
+            seed{seed}{TEMPLATE_TAG}`` under :func:`aujax.datasets.cache_root`, with a hash of the
+            names after ``{E}e`` for an ``expressions`` list other than the default's first E). A
+            root whose ``synthetic/COMPLETE`` records the same settings is returned as it is; an
+            incomplete one (interrupted) is generated again.
         n_subjects: subjects ``Tester_1``..``Tester_S`` (FaceWarehouse: 150).
         n_expressions: meshes per subject, the first of :data:`FACEWAREHOUSE_EXPRESSIONS`
             (default all 47: the neutral and 46 blendshapes).
@@ -419,7 +434,8 @@ def generate_facewarehouse(
         The root folder.
 
     Raises:
-        ValueError: bad sizes or names; a ``root`` holding a complete copy made with other settings.
+        ValueError: bad sizes or names; a ``root`` holding a complete copy made with other
+            settings, or ``Tester_k`` folders beyond ``n_subjects``.
     """
     check_int("n_subjects", n_subjects, 1)
     names = _check_expressions(expressions, n_expressions)
