@@ -7,36 +7,25 @@ r"""The three methods of the seed 004 experiment as (features, camera) pairs for
   with the camera *regressed* (rotation vector ``r``, 2D translation ``t``), HOG features only;
 * **landmark fitting only** (section 3.2, eqs. 6-7): the cascade's initialisation, no stage.
 
-Thin adapter (the features module of issue 18, eqs. 8-10, was not on main when this was
-written): it composes :func:`aujax.render.extract_patches`, :func:`aujax.render.hog` and
-:func:`aujax.methods.sdm.project_model`.
-
-.. math::
-    F = \begin{bmatrix} h_1 & \dots & h_L \\ u_1 & \dots & u_L \end{bmatrix},\qquad
-    u_i = (l_i - P_i(g, c)) / s \quad\text{(eqs. 8-10; } s \text{ the camera scale)}
-
-**Where the paper is silent.** The landmark displacements are divided by the camera's scale
-(pixels per model unit), so they are in model units and do not depend on the face's size in the
-image. HOG: ``features.patch`` px patches (the paper: 64 px on full-resolution Bosphorus photos,
-where a face spans ~500 px; our faces span ~100 px of a 128 px image), cells, blocks and
-orientations from the config, ``L2-Hys`` block norm (skimage's default).
+The features are :func:`aujax.methods.sdm.sdm_features` (eqs. 8-10) with the configured
+:class:`aujax.methods.sdm.FeatureConfig` (HOG only for the baseline: ``use_ld=False``); this
+module adds the camera of each method and the projection ``P_i(g, c)`` (eqs. 3-4).
 """
 
 import functools
 import hashlib
 import json
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ...geometry import SimilarityTransform, rotation_from_axis_angle
-from ...render import extract_patches, hog
 from ._data import FLIP
+from ._features import FeatureConfig, sdm_features
 from ._fitting import fit_camera, project_model
 
 
-__all__ = ["Method", "hog_features", "make_method"]
+__all__ = ["Method", "make_method"]
 
 
 class Method:
@@ -51,12 +40,16 @@ class Method:
     def __init__(self, name, model, landmark_vertices, feature_cfg):
         self.name, self.model, self.lv = name, model, jnp.asarray(landmark_vertices)
         self.n_id, self.n_shape = model.n_id, model.n_id + model.n_exp
-        self.hog_kwargs = dict(
+        self.feature_config = FeatureConfig(
+            patch_size=int(feature_cfg.patch_size),
+            patch_extent=None
+            if feature_cfg.patch_extent is None
+            else float(feature_cfg.patch_extent),
             orientations=int(feature_cfg.orientations),
             pixels_per_cell=tuple(int(x) for x in feature_cfg.pixels_per_cell),
             cells_per_block=tuple(int(x) for x in feature_cfg.cells_per_block),
+            use_ld=name == "ours",
         )
-        self.patch = int(feature_cfg.patch)
         self.features = functools.partial(_features, self)
         self.camera = functools.partial(_camera, self)
 
@@ -65,12 +58,6 @@ class Method:
 
     def __hash__(self):
         return id(self)
-
-
-def hog_features(image, points, *, patch: int, **hog_kwargs):
-    """(L, F_h) HOG of ``patch`` px patches of ``image`` (H, W) centred at ``points`` (L, 2) (eq. 8)."""
-    patches = extract_patches(image, points, size=patch, mode="edge")
-    return jax.vmap(functools.partial(hog, **hog_kwargs))(patches)
 
 
 def _camera(m: Method, g, sample):
@@ -88,13 +75,9 @@ def _camera(m: Method, g, sample):
 def _features(m: Method, g, camera, sample):
     a, b = m.shape(g)
     p = project_model(m.model, a, b, camera, m.lv)  # (L, 2), P_i(g, c)
-    image = sample["image"]
-    p_safe = jnp.clip(jnp.nan_to_num(p), -image.shape[0], 2 * image.shape[0])
-    h = hog_features(image, p_safe, patch=m.patch, **m.hog_kwargs).reshape(-1)
-    if m.name == "hog":
-        return h
-    u = (sample["landmarks"] - p) / camera.scale  # eq. 9, in model units
-    return jnp.concatenate([h, u.reshape(-1).astype(h.dtype)])  # eq. 10
+    size = sample["image"].shape[0]
+    p = jnp.clip(jnp.nan_to_num(p), -size, 2 * size)  # a diverged estimate stays finite
+    return sdm_features(sample["image"], p, sample["landmarks"], config=m.feature_config)
 
 
 _METHODS: dict = {}
