@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ...train import ced, vertex_distances
+from ...train import align_prediction, ced, vertex_distances
 
 
 __all__ = ["ced_figure", "error_map_figure"]
@@ -42,7 +42,8 @@ def ced_figure(path, t1e: dict, labels: dict, unit: str) -> None:
 
 def error_map_figure(path, ex, all_rows, ours_all, splits, models, unit, *, per_class=1) -> None:
     """Fig. 3: per expression class one test sample: the image, the reconstruction, and the
-    per-vertex distance to M on the mesh (``ours``, frontal view)."""
+    per-vertex distance to M on the mesh (``ours``, frontal view, after the evaluation's
+    alignment ``eval.align``, so the colours average to the MAE in the titles)."""
     del splits, models
     plt = _plt()
     d = ex.data
@@ -59,7 +60,7 @@ def error_map_figure(path, ex, all_rows, ours_all, splits, models, unit, *, per_
             picks.extend(idx[:per_class])
     picks = picks[:6] or [0]
     rows = all_rows[picks]
-    pred = _reconstruct(ex, rows)
+    pred = align_prediction(_reconstruct(ex, rows), d.mesh[rows], align=ex.cfg.eval.align)
     dist = vertex_distances(pred, d.mesh[rows]) * float(ex.cfg.eval.unit_scale)
     faces = np.asarray(d.faces)
     vmax = float(np.percentile(dist, 98))
