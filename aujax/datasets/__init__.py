@@ -1,4 +1,4 @@
-"""Datasets: the real on-disk layouts (BP4D, DISFA, Bosphorus) read and written, the official
+"""Datasets: the real on-disk layouts (BP4D, DISFA, Bosphorus, FaceWarehouse) read and written, the official
 subject folds, the TFDS builders, grain loaders and the per-frame tables experiments train from
 (DESIGN §6.2-6.3, REFERENCE §1-2).
 
@@ -50,6 +50,19 @@ from ._disfa import (
     write_disfa_sequence as write_disfa_sequence,
 )
 from ._dlib_xml import AnnotatedFace as AnnotatedFace, read_dlib_landmarks as read_dlib_landmarks
+from ._facewarehouse import (
+    FACEWAREHOUSE_SHAPES as FACEWAREHOUSE_SHAPES,
+    FaceWarehouseData as FaceWarehouseData,
+    facewarehouse_subject_id as facewarehouse_subject_id,
+    list_facewarehouse_subjects as list_facewarehouse_subjects,
+    read_blendshapes as read_blendshapes,
+    read_facewarehouse as read_facewarehouse,
+    read_facewarehouse_faces as read_facewarehouse_faces,
+    read_facewarehouse_poses as read_facewarehouse_poses,
+    write_blendshapes as write_blendshapes,
+    write_facewarehouse as write_facewarehouse,
+    write_facewarehouse_poses as write_facewarehouse_poses,
+)
 from ._folds import (
     AU_UNION as AU_UNION,
     BP4D_AUS as BP4D_AUS,
