@@ -29,6 +29,23 @@ from ._bosphorus_names import (
     bosphorus_name as bosphorus_name,
     parse_bosphorus_name as parse_bosphorus_name,
 )
+from ._bosphorus_sdm import (
+    BOSPHORUS_CAU_CODES as BOSPHORUS_CAU_CODES,
+    BOSPHORUS_EMOTION_CODES as BOSPHORUS_EMOTION_CODES,
+    BOSPHORUS_LFAU_CODES as BOSPHORUS_LFAU_CODES,
+    BOSPHORUS_OCCLUSIONS as BOSPHORUS_OCCLUSIONS,
+    BOSPHORUS_ROTATIONS as BOSPHORUS_ROTATIONS,
+    BOSPHORUS_UFAU_CODES as BOSPHORUS_UFAU_CODES,
+    GT_SUFFIX as GT_SUFFIX,
+    SdmGroundTruth as SdmGroundTruth,
+    SdmSample as SdmSample,
+    bosphorus_pose as bosphorus_pose,
+    read_pts as read_pts,
+    read_sdm_ground_truth as read_sdm_ground_truth,
+    sdm_samples as sdm_samples,
+    write_pts as write_pts,
+    write_sdm_ground_truth as write_sdm_ground_truth,
+)
 from ._bp4d import (
     BP4D_INTENSITY_DIRS as BP4D_INTENSITY_DIRS,
     BP4D_OCC_MAX_AU as BP4D_OCC_MAX_AU,
