@@ -1,4 +1,4 @@
-"""`python -m tools.make_synthetic --layout {bp4d,disfa,bosphorus} --preset {tiny,small,full} --out DIR`.
+"""`python -m tools.make_synthetic --layout {bp4d,disfa,bosphorus} --preset {tiny,small,full,sdm} --out DIR`.
 
 Generates the synthetic dataset in the real on-disk layout (AU episodes -> muscle activations ->
 full spring-mass dynamics on each subject's mesh -> head pose, camera, landmark-detector noise ->
@@ -8,7 +8,9 @@ frames, wall time and frames/second.
 Layouts: `bp4d` (aujax.synth.generate_bp4d: subjects x 8 tasks), `disfa`
 (aujax.synth._disfa.generate_disfa: one stimulus video per subject, 12 AU intensities,
 66 landmarks, PNG frames) and `bosphorus` (aujax.synth._bosphorus.generate_bosphorus: one
-posed apex scan per subject and pose; a "frame" is a sample). `--subjects`, `--frames`, `--poses`
+posed apex scan per subject and pose; a "frame" is a sample; `--preset sdm`: seed 004's preset,
+aujax.synth._bosphorus_sdm, one progress step per subject, `--poses` selects sample classes such
+as `N_N,YR_R90,O_EYE`). `--subjects`, `--frames`, `--poses`
 and `--image-size` make smaller runs (the `small` bp4d and disfa presets render 64 px crops by
 default; `--image-size 128` for the presets' 128 px); bad values exit with status 2.
 """
@@ -45,7 +47,7 @@ def _csv(text):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.make_synthetic", description=__doc__)
     ap.add_argument("--layout", choices=("bp4d", "disfa", "bosphorus"), default="bp4d")
-    ap.add_argument("--preset", choices=("tiny", "small", "full"), default="tiny")
+    ap.add_argument("--preset", choices=("tiny", "small", "full", "sdm"), default="tiny")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-vertices", type=int, default=None)
@@ -92,7 +94,12 @@ def main(argv=None) -> int:
             from aujax.synth._bosphorus import generate_bosphorus
 
             poses = _csv(args.poses)
-            bar = _Bar(n_subjects * len(preset.tasks if poses is None else poses), unit="samples")
+            if args.preset == "sdm":  # one progress line per subject
+                bar = _Bar(n_subjects, unit="subjects")
+            else:
+                bar = _Bar(
+                    n_subjects * len(preset.tasks if poses is None else poses), unit="samples"
+                )
             summary = generate_bosphorus(
                 args.out, size=args.preset, seed=args.seed, n_vertices=args.n_vertices,
                 subjects=subjects, poses=poses, image_size=args.image_size, progress=bar,
@@ -105,6 +112,11 @@ def main(argv=None) -> int:
         f"physics {summary['physics_seconds']:.1f} s, rendering {summary['rendering_seconds']:.1f} s,"
         f" writing {summary['writing_seconds']:.1f} s"
     )
+    if "failure_fraction" in summary:
+        print(
+            f"landmark detection failed on {summary['detection_failures']} of "
+            f"{summary['samples']} samples ({100 * summary['failure_fraction']:.1f} %)"
+        )
     print(
         f"make_synthetic: {summary['frames']} frames of {args.layout}/{args.preset} in {wall:.0f} s "
         f"({summary['frames'] / wall:.1f} frames/s) -> {args.out}"

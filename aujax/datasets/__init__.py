@@ -1,4 +1,4 @@
-"""Datasets: the real on-disk layouts (BP4D, DISFA, Bosphorus) read and written, the official
+"""Datasets: the real on-disk layouts (BP4D, DISFA, Bosphorus, FaceWarehouse) read and written, the official
 subject folds, the TFDS builders, grain loaders and the per-frame tables experiments train from
 (DESIGN §6.2-6.3, REFERENCE §1-2).
 
@@ -29,6 +29,23 @@ from ._bosphorus_names import (
     bosphorus_name as bosphorus_name,
     parse_bosphorus_name as parse_bosphorus_name,
 )
+from ._bosphorus_sdm import (
+    BOSPHORUS_CAU_CODES as BOSPHORUS_CAU_CODES,
+    BOSPHORUS_EMOTION_CODES as BOSPHORUS_EMOTION_CODES,
+    BOSPHORUS_LFAU_CODES as BOSPHORUS_LFAU_CODES,
+    BOSPHORUS_OCCLUSIONS as BOSPHORUS_OCCLUSIONS,
+    BOSPHORUS_ROTATIONS as BOSPHORUS_ROTATIONS,
+    BOSPHORUS_UFAU_CODES as BOSPHORUS_UFAU_CODES,
+    GT_SUFFIX as GT_SUFFIX,
+    SdmGroundTruth as SdmGroundTruth,
+    SdmSample as SdmSample,
+    bosphorus_pose as bosphorus_pose,
+    read_pts as read_pts,
+    read_sdm_ground_truth as read_sdm_ground_truth,
+    sdm_samples as sdm_samples,
+    write_pts as write_pts,
+    write_sdm_ground_truth as write_sdm_ground_truth,
+)
 from ._bp4d import (
     BP4D_INTENSITY_DIRS as BP4D_INTENSITY_DIRS,
     BP4D_OCC_MAX_AU as BP4D_OCC_MAX_AU,
@@ -50,6 +67,19 @@ from ._disfa import (
     write_disfa_sequence as write_disfa_sequence,
 )
 from ._dlib_xml import AnnotatedFace as AnnotatedFace, read_dlib_landmarks as read_dlib_landmarks
+from ._facewarehouse import (
+    FACEWAREHOUSE_SHAPES as FACEWAREHOUSE_SHAPES,
+    FaceWarehouseData as FaceWarehouseData,
+    facewarehouse_subject_id as facewarehouse_subject_id,
+    list_facewarehouse_subjects as list_facewarehouse_subjects,
+    read_blendshapes as read_blendshapes,
+    read_facewarehouse as read_facewarehouse,
+    read_facewarehouse_faces as read_facewarehouse_faces,
+    read_facewarehouse_poses as read_facewarehouse_poses,
+    write_blendshapes as write_blendshapes,
+    write_facewarehouse as write_facewarehouse,
+    write_facewarehouse_poses as write_facewarehouse_poses,
+)
 from ._folds import (
     AU_UNION as AU_UNION,
     BP4D_AUS as BP4D_AUS,

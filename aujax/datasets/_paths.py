@@ -10,7 +10,11 @@ import pathlib
 
 __all__ = ["DATASET_ENV", "cache_root", "given_copy"]
 
-DATASET_ENV = {"bp4d": "AUJAX_BP4D_DIR", "disfa": "AUJAX_DISFA_DIR"}
+DATASET_ENV = {
+    "bp4d": "AUJAX_BP4D_DIR",
+    "disfa": "AUJAX_DISFA_DIR",
+    "bosphorus": "AUJAX_BOSPHORUS_DIR",
+}
 
 
 def cache_root(cache_dir: str = "") -> pathlib.Path:
@@ -23,8 +27,9 @@ def given_copy(kind: str, given: str = "") -> pathlib.Path | None:
     """The directory of a dataset copy given in the config or the environment, else None.
 
     Args:
-        kind: ``"bp4d"`` or ``"disfa"``.
-        given: the config's ``data.{kind}_dir`` ("" : ``$AUJAX_BP4D_DIR`` / ``$AUJAX_DISFA_DIR``).
+        kind: ``"bp4d"``, ``"disfa"`` or ``"bosphorus"``.
+        given: the config's ``data.{kind}_dir`` ("" : ``$AUJAX_BP4D_DIR`` / ``$AUJAX_DISFA_DIR`` /
+            ``$AUJAX_BOSPHORUS_DIR``).
 
     Raises:
         ValueError: an unknown kind, or a given path that is not a directory.

@@ -1,4 +1,5 @@
-"""The face: procedural template, landmarks, identity, muscles, FACS table, blendshapes, OBJ I/O."""
+"""The face: procedural template, landmarks, identity, muscles, FACS table, blendshapes, bilinear
+identity x expression model, OBJ I/O."""
 
 from ._anthropometry import (
     FACIAL_MEASURES as FACIAL_MEASURES,
@@ -7,6 +8,7 @@ from ._anthropometry import (
     facial_measures as facial_measures,
 )
 from ._au_checks import AUCheck as AUCheck, au_motion_checks as au_motion_checks
+from ._bilinear import HOSVD as HOSVD, BilinearModel as BilinearModel, hosvd as hosvd
 from ._blendshapes import BlendshapeModel as BlendshapeModel
 from ._calibration import (
     CalibrationWarp as CalibrationWarp,

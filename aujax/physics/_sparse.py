@@ -54,16 +54,25 @@ def _assemble_spring_blocks(springs: np.ndarray, blocks: np.ndarray, n: int) -> 
     return sp.coo_matrix((vals, (rows, cols)), shape=(3 * n, 3 * n)).tocsr()
 
 
-def sparse_hessian(system: SpringMassSystem, u) -> sp.csr_matrix:
+def sparse_hessian(
+    system: SpringMassSystem, u, *, constant: tuple[sp.spmatrix, sp.csr_matrix] | None = None
+) -> sp.csr_matrix:
     """The Hessian of `elastic_energy` at displacement u as a (3n, 3n) SciPy CSR matrix.
 
-    Row/column 3 i + c is coordinate c of vertex i.
+    Row/column 3 i + c is coordinate c of vertex i. ``constant`` may pass the u-independent part
+    (anchors + hinges, :func:`_constant_hessian`) computed once.
     """
     blocks = np.asarray(_spring_blocks(system, jnp.asarray(u, dtype=system.rest.dtype)))
     n = system.rest.shape[0]
     h = _assemble_spring_blocks(np.asarray(system.springs), blocks, n)
+    anchors, hinges = _constant_hessian(system) if constant is None else constant
+    return (h + anchors + hinges).tocsr()  # this order: the same bits as before the cache
+
+
+def _constant_hessian(system: SpringMassSystem) -> tuple[sp.spmatrix, sp.csr_matrix]:
+    """The u-independent parts of the Hessian: anchor springs (diagonal) and hinge bending."""
     anchors = np.repeat(np.asarray(system.anchor_stiffness), 3)
-    return (h + sp.diags(anchors) + _hinge_hessian(system)).tocsr()
+    return sp.diags(anchors), _hinge_hessian(system)
 
 
 def _hinge_hessian(system: SpringMassSystem) -> sp.csr_matrix:
@@ -90,6 +99,10 @@ def _norm(x: np.ndarray) -> float:
     fight XLA's pool and SuperLU's solves (twice the time per iteration at 30,000 vertices).
     """
     return float(np.sqrt(np.sum(x * x)))
+
+
+_GRAD = jax.jit(jax.grad(elastic_energy, argnums=1))
+_ENERGY = jax.jit(elastic_energy)
 
 
 @dataclasses.dataclass
@@ -119,14 +132,16 @@ class SparseEquilibriumSolver:
             )
         self.system = system
         self.n = system.rest.shape[0]
+        self._constant = _constant_hessian(system)
         # SPD: a symmetric ordering without pivoting keeps Cholesky-like fill (at 30,000 vertices
         # several times faster to factorise and to solve than SciPy's default pivoting)
         self._lu = spla.splu(
-            sparse_hessian(system, np.zeros((self.n, 3))).tocsc(), permc_spec="MMD_AT_PLUS_A",
+            sparse_hessian(system, np.zeros((self.n, 3)), constant=self._constant).tocsc(),
+            permc_spec="MMD_AT_PLUS_A",
             diag_pivot_thresh=0.0, options={"SymmetricMode": True},
         )  # fmt: skip
-        self._grad = jax.jit(jax.grad(elastic_energy, argnums=1))
-        self._energy = jax.jit(elastic_energy)
+        self._grad = _GRAD  # module-level: one compilation serves every solver of a topology
+        self._energy = _ENERGY
 
     def linear_response(self, f_ext) -> np.ndarray:
         """H(0)^{-1} f: the linearised static displacement, shape (n, 3)."""
@@ -154,7 +169,7 @@ class SparseEquilibriumSolver:
                 return u.reshape(self.n, 3), EquilibriumStats(res, it, cg_total)
             if it == max_newton:
                 break
-            h = sparse_hessian(self.system, u.reshape(self.n, 3))
+            h = sparse_hessian(self.system, u.reshape(self.n, 3), constant=self._constant)
             count = []
             step, _ = spla.cg(
                 h, r, M=prec, rtol=min(0.1 * res, 1e-2), maxiter=max_cg, callback=count.append

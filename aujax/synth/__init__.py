@@ -10,7 +10,9 @@ Modules: ``_streams`` (random streams), ``_episodes`` (contexts, episodes, AU tr
 actions, subject synergies, co-contraction, realistic activation dynamics), ``_rig``, ``_subject``
 (a subject's body and simulated sequences), ``_capture`` (the video camera), ``_crops``, ``_video`` (filming a
 subject's sequences), ``_pipeline`` (physics -> render -> write, shared by the generators),
-``_bp4d``, ``_disfa``, ``_bosphorus`` (the generators) and ``_default``.
+``_bp4d``, ``_disfa``, ``_bosphorus`` (the generators; ``_bosphorus_sdm`` the Bosphorus-like
+preset of seed 004), ``_facewarehouse`` (identities x expressions as static equilibria, in
+FaceWarehouse's layout) and ``_default``.
 """
 
 from ..datasets import BP4D_AUS as BP4D_AUS, DISFA_AUS as DISFA_AUS
@@ -24,6 +26,16 @@ from ._bosphorus import (
     BOSPHORUS_EMOTIONS as BOSPHORUS_EMOTIONS,
     bosphorus_sample_name as bosphorus_sample_name,
     generate_bosphorus as generate_bosphorus,
+)
+from ._bosphorus_sdm import (
+    SDM_DETECTOR as SDM_DETECTOR,
+    LandmarkDetector as LandmarkDetector,
+    SdmShot as SdmShot,
+    generate_bosphorus_sdm as generate_bosphorus_sdm,
+    landmark_visibility as landmark_visibility,
+    occluder_mesh as occluder_mesh,
+    sdm_plan as sdm_plan,
+    sdm_sample_classes as sdm_sample_classes,
 )
 from ._bp4d import generate_bp4d as generate_bp4d
 from ._capture import (
@@ -39,6 +51,7 @@ from ._coding import (
 )
 from ._contexts import (
     BOSPHORUS_CONTEXTS as BOSPHORUS_CONTEXTS,
+    BOSPHORUS_SDM_CONTEXTS as BOSPHORUS_SDM_CONTEXTS,
     BP4D_BASE_RATES as BP4D_BASE_RATES,
     BP4D_CONTEXTS as BP4D_CONTEXTS,
     DISFA_BASE_RATES as DISFA_BASE_RATES,
@@ -65,6 +78,21 @@ from ._episodes import (
     episode_envelope as episode_envelope,
     neutral_style as neutral_style,
     sample_episodes as sample_episodes,
+)
+from ._facewarehouse import (
+    FACEWAREHOUSE_EXPRESSION_AUS as FACEWAREHOUSE_EXPRESSION_AUS,
+    FACEWAREHOUSE_EXPRESSIONS as FACEWAREHOUSE_EXPRESSIONS,
+    FACEWAREHOUSE_INTENSITY as FACEWAREHOUSE_INTENSITY,
+    FACEWAREHOUSE_POSE_AUS as FACEWAREHOUSE_POSE_AUS,
+    FACEWAREHOUSE_POSES as FACEWAREHOUSE_POSES,
+    FACEWAREHOUSE_SUBJECTS as FACEWAREHOUSE_SUBJECTS,
+    StaticSolution as StaticSolution,
+    central_face_vertices as central_face_vertices,
+    facewarehouse_activations as facewarehouse_activations,
+    facewarehouse_landmark_embedding as facewarehouse_landmark_embedding,
+    facewarehouse_landmark_vertices as facewarehouse_landmark_vertices,
+    generate_facewarehouse as generate_facewarehouse,
+    static_equilibria as static_equilibria,
 )
 from ._presets import (
     BOSPHORUS_SUBJECTS as BOSPHORUS_SUBJECTS,

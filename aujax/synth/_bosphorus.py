@@ -89,7 +89,8 @@ _SADDLE = {"Nose saddle right": 39, "Nose saddle left": 42}  # inner eye corner 
 
 
 def bosphorus_sample_name(subject: str, pose: str, index: int = 0) -> BosphorusName:
-    """The sample name of a preset pose, e.g. ``("bs001", "CAU_1+2")`` -> ``bs001_CAU_A1A2_0``.
+    """The sample name of a preset pose, e.g. ``("bs001", "CAU_1+2")`` -> ``bs001_CAU_A1A2_0``
+    (codes already in the file form, ``"CAU_A22A25"``, are kept).
 
     Args:
         subject: ``"bsXXX"`` subject ID.
@@ -102,7 +103,7 @@ def bosphorus_sample_name(subject: str, pose: str, index: int = 0) -> BosphorusN
     cls, _, code = pose.partition("_")
     if not code:
         raise ValueError(f"pose: expected '{{CLASS}}_{{CODE}}', got {pose!r}")
-    if cls == "CAU":
+    if cls == "CAU" and "+" in code:
         code = "".join(f"A{int(au)}" for au in code.split("+"))
     return BosphorusName(subject, cls, code, index)
 
@@ -125,7 +126,7 @@ def generate_bosphorus(
 
     Args:
         root: output folder (the Bosphorus "manual directory").
-        size: preset size, ``"tiny"``, ``"small"`` or ``"full"``.
+        size: preset size, ``"tiny"``, ``"small"``, ``"full"`` or ``"sdm"`` (below).
         seed: the one seed everything is derived from.
         n_vertices: mesh resolution of the face (default: 600 for tiny, 1500 otherwise).
         subjects: optional subset of the preset's subjects (``bsXXX``).
@@ -143,7 +144,19 @@ def generate_bosphorus(
 
     Raises:
         ValueError: an unknown size, subject or pose, ``settle`` < 0.
+
+    ``size="sdm"`` writes the preset of seed 004 instead
+    (:func:`aujax.synth._bosphorus_sdm.generate_bosphorus_sdm`: the real sample classes, static
+    equilibria, head rotations, occlusions, detector landmarks and the true mesh beside each
+    sample); ``poses`` then selects sample classes, and ``save_meshes`` is implied.
     """
+    if size == "sdm":
+        from ._bosphorus_sdm import generate_bosphorus_sdm
+
+        return generate_bosphorus_sdm(
+            root, seed=seed, n_vertices=n_vertices, subjects=subjects, classes=poses,
+            image_size=image_size, settle=settle, progress=progress, realism=realism,
+        )  # fmt: skip
     preset = get_preset("bosphorus", size)
     if realism is not None:
         if not isinstance(realism, MuscleRealism):
@@ -184,6 +197,14 @@ def _bosphorus_landmarks(lm68: np.ndarray, vertices: np.ndarray, saddle_idx) -> 
         else:
             out[i] = vertices[saddle_idx[name]]
     return out
+
+
+def _saddle_vertices(rest: np.ndarray, lm_rest: np.ndarray) -> dict[str, int]:
+    """The nose-saddle vertices: nearest, on the neutral face, to ``0.55 p27 + 0.45 p39 / p42``."""
+    return {
+        n: int(np.argmin(np.sum((rest - (0.55 * lm_rest[27] + 0.45 * lm_rest[k])) ** 2, 1)))
+        for n, k in _SADDLE.items()
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,10 +251,7 @@ class _BosphorusStages:
         body = self.cast.physique(subject)
         rest = body.rig.rest
         lm_rest = rig_landmarks(body.rig, np.zeros((1,) + rest.shape))[0]
-        saddle = {
-            n: int(np.argmin(np.sum((rest - (0.55 * lm_rest[27] + 0.45 * lm_rest[k])) ** 2, 1)))
-            for n, k in _SADDLE.items()
-        }
+        saddle = _saddle_vertices(rest, lm_rest)
         return body, saddle, [self._pose(body, subject, pose) for pose in self.poses]
 
     def _pose(self, body: SubjectPhysique, subject: str, pose: str) -> _Posed:

@@ -19,6 +19,7 @@ from ._episodes import Context
 
 __all__ = [
     "BOSPHORUS_CONTEXTS",
+    "BOSPHORUS_SDM_CONTEXTS",
     "BP4D_BASE_RATES",
     "BP4D_CONTEXTS",
     "DISFA_BASE_RATES",
@@ -223,6 +224,54 @@ BOSPHORUS_CONTEXTS: Final = tuple(
         posed=True,
     )
     for name, combo in _BOSPHORUS_POSES
+)
+
+# The sdm preset (seed 004): the real Bosphorus expression classes (aujax.datasets._bosphorus_sdm),
+# each a posed context named "{CLASS}_{CODE}" as the sample. Bosphorus poses AUs the face model's
+# 17 do not span; they are approximated by the nearest combination of its AUs (docs/data.md,
+# "Bosphorus-like sdm preset"): 16 (lower lip depressor) by 25, whose muscle is the depressor labii
+# inferioris; 18 (lip pucker) by 23 + 24; 22 (lip funneler) by 23 + 25; 27 (mouth stretch) by a
+# strong 26 + 25 + 20; 28 (lip suck) by 24 + 17; 34 (cheek puff: air pressure, not modelled) by
+# 24 + 14; 43 (eyes closed) by a strong 7 + 6; 44 (squint) by 7. "12L" / "12R" are AU 12 on the
+# subject's left / right side only (the generator zeroes the other side's drive); "12LW" and the
+# "12lw" of "A26A12lw" are read as a weak AU 12 (unverified).
+_EMOTION_POSES: Final = {name: combo for name, combo in _BOSPHORUS_POSES if name.startswith("E_")}
+_SDM_POSES: Final = (
+    ("N_N", {}, None),
+    *((name, combo, None) for name, combo in _EMOTION_POSES.items()),
+    *((f"LFAU_{au}", {au: 1.0}, None) for au in (9, 10, 12)),
+    ("LFAU_12L", {12: 1.0}, None),
+    ("LFAU_12R", {12: 1.0}, None),
+    ("LFAU_12LW", {12: 1.0}, (1.5, 0.4)),
+    *((f"LFAU_{au}", {au: 1.0}, None) for au in (14, 15)),
+    ("LFAU_16", {25: 1.0}, None),
+    ("LFAU_17", {17: 1.0}, None),
+    ("LFAU_18", {23: 1.0, 24: 0.5}, None),
+    ("LFAU_20", {20: 1.0}, None),
+    ("LFAU_22", {23: 1.0, 25: 0.6}, None),
+    *((f"LFAU_{au}", {au: 1.0}, None) for au in (23, 24, 25, 26)),
+    ("LFAU_27", {26: 1.0, 25: 1.0, 20: 0.4}, (4.5, 0.3)),
+    ("LFAU_28", {24: 1.0, 17: 0.6}, None),
+    ("LFAU_34", {24: 0.8, 14: 0.5}, None),
+    *((f"UFAU_{au}", {au: 1.0}, None) for au in (1, 2, 4)),
+    ("UFAU_43", {7: 1.0, 6: 0.3}, (4.5, 0.3)),
+    ("UFAU_44", {7: 1.0}, (3.0, 0.5)),
+    ("CAU_A1A2", {1: 1.0, 2: 1.0}, None),
+    ("CAU_A22A25", {23: 1.0, 25: 1.0}, None),
+    ("CAU_A26A12lw", {26: 1.0, 12: 0.4}, None),
+)
+BOSPHORUS_SDM_CONTEXTS: Final = tuple(
+    Context(
+        name=name,
+        description="neutral face" if not combo else f"posed {name}",
+        prototypes=((combo, 1.0),) if combo else (),
+        episode_rate=0.0,
+        single_rate=0.0,
+        intensity=(3.5, 0.6) if intensity is None else intensity,
+        onset=(0.4, 0.2),
+        posed=True,
+    )
+    for name, combo, intensity in _SDM_POSES
 )
 
 

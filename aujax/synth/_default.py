@@ -6,9 +6,11 @@ import pathlib
 import time
 
 from ..datasets import DATASET_ENV, given_copy
+from ._bosphorus import generate_bosphorus
 from ._bp4d import generate_bp4d
 from ._crops import DEFAULT_IMAGE_SIZE
 from ._disfa import generate_disfa
+from ._presets import get_preset
 
 
 __all__ = ["TEMPLATE_TAG", "dataset_root"]
@@ -36,17 +38,18 @@ def dataset_root(
     """The dataset copy an experiment reads, and whether it is synthetic.
 
     Args:
-        kind: ``"bp4d"`` or ``"disfa"``.
+        kind: ``"bp4d"``, ``"disfa"`` or ``"bosphorus"``.
         given: a copy's directory from the config ("" : ``$AUJAX_BP4D_DIR`` /
-            ``$AUJAX_DISFA_DIR``, else the synthetic default).
-        preset: the synthetic preset generated when no copy is given.
+            ``$AUJAX_DISFA_DIR`` / ``$AUJAX_BOSPHORUS_DIR``, else the synthetic default).
+        preset: the synthetic preset generated when no copy is given (Bosphorus: ``"sdm"`` for
+            seed 004, or the AU presets ``"tiny"`` / ``"small"`` / ``"full"``).
         seed: the generator's seed.
         cache: the cache directory (:func:`cache_root`); the synthetic copy lives in
             ``datasets/{kind}_synthetic_{preset}_{S}px_seed{seed}{TEMPLATE_TAG}`` and is generated
             once (a ``synthetic/COMPLETE`` marker is written last, so an interrupted generation
             reruns).
         image_size: the crop side S the synthetic copy is rendered at (None: the preset's
-            default, :data:`DEFAULT_IMAGE_SIZE`).
+            default, :data:`DEFAULT_IMAGE_SIZE`; Bosphorus: the preset's capture size).
         log: progress lines.
 
     Raises:
@@ -56,7 +59,10 @@ def dataset_root(
     if path is not None:
         return path, (path / "synthetic").is_dir()
     env = DATASET_ENV[kind]
-    size = int(image_size or DEFAULT_IMAGE_SIZE[preset])
+    if kind == "bosphorus":
+        size = int(image_size or get_preset("bosphorus", preset).capture.image_size[0])
+    else:
+        size = int(image_size or DEFAULT_IMAGE_SIZE[preset])
     path = cache / "datasets" / f"{kind}_synthetic_{preset}_{size}px_seed{seed}{TEMPLATE_TAG}"
     done = path / "synthetic" / "COMPLETE"
     if done.exists():
@@ -66,7 +72,7 @@ def dataset_root(
         f"No {kind.upper()} copy given (data.{kind}_dir or ${env}): generating the synthetic "
         f"{kind.upper()}-like '{preset}' dataset once into {path}."
     )
-    gen = generate_bp4d if kind == "bp4d" else generate_disfa
+    gen = {"bp4d": generate_bp4d, "disfa": generate_disfa, "bosphorus": generate_bosphorus}[kind]
     t0 = time.perf_counter()
     summary = gen(path, size=preset, seed=seed, image_size=size, progress=None)
     done.write_text(json.dumps(summary))

@@ -9,7 +9,7 @@ from typing import Final
 from ..datasets import BP4D_AUS, BP4D_SUBJECTS, DISFA_AUS, DISFA_SUBJECTS
 from ..face import AU_IDS
 from ._coding import Coding
-from ._contexts import BOSPHORUS_CONTEXTS, BP4D_CONTEXTS, DISFA_CONTEXTS
+from ._contexts import BOSPHORUS_CONTEXTS, BOSPHORUS_SDM_CONTEXTS, BP4D_CONTEXTS, DISFA_CONTEXTS
 from ._episodes import Context
 from ._realism import MuscleRealism
 
@@ -46,7 +46,8 @@ class Preset:
 
     Attributes:
         dataset: ``"bp4d"``, ``"disfa"`` or ``"bosphorus"``.
-        size: ``"tiny"``, ``"small"`` or ``"full"``.
+        size: ``"tiny"``, ``"small"`` or ``"full"`` (and ``"sdm"`` for the Bosphorus-like
+            preset of seed 004).
         subjects: subject IDs (the real ones, so the official folds apply).
         tasks: the contexts every subject performs.
         frames_per_task: frames per (subject, task) sequence.
@@ -128,9 +129,9 @@ def _make_presets() -> dict[str, dict[str, Preset]]:
             _DISFA_CODING, _DISFA_CAPTURE, DISFA_AUS,
         )  # fmt: skip
 
-    def bosphorus(size, subjects, frames):
+    def bosphorus(size, subjects, frames, tasks=BOSPHORUS_CONTEXTS):
         return Preset(
-            "bosphorus", size, subjects, BOSPHORUS_CONTEXTS, frames, 25.0, 0.2, 0.05, (0.2, 0.5),
+            "bosphorus", size, subjects, tasks, frames, 25.0, 0.2, 0.05, (0.2, 0.5),
             _BOSPHORUS_CODING, _BOSPHORUS_CAPTURE, AU_IDS,
         )  # fmt: skip
 
@@ -149,6 +150,9 @@ def _make_presets() -> dict[str, dict[str, Preset]]:
             "tiny": bosphorus("tiny", BOSPHORUS_SUBJECTS[:3], 5),
             "small": bosphorus("small", BOSPHORUS_SUBJECTS, 1),
             "full": bosphorus("full", BOSPHORUS_SUBJECTS, 1),
+            # seed 004: the real sample classes, expressions as static equilibria, head poses,
+            # occlusions and detector landmarks (aujax.synth._bosphorus_sdm)
+            "sdm": bosphorus("sdm", BOSPHORUS_SUBJECTS, 1, BOSPHORUS_SDM_CONTEXTS),
         },
     }
 

@@ -178,7 +178,15 @@ class Cast:
         )  # fmt: skip
 
     def drive(
-        self, physique: SubjectPhysique, intensity, *, subject: str, task: str, rng, warmup: int
+        self,
+        physique: SubjectPhysique,
+        intensity,
+        *,
+        subject: str,
+        task: str,
+        rng,
+        warmup: int,
+        sides=None,
     ) -> Drive:
         """The muscle drive of a sequence, ``warmup`` frames holding its first intensity in front.
 
@@ -188,9 +196,19 @@ class Cast:
         asymmetry from stream ``(seed, dataset, subject, task, "asymmetry")``, co-contraction)
         through :func:`aujax.synth.activation_dynamics` with the realism's dynamics. The excitation
         noise is drawn from ``rng`` (the sequence's capture stream) either way.
+
+        ``sides`` (optional, (17, 2)) replaces the drawn right/left scales of the AUs whose row is
+        finite (NaN rows keep the draws), e.g. a row ``(0, 1)`` makes that AU act on the subject's
+        left side only (Bosphorus ``LFAU_12L``); it needs the realistic branch (realism not off).
         """
         x = _held_in_front(intensity, warmup)
         realism = self.realism
+        if sides is not None:
+            sides = np.asarray(sides, dtype=np.float64)
+            if sides.shape != (len(AU_IDS), 2) or np.any(sides < 0) or np.any(np.isinf(sides)):
+                raise ValueError(f"sides must be a ({len(AU_IDS)}, 2) array of scales >= 0 or NaN.")
+            if realism == MuscleRealism.off():
+                raise ValueError("sides needs the realistic drive (the preset's realism is off).")
         if realism == MuscleRealism.off():
             acts = muscle_activations(
                 x, self.au_activations, fps=self.fps, rng=rng, gains=physique.gains,
@@ -200,6 +218,8 @@ class Cast:
         scale = event_side_scales(
             x, realism, stream_rng(self.seed, self.dataset, subject, task, "asymmetry")
         )
+        if sides is not None:
+            scale = np.where(np.isnan(sides)[None], scale, sides[None])
         synergy = self.au_activations if physique.synergy is None else physique.synergy
         e = realistic_excitation(x, synergy, scale, realism=realism, gains=physique.gains)
         acts = activation_dynamics(e, fps=self.fps, rng=rng, dynamics=realism.dynamics)

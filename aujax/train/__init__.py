@@ -3,6 +3,8 @@
 * :mod:`~aujax.train._metrics` — frame-based F1 with 9s skipped, ICC(3,1), MAE, MSE (REFERENCE §3);
 * :mod:`~aujax.train._force_metrics` — estimated muscle activity against the truth on what the
   physics identifies (per AU synergy, per bilateral pair, null-space-invariant error);
+* :mod:`~aujax.train._reconstruction` — 3D reconstruction errors of seed 004: depth RMSE (eq. 14),
+  mean vertex distance (eq. 15), central-face regions, alignment, CED curves, grouped tables;
 * :mod:`~aujax.train._thresholds` — per-AU thresholds of continuous scores chosen on training rows;
 * :mod:`~aujax.train._losses` — the masked AU loss every detector trains with;
 * :mod:`~aujax.train._inputs` — uint8 crops to the image networks' float input;
@@ -63,6 +65,19 @@ from ._protocol import (
     SubjectFolds as SubjectFolds,
     au_header as au_header,
     fold_f1_lines as fold_f1_lines,
+)
+from ._reconstruction import (
+    ALIGNMENTS as ALIGNMENTS,
+    align_prediction as align_prediction,
+    ced as ced,
+    central_face_mask as central_face_mask,
+    depth_rmse as depth_rmse,
+    error_table_csv as error_table_csv,
+    error_table_markdown as error_table_markdown,
+    grouped_errors as grouped_errors,
+    mean_vertex_distance as mean_vertex_distance,
+    reconstruction_errors as reconstruction_errors,
+    vertex_distances as vertex_distances,
 )
 from ._runs import (
     RunLog as RunLog,
