@@ -55,7 +55,7 @@ def _assemble_spring_blocks(springs: np.ndarray, blocks: np.ndarray, n: int) -> 
 
 
 def sparse_hessian(
-    system: SpringMassSystem, u, *, constant: sp.csr_matrix | None = None
+    system: SpringMassSystem, u, *, constant: tuple[sp.spmatrix, sp.csr_matrix] | None = None
 ) -> sp.csr_matrix:
     """The Hessian of `elastic_energy` at displacement u as a (3n, 3n) SciPy CSR matrix.
 
@@ -65,13 +65,14 @@ def sparse_hessian(
     blocks = np.asarray(_spring_blocks(system, jnp.asarray(u, dtype=system.rest.dtype)))
     n = system.rest.shape[0]
     h = _assemble_spring_blocks(np.asarray(system.springs), blocks, n)
-    return (h + (_constant_hessian(system) if constant is None else constant)).tocsr()
+    anchors, hinges = _constant_hessian(system) if constant is None else constant
+    return (h + anchors + hinges).tocsr()  # this order: the same bits as before the cache
 
 
-def _constant_hessian(system: SpringMassSystem) -> sp.csr_matrix:
-    """The u-independent part of the Hessian: anchor springs and hinge bending."""
+def _constant_hessian(system: SpringMassSystem) -> tuple[sp.spmatrix, sp.csr_matrix]:
+    """The u-independent parts of the Hessian: anchor springs (diagonal) and hinge bending."""
     anchors = np.repeat(np.asarray(system.anchor_stiffness), 3)
-    return (sp.diags(anchors) + _hinge_hessian(system)).tocsr()
+    return sp.diags(anchors), _hinge_hessian(system)
 
 
 def _hinge_hessian(system: SpringMassSystem) -> sp.csr_matrix:
