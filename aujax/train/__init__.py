@@ -5,6 +5,8 @@
   physics identifies (per AU synergy, per bilateral pair, null-space-invariant error);
 * :mod:`~aujax.train._reconstruction` — 3D reconstruction errors of seed 004: depth RMSE (eq. 14),
   mean vertex distance (eq. 15), central-face regions, alignment, CED curves, grouped tables;
+* :mod:`~aujax.train._osvr` — ordinal support vector regression (Zhao et al., CVPR 2016), a linear
+  model solved to a certified optimum by dual coordinate descent; seed 002's OSVR judge;
 * :mod:`~aujax.train._thresholds` — per-AU thresholds of continuous scores chosen on training rows;
 * :mod:`~aujax.train._losses` — the masked AU loss every detector trains with;
 * :mod:`~aujax.train._inputs` — uint8 crops to the image networks' float input;
@@ -48,6 +50,12 @@ from ._metrics import (
     icc31 as icc31,
     intensity_metrics as intensity_metrics,
     table_f1 as table_f1,
+)
+from ._osvr import (
+    OSVR as OSVR,
+    fit_osvr as fit_osvr,
+    ordinal_pairs_from_labels as ordinal_pairs_from_labels,
+    ordinal_pairs_from_segments as ordinal_pairs_from_segments,
 )
 from ._parallel import (
     DATA_AXIS as DATA_AXIS,
