@@ -117,7 +117,7 @@ class OSVR:
             raise ValueError(
                 f"x must have {self.coef.shape[-1]} features in its last axis, got shape {x.shape}."
             )
-        return x @ self.coef + self.intercept
+        return x.astype(self.coef.dtype) @ self.coef + self.intercept
 
 
 def _check_hyper(name: str, value, *, positive: bool = False) -> None:
@@ -237,8 +237,10 @@ def fit_osvr(
             f"pairs must be an int array of shape (p, 2), got shape {pairs.shape}, "
             f"dtype {pairs.dtype}."
         )
-    if is_concrete(pairs) and pairs.shape[0] and (
-        int(jnp.min(pairs)) < 0 or int(jnp.max(pairs)) >= n
+    if (
+        is_concrete(pairs)
+        and pairs.shape[0]
+        and (int(jnp.min(pairs)) < 0 or int(jnp.max(pairs)) >= n)
     ):
         raise ValueError(f"pairs must index rows of x, in [0, {n}).")
     pairs = pairs.astype(jnp.int32)
@@ -247,8 +249,8 @@ def fit_osvr(
     return _solve(
         x, y, label_mask, sample_weight, pairs, pair_weight,
         jnp.asarray(c, dtype), jnp.asarray(c_ordinal, dtype), jnp.asarray(epsilon, dtype),
-        jnp.asarray(margin, dtype), jnp.asarray(intercept_scaling, dtype), jnp.asarray(tol, dtype),
-        max_iter=max_iter, loss=loss, fit_intercept=bool(fit_intercept),
+        jnp.asarray(margin, dtype), jnp.asarray(intercept_scaling, dtype),
+        jnp.asarray(fit_intercept, bool), jnp.asarray(tol, dtype), max_iter=max_iter, loss=loss,
     )  # fmt: skip
 
 
@@ -263,7 +265,7 @@ def _weights(w, name: str, size: int, dtype) -> Array:
 
 
 def _rows(x, y, label_mask, sample_weight, pairs, pair_weight, c, c_ordinal, epsilon, margin,
-          scaling, *, fit_intercept: bool):  # fmt: skip
+          scaling, fit_intercept):  # fmt: skip
     """The hinge rows ``(A, e, U)`` of the problem: ``sum_k U_k l(e_k - a_k . w~)``.
 
     Rows of weight 0 (unlabelled frames, padding pairs, ``C = 0``) become ``a = 0, e = -1,
@@ -272,9 +274,9 @@ def _rows(x, y, label_mask, sample_weight, pairs, pair_weight, c, c_ordinal, eps
     """
     n = x.shape[0]
     dtype = x.dtype
-    xa = x
-    if fit_intercept:
-        xa = jnp.concatenate([x, jnp.broadcast_to(scaling, (n, 1)).astype(dtype)], axis=1)
+    # the constant column s (0 without an intercept: its weight is then 0, penalty and all)
+    column = jnp.where(fit_intercept, scaling, 0).astype(dtype)
+    xa = jnp.concatenate([x, jnp.broadcast_to(column, (n, 1))], axis=1)
     a = jnp.concatenate([xa, -xa, xa[pairs[:, 1]] - xa[pairs[:, 0]]], axis=0)
     p = pairs.shape[0]
     e = jnp.concatenate([y - epsilon, -y - epsilon, jnp.broadcast_to(margin, (p,)).astype(dtype)])
@@ -297,12 +299,12 @@ def _objectives(a, e, bound, w, alpha, *, loss: str):
     return primal, dual
 
 
-@functools.partial(jax.jit, static_argnames=("max_iter", "loss", "fit_intercept"))
+@functools.partial(jax.jit, static_argnames=("max_iter", "loss"))
 def _solve(x, y, label_mask, sample_weight, pairs, pair_weight, c, c_ordinal, epsilon, margin,
-           scaling, tol, *, max_iter: int, loss: str, fit_intercept: bool):  # fmt: skip
+           scaling, fit_intercept, tol, *, max_iter: int, loss: str):  # fmt: skip
     a, e, bound = _rows(
         x, y, label_mask, sample_weight, pairs, pair_weight, c, c_ordinal, epsilon, margin,
-        scaling, fit_intercept=fit_intercept,
+        scaling, fit_intercept,
     )  # fmt: skip
     m, dw = a.shape
     dtype = x.dtype
@@ -314,21 +316,24 @@ def _solve(x, y, label_mask, sample_weight, pairs, pair_weight, c, c_ordinal, ep
         ratio = jnp.where(dv < 0, -v / jnp.where(dv < 0, dv, -1), jnp.inf)
         return jnp.minimum(1.0, 0.995 * jnp.min(ratio, initial=jnp.inf)).astype(dtype)
 
-    def newton(state, rc1, rc2):
+    def factor(state):
         # KKT: w = A^T alpha; l1: U - alpha - nu = 0, l2: 2 U xi - alpha = 0;
-        # A w + xi - e - s = 0; alpha s = rc, nu xi = rc (l1). Eliminated to (I + A^T T A) dw = ..
+        # A w + xi - e - s = 0; alpha s = rc1, nu xi = rc2 (l1). Eliminated to
+        # (I + A^T Theta A) dw = r, one Cholesky factor for the predictor and the corrector.
+        _, xi, alpha, s, nu = state
+        theta = 1 / (s / alpha + (xi / nu if l1 else 1 / (2 * bound)))
+        return theta, jnp.linalg.cholesky(eye + (a * theta[:, None]).T @ a)
+
+    def newton(state, theta, chol, rc1, rc2):
         w, xi, alpha, s, nu = state
         r1 = w - a.T @ alpha
         r3 = a @ w + xi - e - s
         if l1:
             r2 = bound - alpha - nu
-            theta = 1 / (s / alpha + xi / nu)
             g = -r3 - (rc2 - xi * r2) / nu + rc1 / alpha
         else:
             r2 = 2 * bound * xi - alpha
-            theta = 1 / (s / alpha + 1 / (2 * bound))
             g = -r3 + r2 / (2 * bound) + rc1 / alpha
-        chol = jnp.linalg.cholesky(eye + (a * theta[:, None]).T @ a)
         dw_ = jax.scipy.linalg.cho_solve((chol, True), -r1 + a.T @ (theta * g))
         d_alpha = theta * (g - a @ dw_)
         d_s = (rc1 - s * d_alpha) / alpha
@@ -361,7 +366,8 @@ def _solve(x, y, label_mask, sample_weight, pairs, pair_weight, c, c_ordinal, ep
         mu = gap_of(state)
         zeros = jnp.zeros_like(s)
         # predictor (affine scaling)
-        aff = newton(state, -alpha * s, -nu * xi if l1 else zeros)
+        theta, chol = factor(state)
+        aff = newton(state, theta, chol, -alpha * s, -nu * xi if l1 else zeros)
         tp, td = steps(state, aff)
         mu_aff = (jnp.dot(alpha + td * aff[2], s + tp * aff[3]) + (
             jnp.dot(nu + td * aff[4], xi + tp * aff[1]) if l1 else 0)) / n_pairs  # fmt: skip
@@ -369,7 +375,7 @@ def _solve(x, y, label_mask, sample_weight, pairs, pair_weight, c, c_ordinal, ep
         # corrector (Mehrotra)
         rc1 = sigma * mu - alpha * s - aff[2] * aff[3]
         rc2 = sigma * mu - nu * xi - aff[4] * aff[1] if l1 else zeros
-        direction = newton(state, rc1, rc2)
+        direction = newton(state, theta, chol, rc1, rc2)
         tp, td = steps(state, direction)
         new = (
             w + tp * direction[0],
@@ -407,7 +413,7 @@ def _solve(x, y, label_mask, sample_weight, pairs, pair_weight, c, c_ordinal, ep
     _, iters, (w, primal, gap), _ = jax.lax.while_loop(cond, body, (state, 0, best, done))
     converged = gap <= tol * jnp.abs(primal)
     d = x.shape[1]
-    intercept = w[d] * scaling if fit_intercept else jnp.zeros((), dtype)
+    intercept = jnp.where(fit_intercept, w[d] * scaling, 0).astype(dtype)
     return OSVR(coef=w[:d], intercept=intercept, primal=primal, gap=gap, iterations=iters,
                 converged=converged)  # fmt: skip
 
