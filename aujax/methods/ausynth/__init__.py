@@ -6,4 +6,33 @@ conditional adversarial autoencoder (eqs. 6-10) with soft labels (eq. 11) and th
 L_R; judged by SVR / OSVR on the parameters and by an image judge on renders.
 """
 
-__all__: list[str] = []
+from ._judges import (
+    JUDGE_KINDS as JUDGE_KINDS,
+    LEVELS as LEVELS,
+    HogLayout as HogLayout,
+    ImageJudge as ImageJudge,
+    LinearJudge as LinearJudge,
+    crop_features as crop_features,
+    fit_image_judge as fit_image_judge,
+    fit_parameter_judges as fit_parameter_judges,
+    image_judge_predict as image_judge_predict,
+    judge_metrics as judge_metrics,
+    judge_predictions as judge_predictions,
+    judge_training_rows as judge_training_rows,
+)
+
+
+__all__: list[str] = [
+    "JUDGE_KINDS",
+    "LEVELS",
+    "HogLayout",
+    "ImageJudge",
+    "LinearJudge",
+    "crop_features",
+    "fit_image_judge",
+    "fit_parameter_judges",
+    "image_judge_predict",
+    "judge_metrics",
+    "judge_predictions",
+    "judge_training_rows",
+]
