@@ -48,15 +48,15 @@ def _parameters(t, basis, rng, noise=0.05):
     return t @ basis + 0.3 + noise * rng.normal(size=(t.shape[0], basis.shape[1]))
 
 
-@pytest.mark.parametrize("kind", ["svr", "osvr"])
-def test_parameter_judges_recover_a_linear_map(kind):
+@pytest.mark.parametrize(("kind", "solver"), [("svr", "sklearn"), ("svr", "jax"), ("osvr", "jax")])
+def test_parameter_judges_recover_a_linear_map(kind, solver):
     rng = np.random.default_rng(0)
     basis = rng.normal(size=(3, 12))
     t, seq = _episodes(10, 20, 3, rng)
     # DISFA-like labels: the intensities rounded to the six levels, 5 % not coded
     y = np.where(rng.uniform(size=t.shape) < 0.05, 9, np.round(t))
-    judge = fit_parameter_judges(_parameters(t, basis, rng), y, kind=kind, sequence=seq,
-                                 aus=(1, 12, 25))  # fmt: skip
+    x = _parameters(t, basis, rng)
+    judge = fit_parameter_judges(x, y, kind=kind, sequence=seq, aus=(1, 12, 25), svr_solver=solver)
     assert isinstance(judge, LinearJudge) and judge.kind == kind and judge.aus == (1, 12, 25)
     assert judge.coef.shape == (3, 12) and judge.intercept.shape == (3,)
     t_test, _ = _episodes(4, 20, 3, np.random.default_rng(1))
@@ -68,6 +68,11 @@ def test_parameter_judges_recover_a_linear_map(kind):
     assert scores["mae_mean"] < 0.2, scores
     assert scores["icc_mean"] > 0.97, scores
     np.testing.assert_array_less(scores["mae"], 0.25)
+    if kind == "svr" and solver == "jax":
+        # the same problem as liblinear's; liblinear stops at its tol = 1e-4 here (weights about
+        # 0.01 off; the match at tight tolerances is tests/test_osvr.py's)
+        other = fit_parameter_judges(x, y, kind="svr", sequence=seq)
+        np.testing.assert_allclose(judge.coef, other.coef, atol=0.03)
 
 
 def test_metrics_levels_and_means():
@@ -164,6 +169,8 @@ def test_errors():
         fit_parameter_judges(x, y[:5])
     with pytest.raises(ValueError, match="c must be"):
         fit_parameter_judges(x, y, c=0.0)
+    with pytest.raises(ValueError, match="svr_solver must be"):
+        fit_parameter_judges(x, y, svr_solver="cvxpy")
     with pytest.raises(ValueError, match="aus has"):
         fit_parameter_judges(x, y, aus=(1,))
     judge = LinearJudge(mean=jnp.zeros(3), scale=jnp.ones(3), coef=jnp.ones((2, 3)),

@@ -9,6 +9,7 @@ L_R; judged by SVR / OSVR on the parameters and by an image judge on renders.
 from ._judges import (
     JUDGE_KINDS as JUDGE_KINDS,
     LEVELS as LEVELS,
+    SVR_SOLVERS as SVR_SOLVERS,
     HogLayout as HogLayout,
     ImageJudge as ImageJudge,
     LinearJudge as LinearJudge,
@@ -25,6 +26,7 @@ from ._judges import (
 __all__: list[str] = [
     "JUDGE_KINDS",
     "LEVELS",
+    "SVR_SOLVERS",
     "HogLayout",
     "ImageJudge",
     "LinearJudge",
