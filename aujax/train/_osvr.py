@@ -54,7 +54,9 @@ iterate clipped to its box; :math:`D(\alpha) \le P^*`, so :math:`G \ge P(\tilde 
 solver stops when :math:`G \le \mathrm{tol} \cdot P(\tilde w)`. The primal is 1-strongly convex in
 :math:`\tilde w`, so the returned weights are certified whatever the iteration did:
 :math:`\|\tilde w - \tilde w^*\|_2 \le \sqrt{2 G}` (with :math:`\tilde w = (w, b / s)`); the bound is
-rigorous in exact arithmetic, and in float64 up to rounding far below any tolerance used here.
+rigorous in exact arithmetic, and in float64 up to rounding far below any tolerance used here
+(in float32 the computed gap can round to 0 near the optimum: there it is a convergence test,
+not a certificate).
 With :math:`C_o = 0` (or no pairs) the problem is exactly
 ``sklearn.svm.LinearSVR(loss="epsilon_insensitive", C=C, epsilon=epsilon,
 intercept_scaling=s)`` (``"squared_epsilon_insensitive"`` for ``l2``).
@@ -173,7 +175,7 @@ def fit_osvr(
         tol: stop when the duality gap is ``<= tol * primal`` (relative; > 0); None: 1e-10 in
             float64, 1e-5 in float32 (about what its rounding allows).
         max_iter: most interior-point iterations (each one Cholesky factorisation of a
-            ``(d + 1) x (d + 1)`` matrix); 20-40 are typical.
+            ``(d + 1) x (d + 1)`` matrix); 10-40 are typical.
 
     Returns:
         :class:`OSVR` in the dtype of ``x`` (float, or JAX's default float for integers).
