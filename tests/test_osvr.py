@@ -101,17 +101,24 @@ def _sequences(n_seq, rng, *, length=24, d=8, noise=0.02, v=None):
     return np.concatenate(x), np.concatenate(t), np.asarray(segments), v
 
 
+def _padded(pairs, size=1500):
+    """Pairs padded with weight-0 pairs to ``size``: one compiled program for this file's
+    sequence tests."""
+    weight = np.r_[np.ones(len(pairs)), np.zeros(size - len(pairs))]
+    return np.r_[pairs, np.zeros((size - len(pairs), 2), np.int64)], weight
+
+
 def test_ordinal_only_orders_held_out_monotone_sequences():
     rng = np.random.default_rng(1)
-    x, _, segments, v = _sequences(10, rng)
-    pairs = ordinal_pairs_from_segments(segments, n=len(x))
-    model = fit_osvr(x, pairs=pairs, c_ordinal=1.0)  # no intensity label at all
+    x, _, segments, v = _sequences(8, rng, d=20)
+    pairs, weight = _padded(ordinal_pairs_from_segments(segments, n=len(x)))
+    model = fit_osvr(x, pairs=pairs, pair_weight=weight, c_ordinal=1.0)  # no label at all
     assert bool(model.converged)
     assert float(model.intercept) == 0.0  # the intercept cancels in every pair
     masked = fit_osvr(x, np.full(len(x), np.nan), label_mask=np.zeros(len(x), bool),
-                      pairs=pairs, c_ordinal=1.0)  # fmt: skip
+                      pairs=pairs, pair_weight=weight, c_ordinal=1.0)  # fmt: skip
     np.testing.assert_allclose(masked.coef, model.coef, rtol=1e-8, atol=1e-10)
-    x_test, _, seg_test, _ = _sequences(5, np.random.default_rng(2), v=v)
+    x_test, _, seg_test, _ = _sequences(5, np.random.default_rng(2), d=20, v=v)
     f = np.asarray(model.predict(x_test))
     for start, apex, end in seg_test:
         # Kendall's tau = 1 on the onset and -1 on the offset: strictly monotone predictions
@@ -128,7 +135,6 @@ def test_ordinal_term_helps_with_sparse_noisy_labels():
     Measured (seeds 10, 11, 12): PCC 0.52 -> 0.90, 0.74 -> 0.87, 0.87 -> 0.91; MAE 2.23 -> 0.81,
     1.65 -> 1.10, 0.83 -> 0.77. The fits are exact optima (gap < 1e-10), so these do not move
     with rounding."""
-    pad = 1500  # pair lists padded with weight-0 pairs: one compiled program for every seed
     gains_r, gains_mae = [], []
     for seed in (10, 11, 12):
         rng = np.random.default_rng(seed)
@@ -136,9 +142,7 @@ def test_ordinal_term_helps_with_sparse_noisy_labels():
         mask = np.zeros(len(x), bool)
         mask[segments[:, 0]] = mask[segments[:, 1]] = True
         y = np.where(mask, t + 0.5 * rng.normal(size=len(t)), np.nan)
-        pairs = ordinal_pairs_from_segments(segments, n=len(x), max_gap=6)
-        weight = np.r_[np.ones(len(pairs)), np.zeros(pad - len(pairs))]
-        pairs = np.r_[pairs, np.zeros((pad - len(pairs), 2), np.int64)]
+        pairs, weight = _padded(ordinal_pairs_from_segments(segments, n=len(x), max_gap=6))
         x_test, t_test, _, _ = _sequences(8, np.random.default_rng(100 + seed), d=20, noise=0.3,
                                           v=v)  # fmt: skip
         scores = {}
@@ -179,16 +183,15 @@ def test_pairs_from_segments_rule():
 
 
 def test_vmap_over_aus_with_padded_pairs():
-    x, y0 = _regression_data(n=30, d=3, seed=3)
+    x, y0 = _regression_data(seed=3)
     ys = np.stack([y0, -y0 + 2.0], axis=1)
-    pairs = [ordinal_pairs_from_labels(np.round(ys[:, k]))[: 20 - 7 * k] for k in range(2)]
-    assert [len(p) for p in pairs] == [20, 13]
-    padded = np.stack([np.pad(p, ((0, 20 - len(p)), (0, 0))) for p in pairs])
-    weight = np.stack([np.arange(20) < len(p) for p in pairs]).astype(np.float64)
+    # AU 0: two pairs; AU 1: one pair and a weight-0 padding pair
+    padded = np.array([[[0, 1], [2, 3]], [[5, 6], [0, 0]]])
+    weight = np.array([[1.0, 1.0], [1.0, 0.0]])
     batched = jax.vmap(lambda yk, pk, wk: fit_osvr(x, yk, pairs=pk, pair_weight=wk, c_ordinal=0.5))(
         jnp.asarray(ys.T), jnp.asarray(padded), jnp.asarray(weight)
     )
-    assert isinstance(batched, OSVR) and batched.coef.shape == (2, 3)
+    assert isinstance(batched, OSVR) and batched.coef.shape == (2, 4)
     assert bool(jnp.all(batched.converged))
     for k in range(2):
         single = fit_osvr(x, ys[:, k], pairs=padded[k], pair_weight=weight[k], c_ordinal=0.5)
