@@ -16,7 +16,8 @@ cached in ``$AUJAX_CACHE``) is fitted and no cascade runs.
 
 Prints, per photo, the landmark reprojection error (mean distance of the projected model
 landmarks from the detected ones, pixels and % of the outer inter-ocular distance) of the
-landmark fit and of the cascade, and how far the cascade moved the mesh; writes a figure
+landmark fit and of the cascade, how far the cascade moved the mesh, and the mouth's opening
+(inner-lip midpoints 62 -> 66, % IOD) detected and of each estimate; writes a figure
 (``--out``, default ``docs/figures/sdm_realfaces.png``): per photo the face with its landmarks
 (detected green, landmark fit red, cascade blue), then for each estimate the shaded mesh in the
 photo's camera overlaid on the photo and alone, and the last estimate turned by 50 degrees.
@@ -58,6 +59,11 @@ def largest_face_landmarks(front_end, image: np.ndarray) -> np.ndarray | None:
     face = max(faces, key=lambda f: float((f.box[2] - f.box[0]) * (f.box[3] - f.box[1])))
     # the face mesh's points have pixel centres at (col + 0.5, row + 0.5); the fit's at (col, row)
     return np.asarray(ibug68_from_mediapipe(face.landmarks), np.float64)[:, :2] - 0.5
+
+
+def _mouth(points: np.ndarray, iod: float) -> float:
+    """The mouth's opening: inner-lip midpoints 62 -> 66 (iBUG), % of the IOD."""
+    return 100.0 * float(np.linalg.norm(points[66] - points[62])) / iod
 
 
 def _tile_frame(landmarks: np.ndarray, tile: int, extent: float = 2.0):
@@ -158,11 +164,13 @@ def reconstruct(photos, *, data, config, cascade=None, front_end=None, tile: int
             continue
         fits = fit_photo(image, lm, data=data, config=config, cascade=cascade)
         iod = float(np.linalg.norm(lm[45] - lm[36]))
-        rec = {"file": path.name, "face": True, "iod_px": iod, **(labels or {}).get(path.name, {})}
+        rec = {"file": path.name, "face": True, "iod_px": iod, **(labels or {}).get(path.name, {}),
+               "detected_mouth_pct": _mouth(lm, iod)}  # fmt: skip
         meshes = {}
         for name, fit in fits.items():
             px, pct = reprojection_error(fit.projected, lm)
             rec[f"{name}_px"], rec[f"{name}_iod_pct"] = px, pct
+            rec[f"{name}_mouth_pct"] = _mouth(np.asarray(fit.projected), iod)
             meshes[name] = np.asarray(model.vertices(jnp.asarray(fit.w_id), jnp.asarray(fit.w_exp)))
         if "cascade" in meshes:
             d = np.linalg.norm(meshes["cascade"] - meshes["landmarks"], axis=1)
@@ -202,10 +210,12 @@ def reconstruct(photos, *, data, config, cascade=None, front_end=None, tile: int
 
 
 def table_markdown(records: list[dict], *, cascade: bool) -> str:
-    """The reprojection table (Markdown) of :func:`reconstruct`'s records."""
+    """The reprojection table (Markdown) of :func:`reconstruct`'s records (means in the last row;
+    ``mouth``: the inner lips' opening, 62 -> 66, % IOD)."""
     head = ["photo", "smile", "teeth", "yaw", "IOD (px)", "fit (px)", "fit (% IOD)"]
     if cascade:
         head += ["cascade (px)", "cascade (% IOD)", "mesh moved (mm)"]
+    head += ["mouth: detected", "fit"] + (["cascade"] if cascade else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     ok = [r for r in records if r.get("face")]
     for r in ok:
@@ -215,6 +225,8 @@ def table_markdown(records: list[dict], *, cascade: bool) -> str:
         if cascade:
             cells += [f"{r['cascade_px']:.2f}", f"{r['cascade_iod_pct']:.2f}",
                       f"{r['moved_mm']:.2f}"]  # fmt: skip
+        cells += [f"{r[f'{k}_mouth_pct']:.1f}"
+                  for k in ("detected", "landmarks", *(("cascade",) if cascade else ()))]  # fmt: skip
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     if ok:
         mean = ["mean", "", "", "", f"{np.mean([r['iod_px'] for r in ok]):.0f}",
@@ -223,6 +235,7 @@ def table_markdown(records: list[dict], *, cascade: bool) -> str:
         if cascade:
             mean += [f"{np.mean([r[k] for r in ok]):.2f}"
                      for k in ("cascade_px", "cascade_iod_pct", "moved_mm")]  # fmt: skip
+        mean += [""] * (3 if cascade else 2)
         lines.append("| " + " | ".join(mean) + " |")
     return "\n".join(lines)
 
