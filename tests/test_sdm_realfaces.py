@@ -113,8 +113,8 @@ def test_real_photo_is_fitted_rendered_and_written(tmp_path):
     (rec,) = records
     assert rec["face"] and rec["iod_px"] > 40  # the photo is 480 x 360, the face large
     # a 4 x 3-mode model on the template fits a real face's 68 points to a few % of the IOD
-    # (measured: 3.6 %; the small preset's 20 x 10 model: 2.9 %)
-    assert rec["landmarks_iod_pct"] < 6.0
+    # (measured: 3.9 %; the small preset's 20 x 10 model: 2.9 %)
+    assert rec["landmarks_iod_pct"] < 5.0
     assert rec["cascade_iod_pct"] > 0 and rec["moved_mm"] > 0
     assert len(tiles) == len(names) == 6  # photo, 2 x (overlay, mesh), turned
     assert all(np.asarray(t).shape[:2] == (96, 96) for t in tiles)
@@ -135,6 +135,7 @@ def test_real_photo_is_fitted_rendered_and_written(tmp_path):
 
     # the table and the figure
     table = sdm_realfaces.table_markdown(records, cascade=True)
+    print(table)
     assert "| img2.jpg | 0 | 0 | frontal |" in table and table.count("\n") == 3
     from aujax.render import contact_sheet, save_png
 

@@ -16,9 +16,10 @@ cached in ``$AUJAX_CACHE``) is fitted and no cascade runs.
 
 Prints, per photo, the landmark reprojection error (mean distance of the projected model
 landmarks from the detected ones, pixels and % of the outer inter-ocular distance) of the
-landmark fit and of the cascade, how far the cascade moved the mesh, and the mouth's opening
-(inner-lip midpoints 62 -> 66, % IOD) detected and of each estimate; writes a figure
-(``--out``, default ``docs/figures/sdm_realfaces.png``): per photo the face with its landmarks
+landmark fit and of the cascade, how far the cascade moved the mesh, the mouth's opening
+(inner-lip midpoints 62 -> 66, % IOD) detected and of each estimate, and the identity weights'
+size in prior standard deviations. Writes a figure (``--out``, default
+``docs/figures/sdm_realfaces.png``): per photo the face with its landmarks
 (detected green, landmark fit red, cascade blue), then for each estimate the shaded mesh in the
 photo's camera overlaid on the photo and alone, and the last estimate turned by 50 degrees.
 
@@ -171,6 +172,10 @@ def reconstruct(photos, *, data, config, cascade=None, front_end=None, tile: int
             px, pct = reprojection_error(fit.projected, lm)
             rec[f"{name}_px"], rec[f"{name}_iod_pct"] = px, pct
             rec[f"{name}_mouth_pct"] = _mouth(np.asarray(fit.projected), iod)
+            z = (np.asarray(fit.w_id) - np.asarray(model.id_mean)) / np.sqrt(
+                np.asarray(model.id_var)
+            )
+            rec[f"{name}_id_z"] = float(np.sqrt(np.mean(z * z)))
             meshes[name] = np.asarray(model.vertices(jnp.asarray(fit.w_id), jnp.asarray(fit.w_exp)))
         if "cascade" in meshes:
             d = np.linalg.norm(meshes["cascade"] - meshes["landmarks"], axis=1)
@@ -211,11 +216,14 @@ def reconstruct(photos, *, data, config, cascade=None, front_end=None, tile: int
 
 def table_markdown(records: list[dict], *, cascade: bool) -> str:
     """The reprojection table (Markdown) of :func:`reconstruct`'s records (means in the last row;
-    ``mouth``: the inner lips' opening, 62 -> 66, % IOD)."""
+    ``mouth``: the inner lips' opening, 62 -> 66, % IOD; ``identity z``: the root-mean-square
+    identity weight in prior standard deviations, ``(alpha - mu) / sigma``: about 1 for the
+    model's own subjects)."""
     head = ["photo", "smile", "teeth", "yaw", "IOD (px)", "fit (px)", "fit (% IOD)"]
     if cascade:
         head += ["cascade (px)", "cascade (% IOD)", "mesh moved (mm)"]
     head += ["mouth: detected", "fit"] + (["cascade"] if cascade else [])
+    head += ["identity z: fit"] + (["cascade"] if cascade else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     ok = [r for r in records if r.get("face")]
     for r in ok:
@@ -227,6 +235,9 @@ def table_markdown(records: list[dict], *, cascade: bool) -> str:
                       f"{r['moved_mm']:.2f}"]  # fmt: skip
         cells += [f"{r[f'{k}_mouth_pct']:.1f}"
                   for k in ("detected", "landmarks", *(("cascade",) if cascade else ()))]  # fmt: skip
+        cells += [
+            f"{r[f'{k}_id_z']:.2f}" for k in ("landmarks", *(("cascade",) if cascade else ()))
+        ]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     if ok:
         mean = ["mean", "", "", "", f"{np.mean([r['iod_px'] for r in ok]):.0f}",
@@ -236,6 +247,8 @@ def table_markdown(records: list[dict], *, cascade: bool) -> str:
             mean += [f"{np.mean([r[k] for r in ok]):.2f}"
                      for k in ("cascade_px", "cascade_iod_pct", "moved_mm")]  # fmt: skip
         mean += [""] * (3 if cascade else 2)
+        mean += [f"{np.mean([r[f'{k}_id_z'] for r in ok]):.2f}"
+                 for k in ("landmarks", *(("cascade",) if cascade else ()))]  # fmt: skip
         lines.append("| " + " | ".join(mean) + " |")
     return "\n".join(lines)
 
