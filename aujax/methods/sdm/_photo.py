@@ -195,7 +195,8 @@ def fit_photo(
     """Reconstructs the face of a photograph: landmark fit (eqs. 6-7), then the cascade (eq. 12).
 
     The photograph is cropped to the experiment's framing (:func:`photo_crop`, side
-    ``config.data.image_size``); on the crop, :func:`aujax.methods.sdm.fit_landmarks` with the
+    ``config.data.image_size``, radius :data:`TRAINING_RADIUS` scaled from 128 pixels); on the
+    crop, :func:`aujax.methods.sdm.fit_landmarks` with the
     run's ``config.fit`` (lambdas, iterations) gives ``g^0`` and, with a cascade trained by the
     experiment (its ``ours`` method: HOG + LD features with ``config.features``, camera re-solved
     by eq. 6 after each stage), :func:`aujax.methods.sdm.apply_cascade` refines it.
@@ -215,7 +216,8 @@ def fit_photo(
     if lm.shape != (n, 2):
         raise ValueError(f"landmarks must have shape ({n}, 2) (the model's landmarks), got "
                          f"{lm.shape}.")  # fmt: skip
-    crop = photo_crop(image, lm, size=int(config.data.image_size))
+    size = int(config.data.image_size)  # the renders frame the face alike at every size
+    crop = photo_crop(image, lm, size=size, radius=TRAINING_RADIUS * size / 128.0)
     model, lv = data.model, jnp.asarray(data.landmark_vertices)
     f = config.fit
     r = fit_landmarks(model, crop.landmarks, lv, n_iterations=int(f.n_iterations),
