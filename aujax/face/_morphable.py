@@ -196,8 +196,22 @@ def template_albedos(
     k_tone, k_alb = jax.random.split(key)
     tones = jax.random.uniform(k_tone, (int(n_samples),), dtype=face.vertices.dtype)
     keys = jax.random.split(k_alb, int(n_samples))
-    # one compiled call (the template closed over: skin_albedo reads its regions on the host)
-    return jax.jit(jax.vmap(lambda t, k: skin_albedo(face, t, key=k)))(tones, keys)
+    return _albedo_sampler(face)(tones, keys)
+
+
+_SAMPLERS: list = []  # (template, compiled sampler), the last few templates
+
+
+def _albedo_sampler(face: FaceTemplate):
+    """``skin_albedo`` vmapped and jitted over (tone, key) with the template closed over (it reads
+    the template's regions on the host, so the template cannot be traced); cached per template
+    object, so repeated draws compile once."""
+    for known, fn in _SAMPLERS:
+        if known is face:
+            return fn
+    fn = jax.jit(jax.vmap(lambda t, k: skin_albedo(face, t, key=k)))
+    _SAMPLERS[:] = [*_SAMPLERS[-3:], (face, fn)]
+    return fn
 
 
 @struct.dataclass
