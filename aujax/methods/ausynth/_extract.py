@@ -525,13 +525,19 @@ def _fit_expressions(model, x_id, landmarks, lam, mu, *, scheme, n_iterations, n
                            none, n_iterations=n_iterations, fit_x=False)  # fmt: skip
         return cam
 
-    if smooth:  # the temporal prior: the sequence's system, alternating with the cameras
-        for r in range(n_rounds):
-            if r:
-                cams = jax.lax.map(lambda a: camera(*a), (cams, landmarks, x_exp),
-                                   batch_size=_CHUNK)  # fmt: skip
-            hess, grad = jax.lax.map(lambda a: system(*a), (cams, landmarks), batch_size=_CHUNK)
-            x_exp = _solve_block_tridiagonal(hess + jnp.diag(ridge)[None], mu * prec, grad)
+    def smooth_all(cams):  # the sequence's block-tridiagonal system for these cameras
+        hess, grad = jax.lax.map(lambda a: system(*a), (cams, landmarks), batch_size=_CHUNK)
+        return _solve_block_tridiagonal(hess + jnp.diag(ridge)[None], mu * prec, grad)
+
+    def round_(carry, _):
+        cams, x = carry
+        x = smooth_all(cams)
+        cams = jax.lax.map(lambda a: camera(*a), (cams, landmarks, x), batch_size=_CHUNK)
+        return (cams, x), None
+
+    if smooth:  # the temporal prior, alternating with the cameras
+        (cams, x_exp), _ = jax.lax.scan(round_, (cams, x_exp), None, length=n_rounds - 1)
+        x_exp = smooth_all(cams)
 
     def stats(cam, pts, x):
         pts, w, valid, _, _, spread = _frame_weights(pts, mean[:, :2])
@@ -751,20 +757,29 @@ class ParameterBounds:
         """``2 (x - lower) / (upper - lower) - 1``, clipped to [-1, 1] unless ``clip`` is False."""
         x = jnp.asarray(x, self.lower.dtype)
         self._check(x, "x")
-        u = 2.0 * (x - self.lower) / (self.upper - self.lower) - 1.0
+        lower, width = self._broadcast(x)
+        u = 2.0 * (x - lower) / width - 1.0
         return jnp.clip(u, -1.0, 1.0) if clip else u
 
     def denormalise(self, u: Float[ArrayLike, "... d"]) -> Float[Array, "... d"]:
         """The inverse map ``lower + (u + 1) (upper - lower) / 2``."""
         u = jnp.asarray(u, self.lower.dtype)
         self._check(u, "u")
-        return self.lower + 0.5 * (u + 1.0) * (self.upper - self.lower)
+        lower, width = self._broadcast(u)
+        return lower + 0.5 * (u + 1.0) * width
 
     def _check(self, x, name):
         if x.ndim < 1 or x.shape[-1] != self.lower.shape[0]:
             raise ValueError(
                 f"{name} must have a last axis of size {self.lower.shape[0]}, got shape {x.shape}."
             )
+
+    def _broadcast(self, x):
+        """``lower`` and ``upper - lower`` broadcast to ``x``'s shape (explicitly)."""
+        return (
+            jnp.broadcast_to(self.lower, x.shape),
+            jnp.broadcast_to(self.upper - self.lower, x.shape),
+        )
 
 
 def labels_to_unit(labels: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
