@@ -4,8 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from sklearn.decomposition import PCA as SkPCA
-from sklearn.decomposition import TruncatedSVD
+from sklearn.decomposition import PCA as SkPCA, TruncatedSVD
 
 from aujax.datasets import FaceWarehouseData, read_facewarehouse
 from aujax.face import (
@@ -245,7 +244,7 @@ def test_construction_errors(generated, face):
     with pytest.raises(ValueError, match="template has 401 vertices"):
         MorphableModel.from_facewarehouse(generated, template=face.replace(
             vertices=jnp.zeros((401, 3))))  # fmt: skip
-    with pytest.raises(ValueError, match=r"albedo must have shape \(m, %d, 3\)" % v.shape[2]):
+    with pytest.raises(ValueError, match=rf"albedo must have shape \(m, {v.shape[2]}, 3\)"):
         MorphableModel.from_facewarehouse(generated, landmarks=idx, albedo=alb[:, :-1])
     with pytest.raises(ValueError, match="vertex indices must lie in"):
         MorphableModel.from_facewarehouse(generated, landmarks=idx + v.shape[2], albedo=alb)
@@ -260,7 +259,7 @@ def test_construction_errors(generated, face):
     with pytest.raises(ValueError, match="no offsets"):
         MorphableModel.from_facewarehouse(flat, landmarks=idx, albedo=alb)
     m = MorphableModel.from_facewarehouse(generated, landmarks=idx, albedo=alb, n_id=1, n_alb=1)
-    with pytest.raises(ValueError, match=r"x_exp must have shape \(%d,\)" % m.n_exp):
+    with pytest.raises(ValueError, match=rf"x_exp must have shape \({m.n_exp},\)"):
         m.vertices(np.zeros(1), np.zeros(m.n_exp + 1))
     with pytest.raises(ValueError, match="scheme must be one of"):
         m.landmarks(np.zeros(1), np.zeros(m.n_exp), scheme=67)

@@ -278,8 +278,9 @@ class MorphableModel:
         Returns:
             (n_vertices, 3) vertices.
         """
-        x_id, x_exp = self._coefficients(x_id, "x_id", self.n_id), self._coefficients(
-            x_exp, "x_exp", self.n_exp
+        x_id, x_exp = (
+            self._coefficients(x_id, "x_id", self.n_id),
+            self._coefficients(x_exp, "x_exp", self.n_exp),
         )
         return self.mean_shape + self.id_basis @ x_id + self.exp_basis @ x_exp
 
@@ -296,7 +297,11 @@ class MorphableModel:
         return self.albedo_mean + self.albedo_basis @ x_alb
 
     def landmarks(
-        self, x_id: Float[ArrayLike, " n_id"], x_exp: Float[ArrayLike, " n_exp"], *, scheme: int = 68
+        self,
+        x_id: Float[ArrayLike, " n_id"],
+        x_exp: Float[ArrayLike, " n_exp"],
+        *,
+        scheme: int = 68,
     ) -> Float[Array, "k 3"]:
         """The 3D landmarks of the shape of eq. 1 (the 68 iBUG points or a subset).
 
@@ -309,8 +314,9 @@ class MorphableModel:
             (scheme, 3) landmarks.
         """
         mean, a_id, a_exp = self.landmark_bases(scheme=scheme)
-        x_id, x_exp = self._coefficients(x_id, "x_id", self.n_id), self._coefficients(
-            x_exp, "x_exp", self.n_exp
+        x_id, x_exp = (
+            self._coefficients(x_id, "x_id", self.n_id),
+            self._coefficients(x_exp, "x_exp", self.n_exp),
         )
         return mean + a_id @ x_id + a_exp @ x_exp
 

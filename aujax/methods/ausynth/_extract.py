@@ -22,13 +22,18 @@ gets weight 0; a frame with fewer than 4 finite landmarks (a missing DISFA file)
    frames (:func:`select_neutral_frames`: the frames whose 2D shape, after a similarity
    alignment, is closest to the subject's median shape, optionally among frames the caller marks
    neutral, e.g. all AU labels 0), jointly ``min sum_k E_k + lambda_id x_id^T P_id x_id`` over the
-   shared ``x_id``, one ``x_exp`` and one camera per frame. Alternation: the cameras (the linear
-   solver :func:`aujax.geometry.scaled_orthographic_pose`, kept per frame only where it does not
-   increase the objective), then the coefficients in closed form, the per-frame ``x_exp`` blocks
-   eliminated by their Schur complement (an ``n_id x n_id`` system).
-2. **Expressions, per frame** (:func:`fit_expressions`): ``x_id`` fixed, ``min E_t`` alternating
-   camera and the regularised linear least squares in ``x_exp``
-   (``(H_t + lambda P) x = g_t``); jit + ``jax.lax.map`` over frames (vmapped in chunks).
+   shared ``x_id``, one ``x_exp`` and one camera per frame. The cameras start from the linear
+   solver :func:`aujax.geometry.scaled_orthographic_pose` (seed 004's eq. 6) on the mean face;
+   then Levenberg-Marquardt on everything at once (camera increments: a rotation vector applied
+   on the left, the log of the scale, the image translation), the per-frame ``(x_exp, camera)``
+   blocks eliminated in each step by their Schur complement (a damped ``n_id x n_id`` system); a
+   step is taken only where it lowers the objective. (Alternating the linear camera solver with
+   the linear least squares in the coefficients, as :mod:`aujax.methods.sdm` does, converges
+   slowly here: the scale trades against the identity's size modes.)
+2. **Expressions, per frame** (:func:`fit_expressions`): ``x_id`` fixed, ``min E_t`` by the same
+   Levenberg-Marquardt steps in ``(x_exp, camera)`` (for a fixed camera the minimiser is the
+   regularised linear least squares ``(H_t + lambda_exp P_exp) x_exp = g_t``); jit +
+   ``jax.lax.map`` over frames (vmapped in chunks of 256).
 3. **Temporal prior** (the video tracker's, optional, ``temporal = mu > 0``): the expressions of a
    sequence are solved together,
 
@@ -302,7 +307,9 @@ def select_neutral_frames(
     if candidates is not None:
         c = np.asarray(candidates)
         if c.shape != ok.shape or c.dtype != bool:
-            raise ValueError(f"candidates must be a ({ok.shape[0]},) bool mask, got {c.dtype} {c.shape}.")
+            raise ValueError(
+                f"candidates must be a ({ok.shape[0]},) bool mask, got {c.dtype} {c.shape}."
+            )
         ok &= c
     frames = np.flatnonzero(ok)
     if frames.size == 0:
@@ -337,11 +344,13 @@ def fit_identity(
         \min_{x_{id}, \{x_{exp,k}, c_k\}} \sum_k E_k(x_{id}, x_{exp,k}, c_k)
         + \lambda_{id}\, x_{id}^\top P_{id}\, x_{id}
 
-    (``E_k`` of the module docstring, eq. 1 of seed 002 on the landmarks). Alternates the cameras
-    (kept per frame where they do not increase ``E_k``) and the coefficients, the latter in closed
-    form: with per-frame blocks ``[[A_k, C_k], [C_k^T, E_k]]`` and right-hand sides
-    ``(g_k, h_k)``, ``x_id = (sum_k A_k - C_k E_k^{-1} C_k^T + lambda_id P_id)^{-1}
-    sum_k (g_k - C_k E_k^{-1} h_k)`` and ``x_exp,k = E_k^{-1} (h_k - C_k^T x_id)``.
+    (``E_k`` of the module docstring, eq. 1 of seed 002 on the landmarks). Levenberg-Marquardt
+    from the linear solver's cameras of the mean face: each Gauss-Newton system has per-frame
+    blocks ``[[A_k, C_k], [C_k^T, E_k]]`` (``x_id`` against ``y_k = (x_exp,k, camera_k)``) and
+    right-hand sides ``(g_k, h_k)``; the step is ``d_id = (sum_k A_k - C_k E_k^{-1} C_k^T +
+    lambda_id P_id)^{-1} sum_k (g_k - C_k E_k^{-1} h_k)`` (the prior's gradient included in
+    ``g``), ``d_y,k = E_k^{-1} (h_k - C_k^T d_id)``, with Marquardt's damping, taken only where it
+    lowers the objective.
 
     Args:
         model: the morphable model.
@@ -349,7 +358,7 @@ def fit_identity(
             direction. Each frame needs :data:`MIN_LANDMARKS` finite landmarks.
         lambda_id: identity prior weight >= 0 (dimensionless).
         lambda_exp: expression prior weight >= 0.
-        n_iterations: alternations, >= 1.
+        n_iterations: Levenberg-Marquardt steps, >= 1.
 
     Returns:
         ``(x_id (n_id,), x_exp (K, n_exp), cameras)`` (camera leaves with a leading K axis).
@@ -415,9 +424,7 @@ def _fit_identity(model, landmarks, lam_id, lam_exp, *, scheme, n_iterations):
         e = jax.vmap(_damped, in_axes=(0, None))(e, nu)
         e_inv_ct = jnp.linalg.solve(e, jnp.swapaxes(c, 1, 2))  # (K, n_y, n_id)
         e_inv_h = jnp.linalg.solve(e, h[..., None])[..., 0]  # (K, n_y)
-        schur = _damped(jnp.sum(a, axis=0) + jnp.diag(ridge_id), nu) - jnp.sum(
-            c @ e_inv_ct, axis=0
-        )
+        schur = _damped(jnp.sum(a, axis=0) + jnp.diag(ridge_id), nu) - jnp.sum(c @ e_inv_ct, axis=0)
         rhs = (
             jnp.sum(g, axis=0) - ridge_id * x_id
             - jnp.sum(jnp.einsum("kij,kj->ki", c, e_inv_h), axis=0)
@@ -753,7 +760,9 @@ class ParameterBounds:
         dtype = jnp.result_type(float)
         return cls(lower=jnp.asarray(lower - pad, dtype), upper=jnp.asarray(upper + pad, dtype))
 
-    def normalise(self, x: Float[ArrayLike, "... d"], *, clip: bool = True) -> Float[Array, "... d"]:
+    def normalise(
+        self, x: Float[ArrayLike, "... d"], *, clip: bool = True
+    ) -> Float[Array, "... d"]:
         """``2 (x - lower) / (upper - lower) - 1``, clipped to [-1, 1] unless ``clip`` is False."""
         x = jnp.asarray(x, self.lower.dtype)
         self._check(x, "x")
