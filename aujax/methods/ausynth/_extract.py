@@ -65,8 +65,10 @@ these frames), so it is off by default (``temporal = 0``).
 ``[x_lower, x_upper]`` per dimension linearly onto ``[-1, 1]`` (clipping outside). The paper does
 not say how the limits are found; here they are robust percentiles (``q`` and ``100 - q``, default
 0.5 %) of the **training subjects'** frames only (:meth:`ParameterBounds.fit`), and they are the
-``x_lower`` / ``x_upper`` of the range regulariser ``L_R`` (eq. 4). AU intensities 0..5 map to
-``y / 2.5 - 1`` (:func:`labels_to_unit`).
+``x_lower`` / ``x_upper`` of the range regulariser ``L_R`` (eq. 4). In the normalised space they
+are -1 and +1, so ``L_R`` only bites on a generator output that is not squashed into [-1, 1]
+(the paper's tanh output layer would make it vanish). AU intensities 0..5 map to ``y / 2.5 - 1``
+(:func:`labels_to_unit`).
 """
 
 import functools
@@ -587,15 +589,15 @@ def _solve_block_tridiagonal(diag: Array, step: Array, rhs: Array) -> Array:
         return jnp.linalg.solve(diag, rhs[..., None])[..., 0]
     count = jnp.full((n,), 2.0, diag.dtype).at[0].set(1.0).at[n - 1].set(1.0)
     blocks = diag + count[:, None, None] * jnp.diag(step)[None]
-    off = jnp.diag(step)  # minus the off-diagonal block (symmetric, constant)
+    off = jnp.diag(step)  # minus the off-diagonal block (diagonal, constant)
 
     def forward(carry, inputs):
         c_prev, d_prev = carry  # C'_{t-1} = M_{t-1}^{-1} U_{t-1}, d'_{t-1}
         block, g = inputs
-        m = block + off @ c_prev  # M_t = B_t - L_t C'_{t-1} with L_t = U_t = -off
+        m = block + step[:, None] * c_prev  # M_t = B_t - L_t C'_{t-1}, L_t = U_t = -off
         chol = jsl.cho_factor(m, lower=True)
         c = -jsl.cho_solve(chol, off)  # M_t^{-1} U_t with U_t = -off
-        d = jsl.cho_solve(chol, g + off @ d_prev)
+        d = jsl.cho_solve(chol, g + step * d_prev)
         return (c, d), (c, d)
 
     k = diag.shape[1]
