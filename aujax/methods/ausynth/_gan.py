@@ -74,6 +74,8 @@ class GANConfig:
         steps: adversarial steps (each ``discriminator_steps`` + 1 optimizer updates).
         batch_size: examples per step.
         lr, b1, b2: Adam's learning rate and moment decays (one Adam per player).
+        lr_schedule: ``"constant"`` (the paper) or ``"cosine"`` (decay to 0 over ``steps``:
+            the players settle instead of circling the equilibrium at the last step).
         discriminator_steps: discriminator-side updates per step (k), each on the step's batch
             with fresh noise.
         beta: the weight of L_R (eqs. 5, 10).
@@ -89,6 +91,7 @@ class GANConfig:
     steps: int = 150_000
     batch_size: int = 64
     lr: float = 1e-5
+    lr_schedule: str = "constant"
     b1: float = 0.5
     b2: float = 0.999
     discriminator_steps: int = 1
@@ -119,6 +122,10 @@ class GANConfig:
         for name in ("b1", "b2"):
             if not 0 <= float(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}.")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(
+                f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}."
+            )
         if self.form not in GENERATOR_FORMS:
             raise ValueError(f"form must be one of {GENERATOR_FORMS}, got {self.form!r}.")
         if self.soft_labels is not None and self.soft_labels not in SOFT_LABELS:
@@ -238,14 +245,17 @@ def _step(kind: str, config: GANConfig, lower: tuple, upper: tuple):
     """The jitted adversarial step of a run; equal losses give the same (already compiled) step."""
     # what the step does not depend on is normalised out of the cache key
     key = dataclasses.replace(config, steps=0, seed=0, batch_size=1, lr=1.0, b1=0.0, b2=0.0,
-                              checkpoint_every=1, log_every=1)  # fmt: skip
+                              lr_schedule="constant", checkpoint_every=1,
+                              log_every=1)  # fmt: skip
     return _cached_step(kind, key, lower, upper)
 
 
 @functools.lru_cache(maxsize=16)
-def _adam(lr: float, b1: float, b2: float) -> optax.GradientTransformation:
+def _adam(lr: float, b1: float, b2: float, schedule: str, steps: int) -> optax.GradientTransformation:
     """One Adam object per setting: the optimizer is a static part of the state, and an equal
     object lets a new run reuse the compiled step."""
+    if schedule == "cosine":
+        return optax.adam(optax.cosine_decay_schedule(lr, max(steps, 1)), b1=b1, b2=b2)
     return optax.adam(lr, b1=b1, b2=b2)
 
 
@@ -278,7 +288,8 @@ def _train(kind, x, y, *, config, bounds, workdir, progress, restore):
             "discriminators": {k: nets[k] for k in ("discriminator", "prior_discriminator")},
             "autoencoder": {k: nets[k] for k in ("encoder", "generator")},
         }
-    tx = _adam(float(config.lr), float(config.b1), float(config.b2))
+    tx = _adam(float(config.lr), float(config.b1), float(config.b2), config.lr_schedule,
+               int(config.steps))  # fmt: skip
     state = create_adversarial_state(models, tx, key=jax.random.key(config.seed))
     step = _step(kind, config, tuple(bounds[0].tolist()), tuple(bounds[1].tolist()))
     loader = ArrayLoader({"x": x, "y": y}, batch_size=config.batch_size, seed=config.seed)
