@@ -100,8 +100,9 @@ def create_adversarial_state(
     if not jnp.issubdtype(jnp.asarray(key).dtype, jax.dtypes.prng_key):
         raise ValueError("key must be a typed PRNG key (jax.random.key(seed)).")
     players = {
-        name: create_train_state(model, txs[name], key=jax.random.fold_in(key, i),
-                                 trainable=trainable)  # fmt: skip
+        name: create_train_state(
+            model, txs[name], key=jax.random.fold_in(key, i), trainable=trainable
+        )  # fmt: skip
         for i, (name, model) in enumerate(models.items())
     }
     return AdversarialState(

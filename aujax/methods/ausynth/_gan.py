@@ -214,9 +214,10 @@ def _caae_loss_fns(config: GANConfig, bounds):
     def forward(models, batch, key):
         kp, ky = jax.random.split(key)
         e, g = models["autoencoder"]["encoder"], models["autoencoder"]["generator"]
-        d, dz = models["discriminators"]["discriminator"], models["discriminators"][
-            "prior_discriminator"
-        ]
+        d, dz = (
+            models["discriminators"]["discriminator"],
+            models["discriminators"]["prior_discriminator"],
+        )
         x = batch["x"]
         y = _condition(batch["y"], ky, config)
         z = e(x)
@@ -251,7 +252,9 @@ def _step(kind: str, config: GANConfig, lower: tuple, upper: tuple):
 
 
 @functools.lru_cache(maxsize=16)
-def _adam(lr: float, b1: float, b2: float, schedule: str, steps: int) -> optax.GradientTransformation:
+def _adam(
+    lr: float, b1: float, b2: float, schedule: str, steps: int
+) -> optax.GradientTransformation:
     """One Adam object per setting: the optimizer is a static part of the state, and an equal
     object lets a new run reuse the compiled step."""
     if schedule == "cosine":

@@ -364,7 +364,9 @@ def soft_labels(
     if kind == "uniform":
         delta = jax.random.uniform(key, y.shape, y.dtype, minval=-0.5, maxval=0.5)
     else:
-        delta = -0.5 + jnp.sqrt(jnp.asarray(0.5, y.dtype)) * jax.random.normal(key, y.shape, y.dtype)
+        delta = -0.5 + jnp.sqrt(jnp.asarray(0.5, y.dtype)) * jax.random.normal(
+            key, y.shape, y.dtype
+        )
     return y + delta
 
 
