@@ -14,9 +14,12 @@ from aujax.train import (
     Checkpoints,
     MetricsLog,
     create_adversarial_state,
+    data_mesh,
     fit_or_restore,
     make_adversarial_step,
     read_metrics,
+    replicate,
+    shard_batch,
     train_loop,
 )
 
@@ -190,3 +193,19 @@ def test_killed_run_resumes_bit_identical(tmp_path):
     assert not np.array_equal(
         _leaves(ref.players["gen"].params)[0], _leaves(_gan_state().players["gen"].params)[0]
     )
+
+
+def test_two_devices_match_one():
+    assert len(jax.devices()) >= 2
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    results = []
+    for mesh in (None, data_mesh(jax.devices()[:2])):
+        step = make_adversarial_step(_gan_losses(), schedule=(("disc", 2), ("gen", 1)), mesh=mesh)
+        state = _gan_state() if mesh is None else replicate(_gan_state(), mesh)
+        for _ in range(2):
+            state, m = step(state, {"x": x} if mesh is None else shard_batch({"x": x}, mesh))
+        results.append((float(m["loss"]), _leaves(jax.device_get(state))))
+    (l1, p1), (l2, p2) = results
+    np.testing.assert_allclose(l1, l2, rtol=1e-5)
+    for a, b in zip(p1, p2, strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
