@@ -102,7 +102,7 @@ def create_adversarial_state(
     players = {
         name: create_train_state(
             model, txs[name], key=jax.random.fold_in(key, i), trainable=trainable
-        )  # fmt: skip
+        )
         for i, (name, model) in enumerate(models.items())
     }
     return AdversarialState(
