@@ -291,8 +291,8 @@ def _train(kind, x, y, *, config, bounds, workdir, progress, restore):
             "discriminators": {k: nets[k] for k in ("discriminator", "prior_discriminator")},
             "autoencoder": {k: nets[k] for k in ("encoder", "generator")},
         }
-    tx = _adam(float(config.lr), float(config.b1), float(config.b2), config.lr_schedule,
-               int(config.steps))  # fmt: skip
+    steps = int(config.steps) if config.lr_schedule == "cosine" else 0  # constant: one object
+    tx = _adam(float(config.lr), float(config.b1), float(config.b2), config.lr_schedule, steps)
     state = create_adversarial_state(models, tx, key=jax.random.key(config.seed))
     step = _step(kind, config, tuple(bounds[0].tolist()), tuple(bounds[1].tolist()))
     loader = ArrayLoader({"x": x, "y": y}, batch_size=config.batch_size, seed=config.seed)
