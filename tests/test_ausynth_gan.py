@@ -365,17 +365,18 @@ def _caae_toy(n=2000):
 
 
 def test_caae_reconstructs_and_spreads_its_latent():
-    """Trained (1500 steps) against untrained (the same seed, 0 steps): the L1 reconstruction
-    error falls by 4x at least (measured 0.27 -> 0.013) and the encoder's codes move toward the
-    uniform prior (mean KS distance to U(-1, 1) down by 40 % at least, measured 0.48 -> 0.19; sd
-    per dimension above 0.2, measured 0.10 -> 0.35)."""
+    """Trained (800 steps) against untrained (the same seed, 0 steps): the L1 reconstruction
+    error falls by 4x at least and the encoder's codes move toward the uniform prior (mean KS
+    distance to U(-1, 1) down by 40 % at least, sd per dimension above 0.2). Measured with seeds
+    0 and 1: L1 0.27 -> 0.014 and 0.30 -> 0.013; KS 0.48 -> 0.20 and 0.45 -> 0.21; sd 0.1 ->
+    0.34-0.41."""
     x, y = _caae_toy()
     net = NetworkConfig(x_dim=4, y_dim=1, latent_dim=2, generator_hidden=(32, 32),
                         discriminator_hidden=(32, 32), encoder_hidden=(32, 32),
                         prior_hidden=(16, 8))  # fmt: skip
     results = []
-    for steps in (0, 1500):
-        config = GANConfig(network=net, steps=steps, batch_size=64, lr=1e-3,
+    for steps in (0, 800):
+        config = GANConfig(network=net, steps=steps, batch_size=64, lr=2e-3,
                            lr_schedule="cosine", seed=0)  # fmt: skip
         state = train_caae(x, y, config=config, progress=False)
         rec = np.asarray(generate(state, y, source=x))
