@@ -4,6 +4,11 @@
 DISFA-like landmarks, then generated from AU intensity labels by a conditional GAN (eqs. 3-5) and a
 conditional adversarial autoencoder (eqs. 6-10) with soft labels (eq. 11) and the range regulariser
 L_R; judged by SVR / OSVR on the parameters and by an image judge on renders.
+
+* :mod:`~aujax.methods.ausynth._networks` — G, D_exp, E, D_z in Flax NNX (fig. 4);
+* :mod:`~aujax.methods.ausynth._losses` — eqs. 3-11, one function per equation;
+* :mod:`~aujax.methods.ausynth._gan` — :func:`train_cgan`, :func:`train_caae`, :func:`generate`
+  on :mod:`aujax.train`'s adversarial step and resumable loop.
 """
 
 from ._extract import (
@@ -21,20 +26,84 @@ from ._extract import (
     select_neutral_frames as select_neutral_frames,
     unit_to_labels as unit_to_labels,
 )
+from ._gan import (
+    GANConfig as GANConfig,
+    default_bounds as default_bounds,
+    generate as generate,
+    train_caae as train_caae,
+    train_cgan as train_cgan,
+)
+from ._losses import (
+    GENERATOR_FORMS as GENERATOR_FORMS,
+    SOFT_LABELS as SOFT_LABELS,
+    caae_objective as caae_objective,
+    cgan_discriminator_loss as cgan_discriminator_loss,
+    cgan_generator_loss as cgan_generator_loss,
+    cgan_objective as cgan_objective,
+    conditional_discriminator_loss as conditional_discriminator_loss,
+    conditional_generator_loss as conditional_generator_loss,
+    prior_discriminator_loss as prior_discriminator_loss,
+    prior_encoder_loss as prior_encoder_loss,
+    range_loss as range_loss,
+    reconstruction_loss as reconstruction_loss,
+    scale_labels as scale_labels,
+    soft_labels as soft_labels,
+    unscale_labels as unscale_labels,
+)
+from ._networks import (
+    PRIORS as PRIORS,
+    Discriminator as Discriminator,
+    Encoder as Encoder,
+    Generator as Generator,
+    NetworkConfig as NetworkConfig,
+    PriorDiscriminator as PriorDiscriminator,
+    caae_networks as caae_networks,
+    cgan_networks as cgan_networks,
+    sample_prior as sample_prior,
+)
 
 
-__all__: list[str] = [
+__all__ = [
     "DEFAULT_LAMBDA_EXP",
     "DEFAULT_LAMBDA_ID",
     "DEFAULT_N_NEUTRAL",
+    "GENERATOR_FORMS",
     "MIN_LANDMARKS",
+    "PRIORS",
+    "SOFT_LABELS",
+    "Discriminator",
+    "Encoder",
+    "GANConfig",
+    "Generator",
+    "NetworkConfig",
     "ParameterBounds",
+    "PriorDiscriminator",
     "SubjectParameters",
+    "caae_networks",
+    "caae_objective",
+    "cgan_discriminator_loss",
+    "cgan_generator_loss",
+    "cgan_networks",
+    "cgan_objective",
+    "conditional_discriminator_loss",
+    "conditional_generator_loss",
+    "default_bounds",
     "extract_parameters",
     "extract_subject",
     "fit_expressions",
     "fit_identity",
+    "generate",
     "labels_to_unit",
+    "prior_discriminator_loss",
+    "prior_encoder_loss",
+    "range_loss",
+    "reconstruction_loss",
+    "sample_prior",
+    "scale_labels",
     "select_neutral_frames",
+    "soft_labels",
+    "train_caae",
+    "train_cgan",
     "unit_to_labels",
+    "unscale_labels",
 ]
