@@ -1,5 +1,5 @@
 """The face: procedural template, landmarks, identity, muscles, FACS table, blendshapes, bilinear
-identity x expression model, OBJ I/O."""
+identity x expression model, morphable model (3DMM) and PCA, OBJ I/O."""
 
 from ._anthropometry import (
     FACIAL_MEASURES as FACIAL_MEASURES,
@@ -51,6 +51,12 @@ from ._mediapipe import (
     canonical_face_model as canonical_face_model,
     ibug68_from_mediapipe as ibug68_from_mediapipe,
     mediapipe_embedding as mediapipe_embedding,
+)
+from ._morphable import (
+    PCA as PCA,
+    MorphableModel as MorphableModel,
+    pca as pca,
+    template_albedos as template_albedos,
 )
 from ._muscles import (
     MUSCLE_SPECS as MUSCLE_SPECS,

@@ -13,6 +13,9 @@
 * :mod:`~aujax.train._parallel` — the ``'data'`` device mesh, replicated state, sharded batches;
 * :mod:`~aujax.train._state` / :mod:`~aujax.train._step` — the NNX model as a pure
   :class:`TrainState` and the jitted data-parallel step;
+* :mod:`~aujax.train._adversarial` — several players (generator, discriminators), each with its
+  own optimizer, in one :class:`AdversarialState` and one jitted step for :func:`train_loop`;
+* :mod:`~aujax.train._arrays` — shuffled minibatches of in-memory arrays, checkpointable;
 * :mod:`~aujax.train._checkpoint` — orbax-checkpoint V1 periodic and best checkpoints;
 * :mod:`~aujax.train._log` / :mod:`~aujax.train._loop` — ``metrics.jsonl`` and the resumable loop;
 * :mod:`~aujax.train._runs` — what experiments share around the loop: optimizer, run seeds,
@@ -22,6 +25,12 @@
   result files.
 """
 
+from ._adversarial import (
+    AdversarialState as AdversarialState,
+    create_adversarial_state as create_adversarial_state,
+    make_adversarial_step as make_adversarial_step,
+)
+from ._arrays import ArrayLoader as ArrayLoader
 from ._checkpoint import (
     CheckpointError as CheckpointError,
     Checkpoints as Checkpoints,

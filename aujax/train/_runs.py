@@ -108,7 +108,7 @@ def run_seed(seed: int, name: str) -> int:
 def fit_or_restore(
     run_dir,
     state,
-    loss_fn: Callable,
+    loss_fn: Callable | None,
     loader,
     *,
     steps: int,
@@ -119,6 +119,7 @@ def fit_or_restore(
     progress: bool | str = True,
     restore: int | str | None = None,
     evaluate: Callable | None = None,
+    step_fn: Callable | None = None,
 ):
     """Trains ``state`` in ``run_dir`` (resuming from its checkpoints), or restores a checkpoint.
 
@@ -126,6 +127,8 @@ def fit_or_restore(
         run_dir: the model's directory (``checkpoints/``, ``metrics.jsonl``).
         state, loss_fn, loader, steps, mesh, prepare, progress: as in :func:`train_loop`
             (``loss_fn`` goes through :func:`make_train_step`).
+        step_fn: a ready step instead of ``loss_fn`` (which must then be None), e.g. an
+            adversarial step from :func:`aujax.train.make_adversarial_step`.
         checkpoint_every, log_every: checkpoint and log intervals (steps).
         restore: None trains; ``"latest"``, ``"best"`` or a step number restores that
             checkpoint into ``state`` without training (evaluation by restore).
@@ -135,6 +138,8 @@ def fit_or_restore(
     Returns:
         The trained or restored state.
     """
+    if (loss_fn is None) == (step_fn is None):
+        raise ValueError("give exactly one of loss_fn and step_fn.")
     run_dir = pathlib.Path(run_dir)
     best = "eval/f1" if evaluate is not None else None
     with Checkpoints(run_dir / "checkpoints", every=checkpoint_every, best_metric=best,
@@ -142,7 +147,7 @@ def fit_or_restore(
         if restore is not None:
             return ck.restore(state, step=restore).state
         return train_loop(
-            state, make_train_step(loss_fn, mesh=mesh), loader, num_steps=steps, mesh=mesh,
+            state, step_fn or make_train_step(loss_fn, mesh=mesh), loader, num_steps=steps, mesh=mesh,
             checkpoints=ck, log=MetricsLog(run_dir / "metrics.jsonl"), log_every=log_every,
             prepare=prepare, progress=progress, evaluate=evaluate, eval_every=checkpoint_every,
         )  # fmt: skip

@@ -6,7 +6,7 @@ landmark-displacement features (eqs. 8-13, Algorithm 1). Evaluated by depth RMSE
 vertex distance (eq. 15) in :mod:`aujax.train`.
 
 The training targets on real scans (section 4.1: ``g*`` and the mesh ``M``) come from
-:func:`fit_scan`.
+:func:`fit_scan`; a photograph is reconstructed by :func:`fit_photo` (``tools.sdm_realfaces``).
 """
 
 from ._cascade import (
@@ -17,7 +17,13 @@ from ._cascade import (
     select_alphas as select_alphas,
     train_cascade as train_cascade,
 )
-from ._data import SdmData as SdmData, fit_mesh as fit_mesh, load_sdm_data as load_sdm_data
+from ._data import (
+    SdmData as SdmData,
+    SdmModel as SdmModel,
+    fit_mesh as fit_mesh,
+    load_sdm_data as load_sdm_data,
+    load_sdm_model as load_sdm_model,
+)
 from ._experiment import (
     EXPERIMENT as EXPERIMENT,
     PAPER_TABLE1 as PAPER_TABLE1,
@@ -42,6 +48,14 @@ from ._fitting import (
     landmark_objective as landmark_objective,
     project_model as project_model,
 )
+from ._photo import (
+    TRAINING_RADIUS as TRAINING_RADIUS,
+    PhotoCrop as PhotoCrop,
+    PhotoFit as PhotoFit,
+    fit_photo as fit_photo,
+    photo_crop as photo_crop,
+    reprojection_error as reprojection_error,
+)
 from ._ridge import (
     SOLVERS as SOLVERS,
     AlphaChoice as AlphaChoice,
@@ -63,14 +77,18 @@ __all__: list[str] = [
     "PAPER_TABLE1",
     "SOLVERS",
     "TABLE1_ROWS",
+    "TRAINING_RADIUS",
     "AlphaChoice",
     "Cascade",
     "CascadeFit",
     "FeatureConfig",
     "FitResult",
+    "PhotoCrop",
+    "PhotoFit",
     "RidgeRegressor",
     "ScanFit",
     "SdmData",
+    "SdmModel",
     "apply_cascade",
     "apply_cascade_batch",
     "choose_alpha",
@@ -79,13 +97,17 @@ __all__: list[str] = [
     "fit_camera",
     "fit_landmarks",
     "fit_mesh",
+    "fit_photo",
     "fit_ridge",
     "fit_scan",
     "landmark_objective",
     "load_cascade",
     "load_sdm_data",
+    "load_sdm_model",
+    "photo_crop",
     "project_model",
     "reference_length",
+    "reprojection_error",
     "save_cascade",
     "sdm_features",
     "select_alphas",

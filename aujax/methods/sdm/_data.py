@@ -55,7 +55,16 @@ from ._fitting import _ridge_block, fit_camera
 from ._scan_fit import fit_scan
 
 
-__all__ = ["FLIP", "SdmData", "camera_vector", "fit_mesh", "load_sdm_data", "to_gray"]
+__all__ = [
+    "FLIP",
+    "SdmData",
+    "SdmModel",
+    "camera_vector",
+    "fit_mesh",
+    "load_sdm_data",
+    "load_sdm_model",
+    "to_gray",
+]
 
 _GT_VERSION = "1"  # bump when the ground-truth preparation changes (cache key)
 
@@ -266,20 +275,41 @@ def camera_vector(camera) -> np.ndarray:
                            np.asarray(camera.translation, np.float64)[:2]])  # fmt: skip
 
 
-def load_sdm_data(cfg, log=print) -> SdmData:
-    """The model, samples and ground truth of the configured run (module docstring).
+@dataclasses.dataclass(frozen=True, eq=False)
+class SdmModel:
+    """The bilinear model of a seed 004 run and its vertex sets (what a fit on a photo needs).
+
+    Attributes:
+        model: the bilinear model (eqs. 2-3).
+        landmark_vertices: (68,) model vertex of each iBUG landmark.
+        central: (k,) vertex indices of the central face.
+        faces: (F, 3) triangles of the model's mesh.
+        fw_test: FaceWarehouse meshes held out of the model (S_test, E, V, 3) or None.
+    """
+
+    model: BilinearModel
+    landmark_vertices: np.ndarray
+    central: np.ndarray
+    faces: np.ndarray
+    fw_test: np.ndarray | None = None
+
+
+def load_sdm_model(cfg, log=print) -> SdmModel:
+    """The bilinear model of the configured run (step 1 of the module docstring), alone.
+
+    The same model :func:`load_sdm_data` builds (the FaceWarehouse-like meshes are generated once
+    and cached; the HOSVD is deterministic), without the Bosphorus-like samples: what a cascade
+    saved in a run's workdir was trained with.
 
     Args:
-        cfg: the experiment config (``data``, ``model``, ``fit`` sections).
+        cfg: the experiment config (``data``, ``model`` sections).
         log: progress lines.
 
     Returns:
-        :class:`SdmData`.
+        :class:`SdmModel`.
     """
     d = cfg.data
-    cache = cache_root(d.cache_dir)
-    seed = int(cfg.seed)
-    fw, fw_synthetic = _facewarehouse(d, seed, d.cache_dir, log)
+    fw, fw_synthetic = _facewarehouse(d, int(cfg.seed), d.cache_dir, log)
     n_test = int(d.facewarehouse_test_subjects)
     if fw.vertices.shape[0] - n_test < 2:
         raise ValueError(
@@ -301,6 +331,26 @@ def load_sdm_data(cfg, log=print) -> SdmData:
         central = central_face_vertices(n_vertices=int(d.n_vertices))
     if central is None:
         raise ValueError("data.central_vertices must be given with data.landmark_vertices.")
+    return SdmModel(model=model, landmark_vertices=lv, central=central,
+                    faces=np.asarray(fw.faces),
+                    fw_test=fw.vertices[fw.vertices.shape[0] - n_test :] if n_test else None)  # fmt: skip
+
+
+def load_sdm_data(cfg, log=print) -> SdmData:
+    """The model, samples and ground truth of the configured run (module docstring).
+
+    Args:
+        cfg: the experiment config (``data``, ``model``, ``fit`` sections).
+        log: progress lines.
+
+    Returns:
+        :class:`SdmData`.
+    """
+    d = cfg.data
+    cache = cache_root(d.cache_dir)
+    seed = int(cfg.seed)
+    m = load_sdm_model(cfg, log)
+    model, lv, central = m.model, m.landmark_vertices, m.central
 
     root, synthetic = _bosphorus_root(d, seed, cache, log)
     subjects = [f"bs{i:03d}" for i in range(int(d.bosphorus_subjects))] if synthetic else None
@@ -344,8 +394,7 @@ def load_sdm_data(cfg, log=print) -> SdmData:
         yaw=np.array([yaw_label(s) for s in kept]), g_star=g_star, s_star=s_star, mesh=mesh,
         camera_target=camera_target, n_listed=len(listed),
         src=("synthetic Bosphorus-like" if synthetic else "Bosphorus"),
-        fw_test=fw.vertices[fw.vertices.shape[0] - n_test :] if n_test else None,
-        faces=np.asarray(fw.faces),
+        fw_test=m.fw_test, faces=m.faces,
     )  # fmt: skip
 
 
