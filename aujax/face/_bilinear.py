@@ -29,6 +29,7 @@ from flax import struct
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._checks import as_float, check_finite, is_concrete
+from ._npz import check_shapes, read_model_npz
 
 
 __all__ = ["HOSVD", "BilinearModel", "hosvd"]
@@ -343,16 +344,8 @@ class BilinearModel:
         Raises:
             ValueError: naming the file, when it is not such an ``.npz`` or its arrays disagree.
         """
-        try:
-            z = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{path}: not a BilinearModel .npz file ({err})") from None
-        with z:
-            missing = sorted(set(_ARRAY_FIELDS) - set(z.files))
-            if missing:
-                raise ValueError(f"{path}: not a BilinearModel file, missing {missing}.")
-            arrays = {name: z[name] for name in _ARRAY_FIELDS}
-            faces = z["faces"] if "faces" in z.files else None
+        arrays = read_model_npz(path, "BilinearModel", _ARRAY_FIELDS, optional=("faces",))
+        faces = arrays.pop("faces", None)
         core = arrays["core"]
         if core.ndim != 4 or core.shape[1] != 3:
             raise ValueError(f"{path}: core must have shape (n_vertices, 3, n_id, n_exp).")
@@ -365,12 +358,7 @@ class BilinearModel:
             "train_id_weights": (None, n_id),
             "train_exp_weights": (None, n_exp),
         }
-        for name, shape in expected.items():
-            got = arrays[name].shape
-            if len(got) != len(shape) or any(
-                e is not None and e != g for e, g in zip(shape, got, strict=True)
-            ):
-                raise ValueError(f"{path}: {name} has shape {got}, expected {shape}.")
+        check_shapes(path, arrays, expected)
         if faces is not None and (faces.ndim != 2 or faces.shape[1] != 3):
             raise ValueError(f"{path}: faces has shape {faces.shape}, expected (n_faces, 3).")
         return cls(

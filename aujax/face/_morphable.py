@@ -61,6 +61,7 @@ from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 from .._checks import as_float, check_finite
 from ._identity import skin_albedo
 from ._landmarks import LANDMARK_SCHEMES
+from ._npz import check_shapes, read_model_npz
 from ._template import FaceTemplate
 
 
@@ -523,15 +524,7 @@ class MorphableModel:
         Raises:
             ValueError: naming the file, when it is not such an ``.npz`` or its arrays disagree.
         """
-        try:
-            z = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{path}: not a MorphableModel .npz file ({err})") from None
-        with z:
-            missing = sorted(set(_FIELDS) - set(z.files))
-            if missing:
-                raise ValueError(f"{path}: not a MorphableModel file, missing {missing}.")
-            a = {name: z[name] for name in _FIELDS}
+        a = read_model_npz(path, "MorphableModel", _FIELDS)
         n = a["mean_shape"].shape[0]
         expected = {
             "mean_shape": (n, 3),
@@ -543,12 +536,7 @@ class MorphableModel:
             "landmark_weights": (68, 3),
             "triangles": (None, 3),
         }
-        for name, shape in expected.items():
-            got = a[name].shape
-            if len(got) != len(shape) or any(
-                e is not None and e != g for e, g in zip(shape, got, strict=True)
-            ):
-                raise ValueError(f"{path}: {name} has shape {got}, expected {shape}.")
+        check_shapes(path, a, expected)
         for std, basis in (("id_std", "id_basis"), ("exp_std", "exp_basis"),
                            ("albedo_std", "albedo_basis")):  # fmt: skip
             if a[std].shape != (a[basis].shape[2],):
