@@ -317,6 +317,7 @@ def test_unknown_subject_and_missing_images_are_rejected(tmp_path):
         build_bp4d_tfds(tmp_path / "b", tmp_path / "out_b", config="nocrops")
 
 
+@pytest.mark.slow  # 10-70 s on the 2-core CI machine; lighter tests cover the same code in CI
 def test_round_trip_from_the_generator(tmp_path):
     """The synthetic generator's layout survives readers -> TFDS unchanged (one sequence)."""
     from aujax.synth._bp4d import generate_bp4d

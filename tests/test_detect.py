@@ -92,6 +92,7 @@ def test_front_end_on_dlib_faces():
     assert np.nanmean(score.jaw) < 0.2  # the jaw is a silhouette: reported, loosely bounded
 
 
+@pytest.mark.slow  # 10-70 s on the 2-core CI machine; lighter tests cover the same code in CI
 def test_detect_video_end_to_end(tmp_path, capsys):
     video = _need(REAL / "video" / "WolfgangLanger_Pexels.mp4")
     assert detect_main([str(video), "-o", str(tmp_path), "-q", "--plot"]) == 0

@@ -43,6 +43,7 @@ def _f64(model):
 # the networks
 
 
+@pytest.mark.slow  # 10-70 s on the 2-core CI machine; lighter tests cover the same code in CI
 def test_bottomup_cnn_shapes_and_gradients():
     net = BottomUpCNN(5, image_size=16, channels=(2, 3, 4), hidden=6, rngs=nnx.Rngs(0))
     kernels = [c.kernel[...].shape[:2] for c in net.convs]

@@ -273,6 +273,7 @@ def test_newmark_dense_matches_the_host_integrator(face_system, anderson):
     assert np.max(np.abs(us5 - ref_u)) < 1e-4 * scale
 
 
+@pytest.mark.slow  # 10-70 s on the 2-core CI machine; lighter tests cover the same code in CI
 def test_newmark_dense_batch_equals_single_sequences(face_system):
     system, _, f_au = face_system
     integrator = ImplicitIntegrator(system, dt=0.04)

@@ -119,6 +119,7 @@ def test_fit_velocity_decoder_and_mass_floor(template):
         PhysicsAUNet(template, n_aus=3, initial_velocity="spline", rngs=nnx.Rngs(0))
 
 
+@pytest.mark.slow  # 10-70 s on the 2-core CI machine; lighter tests cover the same code in CI
 def test_gradients_flow_through_the_ode_decoder_into_the_encoder(template):
     """Non-zero finite gradients on every parameter group, from the reconstruction loss alone."""
     net = PhysicsAUNet(template, n_aus=12, channels=(8, 8), latent=8, hidden=16, rngs=nnx.Rngs(2))
@@ -152,6 +153,7 @@ def test_galerkin_with_explicit_euler_is_refused(template):
                      solver="euler", rngs=nnx.Rngs(0))  # fmt: skip
 
 
+@pytest.mark.slow  # 10-70 s on the 2-core CI machine; lighter tests cover the same code in CI
 def test_galerkin_activations_with_tsit5(template):
     net = PhysicsAUNet(template, n_aus=3, dynamics="galerkin", force_mode="activations",
                        solver="tsit5", channels=(8, 8), latent=8, hidden=16, rngs=nnx.Rngs(0))  # fmt: skip

@@ -34,6 +34,7 @@ def _activations(model, n_frames, seed=0):
                               dynamics=ActivationDynamics(noise_sd=0.0))  # fmt: skip
 
 
+@pytest.mark.slow  # 10-70 s on the 2-core CI machine; lighter tests cover the same code in CI
 def test_segmented_long_sequence_matches_one_integration(setup):
     """Overlapping pieces run as one batch reproduce the single integration: piece 0 exactly,
     the others up to the start transient the overlap lets decay (shrinking with the overlap)."""

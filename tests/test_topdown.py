@@ -101,6 +101,7 @@ def test_2d_perspective_recovers_levels(model, engine):
     assert float(jnp.max(out.residual)) < 1e-4  # pixels
 
 
+@pytest.mark.slow  # 10-70 s on the 2-core CI machine; lighter tests cover the same code in CI
 def test_2d_weak_perspective(model, engine):
     """Weak-perspective data is fitted exactly; perspective data under the paper's weak-perspective
     assumption (eq. 3 at one depth z̄) leaves an error from the face's depth relief."""
@@ -130,6 +131,7 @@ def test_2d_weak_perspective(model, engine):
     assert err_exact < 1e-3 < err_weak
 
 
+@pytest.mark.slow  # 10-70 s on the 2-core CI machine; lighter tests cover the same code in CI
 def test_2d_one_pixel_noise_error_is_reported(model, engine):
     """1 px detector noise (f = 800 px, face ~60 cm away, 640x480): the level error stays small.
 
@@ -200,6 +202,7 @@ def test_invalid_frames_are_masked_not_propagated(model, engine):
     assert not bool(masked.valid[0])
 
 
+@pytest.mark.slow  # 10-70 s on the 2-core CI machine; lighter tests cover the same code in CI
 def test_jit_and_batch_consistency(model, engine):
     rng = np.random.default_rng(6)
     identity = _subject(rng, engine)

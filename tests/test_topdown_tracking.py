@@ -101,6 +101,7 @@ def test_estimate_neutral_is_the_median_of_the_least_expressive_frames(engine):
         estimate_neutral(engine, q, camera=camera, fraction=0.0)
 
 
+@pytest.mark.slow  # 10-70 s on the 2-core CI machine; lighter tests cover the same code in CI
 def test_fit_frames_equals_one_call(engine):
     rng = np.random.default_rng(1)
     levels = _smooth_levels(rng, 20, engine.n_aus)
@@ -178,6 +179,7 @@ def _table(rng, k=17):
     )  # fmt: skip
 
 
+@pytest.mark.slow  # 10-70 s on the 2-core CI machine; lighter tests cover the same code in CI
 def test_smooth_table_smooths_each_sequence_alone(physics):
     blendshapes, reduced = physics
     rng = np.random.default_rng(3)
@@ -208,6 +210,7 @@ def test_smooth_table_smooths_each_sequence_alone(physics):
     assert not np.allclose(closed.c, table.c, atol=1e-4)
 
 
+@pytest.mark.slow  # 10-70 s on the 2-core CI machine; lighter tests cover the same code in CI
 def test_reconstruct_coefficients_smoother_option(engine, physics):
     """reconstruct_coefficients(smoother=...) = the per-frame reconstruction, then smooth_table."""
     blendshapes, reduced = physics
