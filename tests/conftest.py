@@ -1,5 +1,9 @@
 """Test configuration: float64 physics, strict promotion, four fake CPU devices."""
 
+import os
+import shutil
+import tempfile
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,6 +17,33 @@ try:  # must run before the backend initialises; harmless if it already did
     jax.config.update("jax_num_cpu_devices", 4)
 except RuntimeError:  # pragma: no cover
     pass
+
+
+_CACHE_ENV = "AUJAX_TEST_JAX_CACHE"
+
+
+def pytest_configure(config):
+    """JAX's persistent compilation cache, shared by the xdist workers of one run.
+
+    Most of the suite's time is XLA compiling the same programs again: a new jitted closure per
+    test, the same model in both workers. The controller makes a fresh directory and hands it to
+    the workers through the environment (they inherit it); an executable loaded from the cache is
+    the one the compiler would produce, so no result changes. Set before any test module is
+    imported, i.e. before the first compilation. ``$JAX_COMPILATION_CACHE_DIR`` wins; the
+    directory is removed when the run ends.
+    """
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR") or jax.config.jax_compilation_cache_dir:
+        return
+    if not os.environ.get(_CACHE_ENV):
+        os.environ[_CACHE_ENV] = tempfile.mkdtemp(prefix="aujax-test-jax-cache-")
+        config._aujax_owns_jax_cache = True  # noqa: SLF001
+    jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE_ENV])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_aujax_owns_jax_cache", False):
+        shutil.rmtree(os.environ.pop(_CACHE_ENV), ignore_errors=True)
 
 
 @pytest.fixture
