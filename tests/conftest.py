@@ -46,6 +46,17 @@ def pytest_unconfigure(config):
         shutil.rmtree(os.environ.pop(_CACHE_ENV), ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def fast_compile():
+    """XLA's optimisations off for one module (``pytestmark = pytest.mark.usefixtures(
+    "fast_compile")``), restored after it: most of such a module's time is compiling small
+    problems and many small eager ops (REFERENCE §12.19), not running them."""
+    previous = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", previous)
+
+
 @pytest.fixture
 def getkey():
     """Returns a callable that yields a fresh typed PRNG key each call."""

@@ -22,13 +22,8 @@ from aujax.methods.ausynth import (
 from aujax.methods.ausynth._extract import _solve_block_tridiagonal
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _fast_compile():
-    """The fits are small and compile-bound: XLA's optimisations off for this module only."""
-    before = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", before)
+# small, compile-bound problems: XLA's optimisations off for this module (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 @pytest.fixture(scope="module")

@@ -23,13 +23,8 @@ from aujax.methods.ausynth import (
 from aujax.train import intensity_metrics
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_compiles():
-    """Most of this file's time is XLA compilation of small problems: skip the optimizer."""
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
+# small, compile-bound problems: XLA's optimisations off for this module (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 def _episodes(n_seq, length, n_aus, rng):

@@ -13,13 +13,8 @@ from aujax.nn._mlp import MLP
 from aujax.nn._resnet import ResNet, _Block
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_compile():
-    """Cut XLA compile time of the many small eager init ops (REFERENCE §12.19); restored after."""
-    prev = jax.config.values["jax_disable_most_optimizations"]
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", prev)
+# small, compile-bound problems: XLA's optimisations off for this module (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 def _n_params(model) -> int:

@@ -20,13 +20,8 @@ from aujax.nn._mesh_sampling import (
 from aujax.nn._spiral import SpiralConv, one_rings, spiral_indices
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_compile():
-    """Cut XLA compile time of the many small eager init ops (REFERENCE §12.19); restored after."""
-    prev = jax.config.values["jax_disable_most_optimizations"]
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", prev)
+# small, compile-bound problems: XLA's optimisations off for this module (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 def _hexagon():

@@ -13,13 +13,8 @@ from PIL import Image
 from aujax import geometry as ag, render as ar
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_compiles():
-    """Most of this file's time is XLA compilation of tiny problems: skip the optimizer."""
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
+# small, compile-bound problems: XLA's optimisations off for this module (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -29,13 +29,8 @@ from aujax.methods.sdm import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_compile():
-    """Cut XLA compile time of the fits and the many small eager ops (REFERENCE 12.19)."""
-    prev = jax.config.values["jax_disable_most_optimizations"]
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", prev)
+# small, compile-bound problems: XLA's optimisations off for this module (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 # --------------------------------------------------------------------------------------------
