@@ -1,6 +1,9 @@
 """Flax NNX building blocks: spiral mesh convolution, mesh hierarchy, mesh encoder, ResNet, MLP,
-and recorded TFLite graphs (the MediaPipe face networks)."""
+graph attention, transformer encoder with a query token, the AU-specific feature generator, and
+recorded TFLite graphs (the MediaPipe face networks)."""
 
+from ._au_features import AUFeatureGenerator as AUFeatureGenerator
+from ._graph_attention import GAT as GAT, GraphAttention as GraphAttention
 from ._lite_graph import LiteGraph as LiteGraph, LiteOp as LiteOp, parse_program as parse_program
 from ._mesh_encoder import SpiralDecoder as SpiralDecoder, SpiralEncoder as SpiralEncoder
 from ._mesh_sampling import (
@@ -18,4 +21,8 @@ from ._spiral import (
     SpiralConv as SpiralConv,
     one_rings as one_rings,
     spiral_indices as spiral_indices,
+)
+from ._transformer import (
+    QueryTokenEncoder as QueryTokenEncoder,
+    TransformerEncoder as TransformerEncoder,
 )

@@ -1,6 +1,7 @@
 """ResNet-18/34/50/101/152 in Flax NNX (He et al. 2016), NHWC, BatchNorm.
 
-The image branch of seed 001 (eq. 11, ``z2d = F(I)``) and the bottom-up baselines use it.
+The image branch of seed 001 (eq. 11, ``z2d = F(I)``) and the bottom-up baselines use it; seed
+003's AU-specific feature generator reads the unpooled map (:meth:`ResNet.feature_map`).
 Layout follows torchvision (bias-free convolutions, BatchNorm after each, 1x1 projection
 shortcuts when the shape changes, stride on the 3x3 convolution of a bottleneck block: "ResNet
 v1.5"), so the parameter counts match the standard ones (ResNet-18 11,689,512 and ResNet-50
@@ -188,8 +189,16 @@ class ResNet(nnx.Module):
             else nnx.Linear(c_in, num_classes, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         )
 
-    def features(self, images: Float[Array, "b h w c"]) -> Float[Array, "b f"]:
-        """Pooled features (b, num_features) of a batch of NHWC images."""
+    def feature_map(self, images: Float[Array, "b h w c"]) -> Float[Array, "b hf wf f"]:
+        """The last stage's feature map, before global pooling (seed 003's AFG input).
+
+        Args:
+          images: (b, h, w, in_channels) NHWC images.
+
+        Returns:
+          (b, h', w', num_features), h' = ceil(h / 32) with the ImageNet stem, ceil(h / 8) with
+          the small one (w' likewise). :meth:`features` is its spatial mean.
+        """
         if images.ndim != 4 or images.shape[-1] != self.in_channels:
             raise ValueError(
                 f"images must have shape (b, h, w, {self.in_channels}) (NHWC), got {images.shape}"
@@ -199,7 +208,12 @@ class ResNet(nnx.Module):
             x = nnx.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
         for block in self.blocks:
             x = block(x)
-        return jnp.mean(x, axis=(1, 2))
+        return x
+
+    def features(self, images: Float[Array, "b h w c"]) -> Float[Array, "b f"]:
+        """Pooled features (b, num_features) of a batch of NHWC images: the spatial mean of
+        :meth:`feature_map`."""
+        return jnp.mean(self.feature_map(images), axis=(1, 2))
 
     def __call__(
         self, images: Float[Array, "b h w c"]
