@@ -108,7 +108,8 @@ def test_graph_attention_gradients(graph):
     layer = GraphAttention(
         3, 2, num_heads=2, activation="elu", adjacency=adjacency, rngs=nnx.Rngs(2), **F64
     )
-    check_grads(lambda x: jnp.sum(layer(x) ** 2), (jnp.asarray(h),), order=1, modes=("rev",))
+    loss = jax.jit(lambda x: jnp.sum(layer(x) ** 2))  # one compiled program, not op by op
+    check_grads(loss, (jnp.asarray(h),), order=1, modes=("rev",))
 
 
 def test_gat_is_permutation_equivariant(graph):
@@ -173,11 +174,14 @@ def test_query_token_output_is_invariant_to_node_order(getkey):
     perm = np.array([4, 2, 0, 3, 1])
     np.testing.assert_allclose(enc(x[:, perm]), out, rtol=1e-12, atol=1e-13)
     assert not np.allclose(out[0], out[1])  # it reads the tokens
-    # the encoder itself is equivariant; the readout is its query-token row
-    tokens = enc.encoder(x)
-    np.testing.assert_allclose(enc.encoder(x[:, perm]), tokens[:, perm], rtol=1e-12, atol=1e-13)
+    # the encoder is equivariant over the tokens; the readout is the query token's row
+    tokens = enc.tokens(x)
+    assert tokens.shape == (2, 6, 8)
+    np.testing.assert_allclose(
+        enc.tokens(x[:, perm])[:, 1:], tokens[:, 1:][:, perm], rtol=1e-12, atol=1e-13
+    )
     with_query = jnp.concatenate([jnp.broadcast_to(enc.query[...], (2, 1, 8)), x], axis=1)
-    np.testing.assert_allclose(enc.encoder(with_query)[:, 0], out, rtol=1e-13)
+    np.testing.assert_allclose(TransformerEncoder.__call__(enc, with_query), tokens, rtol=1e-13)
     with pytest.raises(ValueError, match="divisible"):
         TransformerEncoder(6, num_heads=4, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="x must have shape"):
@@ -202,13 +206,19 @@ def tiny_resnet():
 
 
 def test_resnet_feature_map_pools_to_the_forward(tiny_resnet, getkey):
+    # and the composition seed 003 uses: ResNet.feature_map -> AUFeatureGenerator, one node per AU
+    afg = AUFeatureGenerator(tiny_resnet.num_features, 12, 16, rngs=nnx.Rngs(9))
     images = jax.random.normal(getkey(), (2, 16, 16, 3), dtype=jnp.float32)
-    fmap = nnx.jit(lambda m, x: m.feature_map(x))(tiny_resnet, images)
+    fmap, (feats, logits), nodes = nnx.jit(
+        lambda m, a, x: (m.feature_map(x), m(x), a(m.feature_map(x)))
+    )(tiny_resnet, afg, images)
     assert fmap.shape == (2, 2, 2, tiny_resnet.num_features)  # 16 px / 8 (small stem)
-    feats, logits = nnx.jit(lambda m, x: m(x))(tiny_resnet, images)
     pooled = jnp.mean(fmap, axis=(1, 2))
     np.testing.assert_allclose(pooled, feats, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(tiny_resnet.head(pooled), logits, rtol=1e-6, atol=1e-6)
+    assert nodes.shape == (2, 12, 16) and nodes.dtype == jnp.float32
+    np.testing.assert_allclose(afg(fmap), nodes, rtol=1e-5, atol=1e-6)
+    assert np.all(np.isfinite(nodes)) and np.all(nodes >= 0)
     with pytest.raises(ValueError, match="NHWC"):
         tiny_resnet.feature_map(jnp.ones((2, 3, 16, 16), jnp.float32))
 
@@ -232,12 +242,3 @@ def test_au_feature_generator(getkey):
     assert not np.allclose(moved[:, 1], nodes[:, 1])
     with pytest.raises(ValueError, match="feature_map must have shape"):
         afg(jnp.ones((2, 3, 2, 4)))
-
-
-def test_au_nodes_from_a_resnet(tiny_resnet, getkey):
-    # the composition seed 003 uses: ResNet.feature_map -> one node per AU
-    afg = AUFeatureGenerator(tiny_resnet.num_features, 12, 16, rngs=nnx.Rngs(9))
-    images = jax.random.normal(getkey(), (2, 16, 16, 3), dtype=jnp.float32)
-    nodes = nnx.jit(lambda m, a, x: a(m.feature_map(x)))(tiny_resnet, afg, images)
-    assert nodes.shape == (2, 12, 16) and nodes.dtype == jnp.float32
-    assert np.all(np.isfinite(nodes)) and np.all(nodes >= 0)

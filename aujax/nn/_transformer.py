@@ -149,45 +149,47 @@ class TransformerEncoder(nnx.Module):
             return self.norm(x)
 
 
-class QueryTokenEncoder(nnx.Module):
-    r"""A learned query token :math:`T_Q` prepended to the tokens, a :class:`TransformerEncoder`,
-    and the query token's output (seed 003, GANE: :math:`[T_Q \,\|\, V'_{GANE}]` → encoder →
-    the output at :math:`T_Q`). No positional encoding, so the output does not depend on the
-    order of the tokens.
+class QueryTokenEncoder(TransformerEncoder):
+    r"""A learned query token :math:`T_Q` prepended to the tokens, the :class:`TransformerEncoder`
+    it extends, and the query token's output (seed 003, GANE: :math:`[T_Q \,\|\, V'_{GANE}]` →
+    encoder → the output at :math:`T_Q`). No positional encoding, so the output does not depend on
+    the order of the tokens.
 
     Attributes:
       query: (dim,) the learned query token (normal, std 0.02, as ViT's class token).
-      encoder: the :class:`TransformerEncoder`.
     """
 
-    def __init__(
-        self,
-        dim: int,
-        *,
-        depth: int = 2,
-        num_heads: int = 8,
-        mlp_ratio: float = 4.0,
-        dropout: float = 0.0,
-        dtype: jnp.dtype | None = None,
-        param_dtype: jnp.dtype = jnp.float32,
-        rngs: nnx.Rngs,
-    ):
-        """Builds the readout; the arguments are :class:`TransformerEncoder`'s."""
-        self.encoder = TransformerEncoder(
-            dim,
-            depth=depth,
-            num_heads=num_heads,
-            mlp_ratio=mlp_ratio,
-            dropout=dropout,
-            dtype=dtype,
-            param_dtype=param_dtype,
-            rngs=rngs,
-        )
-        self.dim = self.encoder.dim
-        self.dtype = dtype
+    def __init__(self, dim: int, *, rngs: nnx.Rngs, **kwargs):
+        """Builds the readout.
+
+        Args:
+          dim: token width d.
+          rngs: parameter initialisation (and dropout) streams.
+          **kwargs: :class:`TransformerEncoder`'s keyword arguments (``depth``, ``num_heads``,
+            ``mlp_ratio``, ``dropout``, ``dtype``, ``param_dtype``).
+        """
+        super().__init__(dim, rngs=rngs, **kwargs)
+        self.dtype = kwargs.get("dtype")
+        param_dtype = kwargs.get("param_dtype", jnp.float32)
         self.query = nnx.Param(
             nnx.initializers.normal(0.02)(rngs.params(), (self.dim,), param_dtype)
         )
+
+    def tokens(self, x: Float[Array, "*batch n d"]) -> Float[Array, "*batch n1 d"]:
+        r"""The encoder's output on :math:`[T_Q \,\|\, x]`.
+
+        Args:
+          x: (..., n, dim) tokens.
+
+        Returns:
+          (..., n + 1, dim): the query token's output first, then the n tokens' (equivariant to
+          their order).
+        """
+        if x.ndim < 2 or x.shape[-1] != self.dim:
+            raise ValueError(f"x must have shape (..., n, {self.dim}), got {x.shape}")
+        x, query = promote_dtype((x, self.query[...]), dtype=self.dtype)
+        query = jnp.broadcast_to(query, (*x.shape[:-2], 1, self.dim))
+        return super().__call__(jnp.concatenate([query, x], axis=-2))
 
     def __call__(self, x: Float[Array, "*batch n d"]) -> Float[Array, "*batch d"]:
         """Reads a token set out through the query token.
@@ -199,8 +201,4 @@ class QueryTokenEncoder(nnx.Module):
           (..., dim): the encoder's output at the query token, invariant to the order of the n
           tokens.
         """
-        if x.ndim < 2 or x.shape[-1] != self.dim:
-            raise ValueError(f"x must have shape (..., n, {self.dim}), got {x.shape}")
-        x, query = promote_dtype((x, self.query[...]), dtype=self.dtype)
-        query = jnp.broadcast_to(query, (*x.shape[:-2], 1, self.dim))
-        return self.encoder(jnp.concatenate([query, x], axis=-2))[..., 0, :]
+        return self.tokens(x)[..., 0, :]
