@@ -18,6 +18,7 @@ from aujax.methods.ausynth import (
     plot_au_maps,
     plot_combination_maps,
     plot_intensity_maps,
+    projected_meshes,
     vertex_error_table,
     vertex_errors,
     view_triangles,
@@ -243,3 +244,21 @@ def test_vertex_error_table_groups_rows(truth):
     assert "| AU12@5 | 2 |" in table.text and "CAAE" in table.text
     with pytest.raises(ValueError, match="names"):
         vertex_error_table(gen, meshes, names=names[:2], generated_neutral=rest, truth_neutral=rest)
+
+
+def test_projected_meshes_floor(truth):
+    """A basis spanning the true displacements reproduces them; one orthogonal to them keeps the
+    neutral (relative error 1)."""
+    subject, meshes, _ = truth
+    rest, v = subject.rest, subject.n_vertices
+    d = (meshes[1:] - rest).reshape(3, -1).T  # (3V, 3)
+    q, _ = np.linalg.qr(d)
+    spans = projected_meshes(meshes, truth_neutral=rest, exp_basis=q.reshape(v, 3, 3))
+    np.testing.assert_allclose(spans, meshes, atol=1e-12)
+    g = np.random.default_rng(1).normal(size=(3 * v, 2))
+    other = np.linalg.qr(g - q @ (q.T @ g))[0]  # orthogonal to the displacements
+    off = projected_meshes(meshes, truth_neutral=rest, exp_basis=other.reshape(v, 3, 2))
+    err = vertex_errors(off[1:], meshes[1:], generated_neutral=rest, truth_neutral=rest)
+    np.testing.assert_allclose(err.relative, 1.0, rtol=1e-9)
+    with pytest.raises(ValueError, match="exp_basis"):
+        projected_meshes(meshes, truth_neutral=rest, exp_basis=q.reshape(v, 3, 3)[:-1])

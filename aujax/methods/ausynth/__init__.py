@@ -105,6 +105,7 @@ from ._truth import (
     physics_activations as physics_activations,
     physics_meshes as physics_meshes,
     physics_subject as physics_subject,
+    projected_meshes as projected_meshes,
     vertex_error_table as vertex_error_table,
     vertex_errors as vertex_errors,
 )
@@ -175,6 +176,7 @@ __all__ = [
     "plot_intensity_maps",
     "prior_discriminator_loss",
     "prior_encoder_loss",
+    "projected_meshes",
     "range_loss",
     "reconstruction_loss",
     "sample_prior",

@@ -84,6 +84,7 @@ __all__ = [
     "physics_activations",
     "physics_meshes",
     "physics_subject",
+    "projected_meshes",
     "vertex_error_table",
     "vertex_errors",
 ]
@@ -380,6 +381,39 @@ def vertex_errors(
         diff.mean(axis=1), rel, np.linalg.norm(dt, axis=-1).mean(axis=1),
         np.linalg.norm(dg, axis=-1).mean(axis=1),
     )  # fmt: skip
+
+
+def projected_meshes(truth, *, truth_neutral, exp_basis) -> np.ndarray:
+    """The physics' meshes with their displacement projected onto a model's expression space.
+
+    ``truth_neutral + B B^T (truth - truth_neutral)`` with ``B`` the expression basis (orthonormal
+    columns over the flattened ``V * 3`` entries, :attr:`aujax.face.MorphableModel.exp_basis`):
+    the closest any generator of expression parameters can come to the physics on this subject
+    (least squares, no range bounds), so its :func:`vertex_errors` are the floor the 3DMM itself
+    sets (an extra row of :func:`vertex_error_table`, not a generator).
+
+    Args:
+        truth: (n, V, 3) the physics' meshes.
+        truth_neutral: (V, 3) or (n, V, 3) the subject's rest mesh.
+        exp_basis: (V, 3, K) the expression basis.
+
+    Returns:
+        (n, V, 3) float64 meshes.
+    """
+    t = np.asarray(truth, dtype=np.float64)
+    if t.ndim != 3 or t.shape[-1] != 3:
+        raise ValueError(f"truth must have shape (n, V, 3), got {t.shape}.")
+    n, v = t.shape[:2]
+    tn = _stack(truth_neutral, "truth_neutral", n, v)
+    b = np.asarray(exp_basis, dtype=np.float64)
+    if b.ndim != 3 or b.shape[:2] != (v, 3):
+        raise ValueError(
+            f"exp_basis must have shape (V, 3, K) = ({v}, 3, K), got {b.shape} (the model and the "
+            "physics must share one vertex layout: the same n_vertices)."
+        )
+    flat = b.reshape(v * 3, -1)
+    d = (t - tn).reshape(n, v * 3)
+    return tn + ((d @ flat) @ flat.T).reshape(n, v, 3)
 
 
 class VertexErrorTable(NamedTuple):
