@@ -246,10 +246,12 @@ def plot_intensity_maps(
     """
     aus, levels = [_combo(a)[0] for a in _one_each(aus, "aus")], [_level(k) for k in intensities]
     m = _meshes(meshes, "meshes", (len(aus), len(levels)))
-    rows = [f"AU{a}\n{AU_NAMES[a]}" for a in aus]
-    titles = [[f"intensity {k}" if i == 0 else "" for k in levels] for i in range(len(aus))]
+    titles = [
+        [f"AU{a} @{k}" + (f"\n{AU_NAMES[a]}" if j == 0 else "\n") for j, k in enumerate(levels)]
+        for a in aus
+    ]
     head = f"Fig. 6 analogue — AUs at increasing intensity{_sep(title)}"
-    return _draw(path, neutral, m, faces, titles, rows, head, unit, profile, vmax)
+    return _draw(path, neutral, m, faces, titles, head, unit, profile, vmax)
 
 
 def plot_au_maps(
@@ -352,10 +354,10 @@ def _draw_list(path, neutral, meshes, faces, names, columns, head, unit, profile
     for k, nm in enumerate(names):
         grid[k // n_cols, k % n_cols] = m[k]
         titles[k // n_cols][k % n_cols] = nm
-    return _draw(path, neutral, grid, faces, titles, None, head, unit, profile, vmax)
+    return _draw(path, neutral, grid, faces, titles, head, unit, profile, vmax)
 
 
-def _draw(path, neutral, meshes, faces, titles, row_labels, head, unit, profile, vmax) -> MapFigure:
+def _draw(path, neutral, meshes, faces, titles, head, unit, profile, vmax) -> MapFigure:
     """The shared grid of deformation maps; cells whose mesh is NaN stay empty."""
     import matplotlib
 
@@ -402,12 +404,10 @@ def _draw(path, neutral, meshes, faces, titles, row_labels, head, unit, profile,
                 ax.set_aspect("equal")
                 if k == 0 and titles[i][j]:
                     ax.set_title(titles[i][j], fontsize=8)
-                elif k == 1 and i == 0:
+                elif k == 1:
                     ax.set_title("(profile)", fontsize=7)
-        if row_labels is not None:
-            axes[i, 0].set_ylabel(row_labels[i], fontsize=8)
-    fig.colorbar(ScalarMappable(norm, _CMAP), ax=axes, shrink=0.8,
-                 label=f"displacement from the neutral ({unit})")  # fmt: skip
+    fig.colorbar(ScalarMappable(norm, _CMAP), ax=axes, shrink=0.8 if n_rows > 1 else 1.0,
+                 label=f"deformation ({unit})")  # fmt: skip
     fig.suptitle(head, fontsize=10)
     w, h = fig.canvas.get_width_height()
     fig.savefig(path, dpi=_DPI)
