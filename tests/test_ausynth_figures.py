@@ -1,5 +1,7 @@
 """Seed 002's figs. 6-8 (deformation maps) and the vertex error against the physics (issue 19)."""
 
+import dataclasses
+
 import matplotlib.image
 import numpy as np
 import pytest
@@ -23,7 +25,7 @@ from aujax.methods.ausynth import (
     vertex_errors,
     view_triangles,
 )
-from aujax.synth import rig_landmarks
+from aujax.synth import REALISTIC_DYNAMICS, Cast, MuscleRealism, rig_landmarks, template_model
 
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
@@ -153,6 +155,29 @@ def test_zero_labels_give_the_rest_mesh(truth):
         physics_meshes(np.full((1, 12), 6), **_SUBJECT)
     with pytest.raises(ValueError, match="subject"):
         physics_subject("SN001", size="tiny")  # not in the tiny preset
+
+
+def test_activations_are_the_generators_drive_held(truth):
+    """With the generator's random parts switched off (asymmetry, noise), its own drive of a held
+    expression (Cast.drive: synergies, gains, co-contraction, activation dynamics) is
+    physics_activations' at every frame."""
+    subject, _, _ = truth
+    quiet = dataclasses.replace(
+        MuscleRealism(), asymmetry_sd=0.0, unilateral_fraction=0.0,
+        dynamics=dataclasses.replace(REALISTIC_DYNAMICS, noise_sd=0.0),
+    )  # fmt: skip
+    mine = physics_subject(**_SUBJECT, realism=quiet)
+    np.testing.assert_array_equal(mine.body.synergy, subject.body.synergy)  # same draws
+    labels, _ = label_grid([(1, 2, 12)], intensities=(4,))
+    face, model = template_model(_SUBJECT["n_vertices"], _SUBJECT["seed"])
+    cast = Cast("disfa", _SUBJECT["seed"], 25.0, face, model, quiet)
+    x = np.zeros((6, 17))
+    x[:, [0, 1, 8]] = 4.0  # AU1, AU2, AU12 in AU_IDS order
+    drive = cast.drive(mine.body, x, subject="SN002", task="video",
+                       rng=np.random.default_rng(0), warmup=2)  # fmt: skip
+    acts = physics_activations(labels, mine)
+    np.testing.assert_allclose(drive.activations, np.repeat(acts, 8, axis=0), rtol=1e-12)
+    assert np.count_nonzero(acts) > 6
 
 
 def test_one_au_moves_its_muscles_region(truth):

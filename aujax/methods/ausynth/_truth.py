@@ -201,12 +201,9 @@ def physics_activations(labels, subject: PhysicsSubject) -> np.ndarray:
     y = _labels(labels)
     x = np.zeros((y.shape[0], len(AU_IDS)))
     x[:, _COLUMNS] = y
-    body = subject.body
-    synergy = body.synergy
-    if synergy is None:  # pragma: no cover - Cast.physique always draws them
-        raise ValueError("subject: its body has no synergies.")
+    body = subject.body  # Cast.physique always draws the synergies (the template's when off)
     sides = np.ones(x.shape + (2,))
-    return realistic_excitation(x, synergy, sides, realism=subject.realism, gains=body.gains)
+    return realistic_excitation(x, body.synergy, sides, realism=subject.realism, gains=body.gains)
 
 
 def physics_meshes(
