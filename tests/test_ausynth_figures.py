@@ -132,6 +132,9 @@ def test_figures_write_pngs_of_the_right_layout(tmp_path):
         plot_intensity_maps(tmp_path / "bad.png", neutral=v, meshes=meshes[:2], faces=f)
     with pytest.raises(ValueError, match="neutral"):
         plot_au_maps(tmp_path / "bad.png", neutral=v[:-1], meshes=meshes[0, :1], faces=f, aus=[1])
+    with pytest.raises(ValueError, match="finite"):
+        plot_au_maps(tmp_path / "bad.png", neutral=v, meshes=np.full((1,) + v.shape, np.nan),
+                     faces=f, aus=[1])  # fmt: skip
     assert not (tmp_path / "bad.png").exists()
 
 

@@ -349,16 +349,18 @@ def _draw_list(path, neutral, meshes, faces, names, columns, head, unit, profile
     m = _meshes(meshes, "meshes", (len(names),))
     n_cols = min(columns, len(names))
     n_rows = -(-len(names) // n_cols)
-    grid = np.full((n_rows, n_cols) + m.shape[1:], np.nan)
+    grid = np.zeros((n_rows, n_cols) + m.shape[1:])
+    grid.reshape((-1,) + m.shape[1:])[: len(names)] = m
+    empty = np.arange(n_rows * n_cols).reshape(n_rows, n_cols) >= len(names)
+    grid[empty] = m[0]  # drawn nowhere; any valid mesh keeps the checks simple
     titles = [[""] * n_cols for _ in range(n_rows)]
     for k, nm in enumerate(names):
-        grid[k // n_cols, k % n_cols] = m[k]
         titles[k // n_cols][k % n_cols] = nm
-    return _draw(path, neutral, grid, faces, titles, head, unit, profile, vmax)
+    return _draw(path, neutral, grid, faces, titles, head, unit, profile, vmax, empty=empty)
 
 
-def _draw(path, neutral, meshes, faces, titles, head, unit, profile, vmax) -> MapFigure:
-    """The shared grid of deformation maps; cells whose mesh is NaN stay empty."""
+def _draw(path, neutral, meshes, faces, titles, head, unit, profile, vmax, empty=None) -> MapFigure:
+    """The shared grid of deformation maps (R, C, V, 3); the cells ``empty`` (R, C) stay blank."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -367,17 +369,16 @@ def _draw(path, neutral, meshes, faces, titles, head, unit, profile, vmax) -> Ma
     from matplotlib.colors import Normalize
 
     n_rows, n_cols = meshes.shape[:2]
-    empty = np.all(np.isnan(meshes), axis=(-2, -1))
+    empty = np.zeros((n_rows, n_cols), bool) if empty is None else empty
     neutral = np.asarray(neutral, dtype=np.float64)
     if neutral.ndim != 2 or neutral.shape != meshes.shape[2:]:
         raise ValueError(
             f"neutral must have shape (V, 3) = {meshes.shape[2:]}, got {neutral.shape}."
         )
     faces = check_triangles(faces, "faces", neutral.shape[0])
-    values = np.zeros(meshes.shape[:3])
-    values[~empty] = deformation(neutral, meshes[~empty])
+    values = deformation(neutral, meshes)
     if vmax is None:
-        top = float(values.max(initial=0.0))
+        top = float(values[~empty].max(initial=0.0))
         vmax = top if top > 0.0 else 1.0
     elif not (np.isfinite(vmax) and vmax > 0):
         raise ValueError(f"vmax must be finite and > 0, got {vmax!r}.")
