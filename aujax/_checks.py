@@ -13,7 +13,14 @@ import numpy as np
 from jaxtyping import Array, ArrayLike
 
 
-__all__ = ["as_float", "check_finite", "check_scalar_positive", "check_shape", "is_concrete"]
+__all__ = [
+    "as_float",
+    "check_finite",
+    "check_scalar_positive",
+    "check_shape",
+    "check_triangles",
+    "is_concrete",
+]
 
 
 def is_concrete(*xs) -> bool:
@@ -104,3 +111,30 @@ def check_scalar_positive(x, name: str) -> None:
     """
     if is_concrete(x) and not float(x) > 0.0:
         raise ValueError(f"{name} must be > 0, got {x}.")
+
+
+def check_triangles(triangles: ArrayLike, name: str, n_vertices: int) -> np.ndarray:
+    """Checks a concrete triangle list: (F, 3) integer indices of ``n_vertices`` vertices, F >= 1.
+
+    Args:
+        triangles: An array-like of vertex indices.
+        name: The argument's name, for the error.
+        n_vertices: The number of vertices the indices refer to.
+
+    Returns:
+        The triangles as an (F, 3) NumPy array of their own integer dtype.
+
+    Raises:
+        ValueError: A wrong shape, a non-integer dtype or an index outside ``[0, n_vertices)``.
+    """
+    tri = np.asarray(triangles)
+    if tri.ndim != 2 or tri.shape[1] != 3 or tri.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (F, 3) with F >= 1, got shape {tri.shape}.")
+    if not np.issubdtype(tri.dtype, np.integer):
+        raise ValueError(f"{name} must hold integers (vertex indices), got dtype {tri.dtype}.")
+    if tri.min() < 0 or tri.max() >= n_vertices:
+        raise ValueError(
+            f"{name} must index vertices in [0, {n_vertices}), got range "
+            f"[{tri.min()}, {tri.max()}]."
+        )
+    return tri

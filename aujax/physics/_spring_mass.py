@@ -70,7 +70,7 @@ import numpy as np
 from flax import struct
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from .._checks import as_float, check_finite, check_shape, is_concrete
+from .._checks import as_float, check_finite, check_shape, check_triangles, is_concrete
 
 
 __all__ = [
@@ -272,15 +272,7 @@ def build_spring_mass(
     check_finite(bone_weights, "bone_weights")
     if not is_concrete(triangles):
         raise ValueError("triangles must be concrete (not traced): the topology is built in NumPy.")
-    tri = np.asarray(triangles)
-    if tri.ndim != 2 or tri.shape[1] != 3 or tri.shape[0] == 0:
-        raise ValueError(f"triangles must have shape (f, 3) with f >= 1, got shape {tri.shape}.")
-    if not np.issubdtype(tri.dtype, np.integer):
-        raise ValueError(f"triangles must hold integers, got dtype {tri.dtype}.")
-    if tri.min() < 0 or tri.max() >= n:
-        raise ValueError(
-            f"triangles must index vertices in [0, {n}), got range [{tri.min()}, {tri.max()}]."
-        )
+    tri = check_triangles(triangles, "triangles", n)
     if np.any((tri[:, 0] == tri[:, 1]) | (tri[:, 1] == tri[:, 2]) | (tri[:, 0] == tri[:, 2])):
         raise ValueError("triangles must have three distinct vertex indices per triangle.")
     used = np.zeros(n, bool)

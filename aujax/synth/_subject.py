@@ -45,14 +45,19 @@ __all__ = [
 DEFAULT_N_VERTICES = {"tiny": 600, "small": 650, "full": 1500}
 
 
-def template_model(n_vertices: int, seed: int, gt_dir: pathlib.Path):
-    """The face template and its AU blendshape model (saved to ``gt_dir``).
+def template_model(n_vertices: int, seed: int, gt_dir: pathlib.Path | None = None):
+    """The face template and its AU blendshape model (saved to ``gt_dir`` unless it is None).
 
     Both are immutable and deterministic in ``(n_vertices, seed)``, so the last few are cached.
+    Built in float64 (``jax.enable_x64``), as the generators build them, whatever the caller's
+    default.
     """
-    face, model = _template(int(n_vertices), int(seed))
-    gt_dir.mkdir(parents=True, exist_ok=True)
-    model.save(gt_dir / "blendshape_model.npz")
+    with jax.enable_x64(True):
+        face, model = _template(int(n_vertices), int(seed))
+    if gt_dir is not None:
+        gt_dir = pathlib.Path(gt_dir)
+        gt_dir.mkdir(parents=True, exist_ok=True)
+        model.save(gt_dir / "blendshape_model.npz")
     return face, model
 
 

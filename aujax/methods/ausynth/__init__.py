@@ -10,7 +10,11 @@ L_R; judged by SVR / OSVR on the parameters and by an image judge on renders.
 * :mod:`~aujax.methods.ausynth._gan` — :func:`train_cgan`, :func:`train_caae`, :func:`generate`
   on :mod:`aujax.train`'s adversarial step and resumable loop;
 * :mod:`~aujax.methods.ausynth._judges` — the SVR / OSVR parameter judges (Table 1), the image
-  judge (HOG + linear SVR, Table 2) and their metrics.
+  judge (HOG + linear SVR, Table 2) and their metrics;
+* :mod:`~aujax.methods.ausynth._figures` — figs. 6-8, deformation colour maps (§4.4), and the label
+  grids they are drawn from;
+* :mod:`~aujax.methods.ausynth._truth` — beyond the paper: the physics' own mesh for AU labels on a
+  DISFA-like subject and the vertex error of generated meshes against it.
 """
 
 from ._extract import (
@@ -27,6 +31,20 @@ from ._extract import (
     labels_to_unit as labels_to_unit,
     select_neutral_frames as select_neutral_frames,
     unit_to_labels as unit_to_labels,
+)
+from ._figures import (
+    FIG6_AUS as FIG6_AUS,
+    FIG6_INTENSITIES as FIG6_INTENSITIES,
+    FIG7_AUS as FIG7_AUS,
+    FIG8_COMBINATIONS as FIG8_COMBINATIONS,
+    VIEWS as VIEWS,
+    MapFigure as MapFigure,
+    deformation as deformation,
+    label_grid as label_grid,
+    plot_au_maps as plot_au_maps,
+    plot_combination_maps as plot_combination_maps,
+    plot_intensity_maps as plot_intensity_maps,
+    view_triangles as view_triangles,
 )
 from ._gan import (
     GANConfig as GANConfig,
@@ -78,12 +96,30 @@ from ._networks import (
     cgan_networks as cgan_networks,
     sample_prior as sample_prior,
 )
+from ._truth import (
+    ERROR_ALIGNMENTS as ERROR_ALIGNMENTS,
+    PhysicsSubject as PhysicsSubject,
+    VertexErrors as VertexErrors,
+    VertexErrorTable as VertexErrorTable,
+    error_label_rows as error_label_rows,
+    physics_activations as physics_activations,
+    physics_meshes as physics_meshes,
+    physics_subject as physics_subject,
+    projected_meshes as projected_meshes,
+    vertex_error_table as vertex_error_table,
+    vertex_errors as vertex_errors,
+)
 
 
 __all__ = [
     "DEFAULT_LAMBDA_EXP",
     "DEFAULT_LAMBDA_ID",
     "DEFAULT_N_NEUTRAL",
+    "ERROR_ALIGNMENTS",
+    "FIG6_AUS",
+    "FIG6_INTENSITIES",
+    "FIG7_AUS",
+    "FIG8_COMBINATIONS",
     "GENERATOR_FORMS",
     "JUDGE_KINDS",
     "LEVELS",
@@ -91,6 +127,7 @@ __all__ = [
     "PRIORS",
     "SOFT_LABELS",
     "SVR_SOLVERS",
+    "VIEWS",
     "Discriminator",
     "Encoder",
     "GANConfig",
@@ -98,10 +135,14 @@ __all__ = [
     "HogLayout",
     "ImageJudge",
     "LinearJudge",
+    "MapFigure",
     "NetworkConfig",
     "ParameterBounds",
+    "PhysicsSubject",
     "PriorDiscriminator",
     "SubjectParameters",
+    "VertexErrorTable",
+    "VertexErrors",
     "caae_networks",
     "caae_objective",
     "cgan_discriminator_loss",
@@ -112,6 +153,8 @@ __all__ = [
     "conditional_generator_loss",
     "crop_features",
     "default_bounds",
+    "deformation",
+    "error_label_rows",
     "extract_parameters",
     "extract_subject",
     "fit_expressions",
@@ -123,9 +166,17 @@ __all__ = [
     "judge_metrics",
     "judge_predictions",
     "judge_training_rows",
+    "label_grid",
     "labels_to_unit",
+    "physics_activations",
+    "physics_meshes",
+    "physics_subject",
+    "plot_au_maps",
+    "plot_combination_maps",
+    "plot_intensity_maps",
     "prior_discriminator_loss",
     "prior_encoder_loss",
+    "projected_meshes",
     "range_loss",
     "reconstruction_loss",
     "sample_prior",
@@ -136,4 +187,7 @@ __all__ = [
     "train_cgan",
     "unit_to_labels",
     "unscale_labels",
+    "vertex_error_table",
+    "vertex_errors",
+    "view_triangles",
 ]

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..._checks import check_triangles
 from ...datasets import NOT_CODED
 
 
@@ -228,13 +229,7 @@ def figure5(
     if vertices.ndim != 2 or vertices.shape[1] != 3 or vertices.shape[0] < 3:
         raise ValueError(f"vertices must be (V, 3) with V >= 3, got shape {vertices.shape}")
     v = vertices.shape[0]
-    triangles = np.asarray(triangles)
-    if triangles.ndim != 2 or triangles.shape[1] != 3 or triangles.shape[0] == 0:
-        raise ValueError(f"triangles must be (F, 3) with F >= 1, got shape {triangles.shape}")
-    if not np.issubdtype(triangles.dtype, np.integer):
-        raise ValueError(f"triangles must be integer indices, got dtype {triangles.dtype}")
-    if triangles.min() < 0 or triangles.max() >= v:
-        raise ValueError(f"triangles index vertices outside [0, V = {v})")
+    triangles = check_triangles(triangles, "triangles", v)
     fields = {"estimated": np.asarray(estimated, dtype=float)}
     if truth is not None:
         fields["true"] = np.asarray(truth, dtype=float)
