@@ -48,8 +48,8 @@ from ._rasterizer import (
     _check_mesh,
     _concrete,
     _pad_triangles,
-    _setup,
     _Setup,
+    _setup,
     _surface,
     _unit_light,
     shade,
@@ -382,6 +382,7 @@ def soft_blend(
             f"blend.background must be a scalar or have shape ({colors.shape[-1]},), got "
             f"{background.shape}"
         )
+    background = jnp.broadcast_to(background, colors.shape[-1:])[None, None, :]
     gamma, eps = jnp.asarray(blend.gamma, dtype), jnp.asarray(blend.eps, dtype)
     prob = fragments.probability.astype(dtype)
     z_tilde = jnp.where(fragments.mask, fragments.z_tilde.astype(dtype), 0.0)
@@ -438,8 +439,11 @@ def sh_shading(
     x, y, z = normals[..., 0], normals[..., 1], normals[..., 2]
     basis = jnp.stack(
         [jnp.ones_like(x), x, y, z, x * y, x * z, y * z, x * x - y * y, 3.0 * z * z - 1.0], axis=-1
-    ) * jnp.asarray(_SH_FACTORS, dtype)  # fmt: skip
-    return jnp.tensordot(basis, coefficients.astype(dtype), axes=([-1], [0]))
+    )
+    weighted = coefficients.astype(dtype) * jnp.asarray(_SH_FACTORS, dtype).reshape(
+        (9,) + (1,) * (coefficients.ndim - 1)
+    )
+    return jnp.tensordot(basis, weighted, axes=([-1], [0]))
 
 
 @struct.dataclass
@@ -559,4 +563,3 @@ def _soft_render(
     colors = jax.vmap(layer_colors, in_axes=2, out_axes=2)(fragments.layers())  # (H, W, K, C)
     image, alpha = soft_blend(colors, fragments, blend=blend)
     return SoftRenderOutput(image=image, alpha=alpha, fragments=fragments)
-
