@@ -43,6 +43,12 @@ def _np_signed_sq_distance(points, tri):
     return np.where(inside, -best, best)
 
 
+def _np_nearest_on_segment(points, a, b):
+    e = b - a
+    t = np.clip((points - a) @ e / (e @ e), 0.0, 1.0)
+    return a + t[:, None] * e
+
+
 def _pixel_centres(height, width):
     rows, cols = np.mgrid[0:height, 0:width]
     return np.stack([cols.ravel() + 0.5, rows.ravel() + 0.5], axis=-1)
@@ -135,17 +141,19 @@ def test_one_triangle_coverage_is_analytic():
 
 
 def test_candidates_match_brute_force(scene):
-    """The binned search keeps, per pixel, the K triangles of largest clipped-barycentric
-    depth among those within the cutoff radius (brute force over every triangle)."""
+    """The binned search keeps, per pixel, K of the triangles within the cutoff radius: those
+    containing the pixel centre first, then the rest, each by largest clipped-barycentric depth
+    (brute force over every triangle; every edge blurred)."""
     verts, tris, _, camera = scene
     k = K
-    blend = GRAD_BLEND.replace(sigma=2.0)
+    blend = GRAD_BLEND.replace(sigma=2.0, all_edges=True)
     xyz = np.asarray(ag.project(camera, verts))
     frags = ar.soft_rasterize(ag.project(camera, verts), tris, height=H, width=W, blend=blend)
     centres = _pixel_centres(H, W)
     radius_sq = 2.0 * np.log(1.0 / 1e-4 - 1.0)
     front = _front_facing(xyz, tris)
     depths = np.full((H * W, tris.shape[0]), -np.inf)
+    contains = np.zeros((H * W, tris.shape[0]), bool)
     for j, t in enumerate(np.asarray(tris)):
         if not front[j]:
             continue
@@ -154,18 +162,36 @@ def test_candidates_match_brute_force(scene):
         l12 = np.linalg.solve(mat, (centres - a[:2]).T).T
         lam = np.clip(np.concatenate([1.0 - l12.sum(1, keepdims=True), l12], axis=1), 0, None)
         z = (lam / lam.sum(1, keepdims=True)) @ xyz[t, 2]
-        inside = _np_signed_sq_distance(centres, xyz[t, :2]) < radius_sq
-        depths[:, j] = np.where(inside, z, -np.inf)
-    order = np.argsort(-depths, axis=1, kind="stable")[:, :k]
+        d = _np_signed_sq_distance(centres, xyz[t, :2])
+        depths[:, j] = np.where(d < radius_sq, z, -np.inf)
+        contains[:, j] = d <= 0
+    lift = 2 * np.abs(xyz[:, 2]).max() + 1
+    order = np.argsort(-(depths + lift * contains), axis=1, kind="stable")[:, :k]
     expected_z = np.take_along_axis(depths, order, axis=1)
     got_ids = np.asarray(frags.triangle_id).reshape(-1, k)
     got_z = np.asarray(frags.depth).reshape(-1, k)
     np.testing.assert_allclose(got_z, expected_z, rtol=1e-12)
     assert np.array_equal(got_ids >= 0, np.isfinite(expected_z))
     assert np.all(np.asarray(frags.mask).sum(-1) <= k) and np.any(got_ids[:, -1] >= 0)
+    # SoftRas blurs edges inside a surface: a covered pixel's alpha can stay well below 1
+    alpha = 1.0 - np.prod(1.0 - np.asarray(frags.probability), axis=-1)
+    assert alpha[np.asarray(frags.probability)[..., 0] > 0.5].min() < 0.9
+
+
+def _boundary_edges(triangles):
+    """(e, 2) vertex pairs of the edges that belong to one triangle only."""
+    count = {}
+    for tri in np.asarray(triangles):
+        for i in range(3):
+            edge = tuple(sorted((int(tri[i]), int(tri[(i + 1) % 3]))))
+            count[edge] = count.get(edge, 0) + 1
+    return np.asarray([e for e, c in count.items() if c == 1])
 
 
 def test_alpha_in_unit_interval_and_background_where_no_triangle(scene):
+    """Alpha and image in [0, 1]; the background (per channel) and alpha 0 where a pixel has no
+    candidate; alpha >= 1 - cutoff at covered pixel centres farther than the blur radius from
+    every silhouette edge (here the boundary edges: no triangle faces away)."""
     verts, tris, albedo, camera = scene
     background = jnp.asarray([0.1, 0.2, 0.3])
     blend = GRAD_BLEND.replace(gamma=0.01, background=background)
@@ -180,6 +206,17 @@ def test_alpha_in_unit_interval_and_background_where_no_triangle(scene):
     )
     image = np.asarray(out.image)
     assert np.all((image >= 0) & (image <= 1))
+    xyz = np.asarray(ag.project(camera, verts))
+    assert _front_facing(xyz, tris).all()
+    centres = _pixel_centres(H, W)
+    edge_d2 = np.min(
+        [np.sum((centres - _np_nearest_on_segment(centres, xyz[a, :2], xyz[b, :2])) ** 2, 1)
+         for a, b in _boundary_edges(tris)], axis=0,
+    )  # fmt: skip
+    hard = ar.render(verts, tris, albedo, camera=camera)
+    interior = np.asarray(hard.mask).reshape(-1) & (edge_d2 > 0.5 * np.log(1.0 / 1e-4 - 1.0))
+    assert interior.sum() > 20
+    assert alpha.reshape(-1)[interior].min() >= 1.0 - 1e-4
 
 
 # ----------------------------------------------------------------------------- gradients
@@ -289,7 +326,11 @@ def test_bad_inputs_raise(scene):
     with pytest.raises(ValueError, match="albedo"):
         ar.soft_render(verts, tris, albedo[:3], camera=camera)
     frags = ar.soft_rasterize(
-        ag.project(camera, verts), tris, height=H, width=W, blend=GRAD_BLEND.replace(sigma=2.0)
+        ag.project(camera, verts),
+        tris,
+        height=H,
+        width=W,
+        blend=GRAD_BLEND.replace(sigma=2.0, all_edges=True),
     )
     with pytest.raises(ValueError, match="colors"):
         ar.soft_blend(jnp.ones((H, W, 3)), frags)

@@ -81,7 +81,14 @@ class SoftBlend:
         background: background colour ``c_bg``: a scalar, or (C,) per channel.
         eps: ``ε`` of the background weight ``δ``.
         cutoff: triangles with ``p_j <= cutoff`` at a pixel are not its candidates.
-        k: candidates kept per pixel, the nearest first (static).
+        k: candidates kept per pixel (static).
+        all_edges: blur every triangle edge, as SoftRas and PyTorch3D do (static). A pixel
+            centre on an edge between two triangles of one surface then gets ``p = 0.5`` from
+            each (``α = 0.75``), and with triangles of a pixel or less the interior's α stays
+            well below 1 and its colours mix the neighbours'. The default (False) blurs only
+            silhouette edges: edges of one triangle (the mesh boundary) and edges shared with a
+            triangle that faces the other way on screen or is degenerate; the distance to any
+            other edge counts as infinite.
     """
 
     sigma: float = 0.1
@@ -92,6 +99,7 @@ class SoftBlend:
     eps: float = 1e-10
     cutoff: float = 1e-4
     k: int = struct.field(pytree_node=False, default=8)
+    all_edges: bool = struct.field(pytree_node=False, default=False)
 
 
 def _check_blend(blend: SoftBlend) -> None:
@@ -166,18 +174,47 @@ def _segment_sq_distance(pu, pv, au, av, bu, bv):
     return du * du + dv * dv
 
 
-def _signed_sq_distance(pu, pv, uv, inside):
-    """Signed squared distance to a triangle's boundary from its corner ``uv = (ua, va, ub, vb,
-    uc, vc)`` (broadcast arrays): negative where ``inside``."""
+def _signed_sq_distance(pu, pv, uv, inside, blurred):
+    """Signed squared distance to a triangle's blurred edges from its corners ``uv = (ua, va, ub,
+    vb, uc, vc)`` (broadcast arrays), negative where ``inside``; ``blurred``: three boolean
+    arrays for the edges ``ab, bc, ca`` (an edge that is not blurred is infinitely far)."""
     ua, va, ub, vb, uc, vc = uv
-    dist2 = jnp.minimum(
-        jnp.minimum(
-            _segment_sq_distance(pu, pv, ua, va, ub, vb),
-            _segment_sq_distance(pu, pv, ub, vb, uc, vc),
-        ),
-        _segment_sq_distance(pu, pv, uc, vc, ua, va),
-    )
+    segments = ((ua, va, ub, vb), (ub, vb, uc, vc), (uc, vc, ua, va))
+    dist2 = [
+        jnp.where(flag, _segment_sq_distance(pu, pv, *segment), jnp.inf)
+        for flag, segment in zip(blurred, segments, strict=True)
+    ]
+    dist2 = jnp.minimum(jnp.minimum(dist2[0], dist2[1]), dist2[2])
     return jnp.where(inside, -dist2, dist2)
+
+
+def _blurred_edges(xyz, padded, *, all_edges: bool) -> Array:
+    """(f + chunk, 3) bool: which edges ``ab, bc, ca`` of each (padded) triangle are blurred.
+
+    With ``all_edges`` every edge (SoftRas). Otherwise the silhouette edges: edges of one
+    triangle only (the mesh boundary) and edges whose other triangle faces the other way on
+    screen or is degenerate. Adjacency comes from sorting the undirected edges (a manifold
+    mesh: at most two triangles per edge).
+    """
+    if all_edges:
+        return jnp.ones(padded.shape, bool)
+    corners = xyz[padded]
+    (ua, va), (ub, vb), (uc, vc) = ((corners[:, i, 0], corners[:, i, 1]) for i in range(3))
+    facing = jnp.sign((vb - va) * (uc - ua) + (ua - ub) * (vc - va))  # 0: degenerate
+    tail, head = padded, jnp.roll(padded, -1, axis=1)
+    lo = jnp.minimum(tail, head).reshape(-1)
+    hi = jnp.maximum(tail, head).reshape(-1)
+    index = jnp.arange(lo.shape[0], dtype=jnp.int32)
+    lo, hi, index = jax.lax.sort((lo, hi, index), num_keys=2)
+    same = (lo[1:] == lo[:-1]) & (hi[1:] == hi[:-1])
+    none = jnp.full((1,), -1, jnp.int32)
+    after = jnp.concatenate([jnp.where(same, index[1:], -1), none])
+    before = jnp.concatenate([none, jnp.where(same, index[:-1], -1)])
+    other = jnp.zeros_like(index).at[index].set(jnp.maximum(after, before))  # -1: none
+    other_facing = jnp.where(other >= 0, facing[jnp.maximum(other, 0) // 3], 0.0)
+    own_facing = jnp.repeat(facing, 3)
+    blurred = (other < 0) | (other_facing != own_facing) | (other_facing == 0)
+    return blurred.reshape(padded.shape)
 
 
 def _clipped(l0, l1, l2, setup: _Setup):
@@ -196,15 +233,20 @@ def _radius_sq(blend: SoftBlend, dtype) -> Array:
     return jnp.asarray(blend.sigma, dtype) * jnp.log(1.0 / cutoff - 1.0)
 
 
-def _search(xyz, padded, *, n_tri, height, width, chunk, k, radius_sq, cull_backfaces):
-    """The (H W, K) candidate triangle ids of every pixel (-1 for empty), nearest first."""
+def _search(xyz, padded, blurred, *, n_tri, height, width, chunk, k, radius_sq, cull_backfaces):
+    """The (H W, K) candidate triangle ids of every pixel (-1 for empty): those containing the
+    pixel centre first, then the rest, each nearest first."""
     dtype = xyz.dtype
     neg_inf = jnp.array(-jnp.inf, dtype)
     corners = xyz[padded]  # (f + chunk, 3, 3)
     setup, valid = _setup(corners, cull_backfaces=cull_backfaces)
     uv = jnp.stack([corners[:, i, j] for i in range(3) for j in range(2)], axis=0)  # (6, f + c)
-    rows_data = jnp.concatenate([jnp.stack(setup, axis=0), uv], axis=0)  # (16, f + chunk)
+    rows_data = jnp.concatenate(
+        [jnp.stack(setup, axis=0), uv, blurred.T.astype(dtype)], axis=0
+    )  # (19, f + chunk)
     n_setup = len(setup)
+    # a lift above every depth: keys z + lift of containing triangles exceed all others' z
+    lift = 2.0 * jnp.max(jnp.where(valid[:, None], jnp.abs(corners[..., 2]), 0.0)) + 1.0
     bands = _bin_bands(
         corners, valid, rows_data, height=height, width=width, n_tri=n_tri,
         slack=jnp.sqrt(radius_sq) + 1e-3,
@@ -224,10 +266,12 @@ def _search(xyz, padded, *, n_tri, height, width, chunk, k, radius_sq, cull_back
             window_setup = _Setup(*window[:n_setup])
             l0, l1, l2, _ = _barycentric(window_setup, pu, pv)  # (band pixels, chunk)
             inside = (l0 >= 0) & (l1 >= 0) & (l2 >= 0)
-            d = _signed_sq_distance(pu, pv, window[n_setup:], inside)
+            edges = window[n_setup + 6 :] > 0.5
+            d = _signed_sq_distance(pu, pv, window[n_setup : n_setup + 6], inside, edges)
             candidate = (window_setup.c0 > 0) & (d < radius_sq)
             _, z = _clipped(l0, l1, l2, window_setup)
-            keys = jnp.concatenate([best_z, jnp.where(candidate, z, neg_inf)], axis=1)
+            key = jnp.where(inside, z + lift, z)  # triangles that contain p rank first
+            keys = jnp.concatenate([best_z, jnp.where(candidate, key, neg_inf)], axis=1)
             ids = jax.lax.dynamic_slice_in_dim(bands.tri_index, i, chunk)
             ids = jnp.concatenate([best_id, jnp.broadcast_to(ids, candidate.shape)], axis=1)
             best_z, pick = jax.lax.top_k(keys, k)
@@ -245,7 +289,7 @@ def _search(xyz, padded, *, n_tri, height, width, chunk, k, radius_sq, cull_back
     return ids.reshape(-1, width, k)[:height].reshape(-1, k)
 
 
-def _soft_fragments(pixels_xyz, padded, ids, blend, *, height, width) -> SoftFragments:
+def _soft_fragments(pixels_xyz, padded, blurred, ids, blend, *, height, width) -> SoftFragments:
     """Differentiable distances, coverage and depths of the (H W, K) candidates ``ids``."""
     dtype = pixels_xyz.dtype
     mask = ids >= 0
@@ -259,7 +303,8 @@ def _soft_fragments(pixels_xyz, padded, ids, blend, *, height, width) -> SoftFra
     l0, l1, l2, _ = _barycentric(setup, pu, pv)
     inside = (l0 >= 0) & (l1 >= 0) & (l2 >= 0)
     uv = [corners[..., i, j] for i in range(3) for j in range(2)]
-    d = _signed_sq_distance(pu, pv, uv, inside)
+    edges = blurred[jnp.maximum(ids, 0)]  # (P, K, 3)
+    d = _signed_sq_distance(pu, pv, uv, inside, [edges[..., e] for e in range(3)])
     sigma = jnp.asarray(blend.sigma, dtype)
     prob = jnp.where(mask, jax.nn.sigmoid(-jnp.where(mask, d, 0.0) / sigma), 0.0)
     bary, depth = _clipped(l0, l1, l2, setup)
@@ -284,12 +329,13 @@ def _soft_rasterize(pixels_xyz, triangles, blend, *, height, width, chunk_size, 
     chunk = max(1, min(chunk_size, n_tri))
     padded = _pad_triangles(triangles, chunk)
     xyz = jax.lax.stop_gradient(pixels_xyz)  # the candidate search carries no gradient
+    blurred = _blurred_edges(xyz, padded, all_edges=blend.all_edges)
     ids = _search(
-        xyz, padded, n_tri=n_tri, height=height, width=width, chunk=chunk, k=blend.k,
+        xyz, padded, blurred, n_tri=n_tri, height=height, width=width, chunk=chunk, k=blend.k,
         radius_sq=jax.lax.stop_gradient(_radius_sq(blend, xyz.dtype)),
         cull_backfaces=cull_backfaces,
     )  # fmt: skip
-    return _soft_fragments(pixels_xyz, padded, ids, blend, height=height, width=width)
+    return _soft_fragments(pixels_xyz, padded, blurred, ids, blend, height=height, width=width)
 
 
 def soft_rasterize(
