@@ -18,8 +18,12 @@ Liu et al., *Soft Rasterizer* (ICCV 2019), in the form of PyTorch3D's ``rasteriz
 Our depth ``z`` grows toward the camera (:func:`aujax.geometry.project`), so ``z_near > z_far``
 and ``z̃`` is 1 at the near plane: the nearest surface gets the largest weight, as in PyTorch3D.
 Distances are in pixels (``σ`` in px²): PyTorch3D's ``σ = 1e-4`` in NDC² at 64 px is about
-0.1 px², our default. The candidates of a pixel are the K nearest (largest clipped-barycentric
-depth) of the triangles with ``p_j > cutoff``, i.e. ``d_j < σ log(1 / cutoff - 1)``: a bounded
+0.1 px², our default. Departing from SoftRas by default, ``∂T_j`` holds only the triangle's
+silhouette edges (mesh boundary, or shared with a triangle facing the other way): with every edge
+blurred (``SoftBlend(all_edges=True)``, SoftRas) a pixel centre on an edge inside a surface gets
+``α = 0.75``, and meshes of pixel-sized triangles never reach ``α = 1``. The candidates of a pixel
+are K of the triangles with ``p_j > cutoff``, i.e. ``d_j < σ log(1 / cutoff - 1)``: those that
+contain the pixel centre first, then the nearest (largest clipped-barycentric depth); a bounded
 search over row bands of the image like the hard rasterizer's (:func:`aujax.render.rasterize`),
 each band walking its triangles in chunks and keeping a running top-K. The search carries no
 gradient; the distances, depths and barycentrics of the K winners are recomputed
@@ -27,7 +31,7 @@ differentiably, so gradients reach vertices that only graze a pixel (silhouettes
 hard renderer's are zero. Barycentrics of a pixel outside a candidate are clipped to the
 triangle (negative weights set to 0, renormalised) before interpolating depth and attributes.
 As ``σ, γ → 0`` the image tends to the hard renderer's wherever a pixel centre is farther than
-``sqrt(σ log(1 / cutoff - 1))`` from every triangle edge (``docs/soft_render.md``).
+``sqrt(σ log(1 / cutoff - 1))`` from every blurred edge (``docs/soft_render.md``).
 """
 
 import functools
@@ -35,6 +39,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 from jaxtyping import Array, Float, Int
 
@@ -128,14 +133,16 @@ def _check_blend(blend: SoftBlend) -> None:
 
 @struct.dataclass
 class SoftFragments:
-    """The K candidate triangles of every pixel (one image), nearest first.
+    """The K candidate triangles of every pixel (one image): those containing the pixel centre
+    first, then the others, each nearest first.
 
     Attributes:
         triangle_id: (H, W, K) int32 candidate triangles, -1 where a pixel has fewer than K.
         barycentric: (H, W, K, 3) barycentrics of the pixel centre clipped to the triangle
             (non-negative, summing to 1; zeros for empty slots).
         distance: (H, W, K) signed squared distance ``d_j`` (px²) from the pixel centre to the
-            triangle's boundary, negative inside; ``+inf`` for empty slots.
+            triangle's blurred edges (:class:`SoftBlend` ``all_edges``), negative inside;
+            ``+inf`` for empty slots (``±inf`` for a triangle with no blurred edge).
         probability: (H, W, K) coverage ``p_j = sigmoid(-d_j / σ)``; 0 for empty slots.
         depth: (H, W, K) depth ``z_j`` at the clipped barycentrics; ``-inf`` for empty slots.
         z_tilde: (H, W, K) normalised depth ``(z_j - z_far) / (z_near - z_far)``; 0 for empty
@@ -188,33 +195,55 @@ def _signed_sq_distance(pu, pv, uv, inside, blurred):
     return jnp.where(inside, -dist2, dist2)
 
 
-def _blurred_edges(xyz, padded, *, all_edges: bool) -> Array:
+def _edge_neighbours(triangles: Array) -> Array:
+    """(f, 3) int32: the triangle across edge ``ab, bc, ca`` of each triangle, -1 for none.
+
+    Sorts the undirected edges (a manifold mesh: at most two triangles per edge); in NumPy when
+    ``triangles`` is concrete (the usual case: XLA would otherwise constant-fold the sort at
+    every compilation), in JAX under a transformation.
+    """
+    concrete = _concrete(triangles)
+    xp = np if concrete is not None else jnp
+    tris = concrete.astype(np.int64) if concrete is not None else triangles
+    tail, head = tris, xp.roll(tris, -1, axis=1)
+    lo = xp.minimum(tail, head).reshape(-1)
+    hi = xp.maximum(tail, head).reshape(-1)
+    if concrete is not None:
+        index = np.lexsort((hi, lo)).astype(np.int32)
+        lo, hi = lo[index], hi[index]
+    else:
+        index = jnp.arange(lo.shape[0], dtype=jnp.int32)
+        lo, hi, index = jax.lax.sort((lo, hi, index), num_keys=2)
+    same = (lo[1:] == lo[:-1]) & (hi[1:] == hi[:-1])
+    none = xp.full((1,), -1, np.int32)
+    after = xp.concatenate([xp.where(same, index[1:], -1), none])
+    before = xp.concatenate([none, xp.where(same, index[:-1], -1)])
+    found = xp.maximum(after, before)
+    if concrete is not None:
+        other = np.empty_like(index)
+        other[index] = found
+    else:
+        other = jnp.zeros_like(index).at[index].set(found)
+    neighbours = xp.where(other >= 0, other // 3, -1).astype(np.int32)
+    return jnp.asarray(neighbours.reshape(-1, 3))
+
+
+def _blurred_edges(xyz, padded, neighbours, *, all_edges: bool) -> Array:
     """(f + chunk, 3) bool: which edges ``ab, bc, ca`` of each (padded) triangle are blurred.
 
-    With ``all_edges`` every edge (SoftRas). Otherwise the silhouette edges: edges of one
-    triangle only (the mesh boundary) and edges whose other triangle faces the other way on
-    screen or is degenerate. Adjacency comes from sorting the undirected edges (a manifold
-    mesh: at most two triangles per edge).
+    With ``all_edges`` every edge (SoftRas). Otherwise the silhouette edges: edges with no
+    neighbour (the mesh boundary) and edges whose neighbour (``neighbours``, (f, 3)) faces the
+    other way on screen or is degenerate.
     """
     if all_edges:
         return jnp.ones(padded.shape, bool)
     corners = xyz[padded]
     (ua, va), (ub, vb), (uc, vc) = ((corners[:, i, 0], corners[:, i, 1]) for i in range(3))
     facing = jnp.sign((vb - va) * (uc - ua) + (ua - ub) * (vc - va))  # 0: degenerate
-    tail, head = padded, jnp.roll(padded, -1, axis=1)
-    lo = jnp.minimum(tail, head).reshape(-1)
-    hi = jnp.maximum(tail, head).reshape(-1)
-    index = jnp.arange(lo.shape[0], dtype=jnp.int32)
-    lo, hi, index = jax.lax.sort((lo, hi, index), num_keys=2)
-    same = (lo[1:] == lo[:-1]) & (hi[1:] == hi[:-1])
-    none = jnp.full((1,), -1, jnp.int32)
-    after = jnp.concatenate([jnp.where(same, index[1:], -1), none])
-    before = jnp.concatenate([none, jnp.where(same, index[:-1], -1)])
-    other = jnp.zeros_like(index).at[index].set(jnp.maximum(after, before))  # -1: none
-    other_facing = jnp.where(other >= 0, facing[jnp.maximum(other, 0) // 3], 0.0)
-    own_facing = jnp.repeat(facing, 3)
-    blurred = (other < 0) | (other_facing != own_facing) | (other_facing == 0)
-    return blurred.reshape(padded.shape)
+    n_pad = padded.shape[0] - neighbours.shape[0]
+    other = jnp.concatenate([neighbours, jnp.full((n_pad, 3), -1, jnp.int32)])
+    other_facing = jnp.where(other >= 0, facing[jnp.maximum(other, 0)], 0.0)
+    return (other < 0) | (other_facing != facing[:, None]) | (other_facing == 0)
 
 
 def _clipped(l0, l1, l2, setup: _Setup):
@@ -324,12 +353,14 @@ def _soft_fragments(pixels_xyz, padded, blurred, ids, blend, *, height, width) -
 
 
 @functools.partial(jax.jit, static_argnames=("height", "width", "chunk_size", "cull_backfaces"))
-def _soft_rasterize(pixels_xyz, triangles, blend, *, height, width, chunk_size, cull_backfaces):
+def _soft_rasterize(
+    pixels_xyz, triangles, neighbours, blend, *, height, width, chunk_size, cull_backfaces
+):
     n_tri = triangles.shape[0]
     chunk = max(1, min(chunk_size, n_tri))
     padded = _pad_triangles(triangles, chunk)
     xyz = jax.lax.stop_gradient(pixels_xyz)  # the candidate search carries no gradient
-    blurred = _blurred_edges(xyz, padded, all_edges=blend.all_edges)
+    blurred = _blurred_edges(xyz, padded, neighbours, all_edges=blend.all_edges)
     ids = _search(
         xyz, padded, blurred, n_tri=n_tri, height=height, width=width, chunk=chunk, k=blend.k,
         radius_sq=jax.lax.stop_gradient(_radius_sq(blend, xyz.dtype)),
@@ -348,15 +379,17 @@ def soft_rasterize(
     chunk_size: int = 64,
     cull_backfaces: bool = True,
 ) -> SoftFragments:
-    """Soft rasterization: the K nearest triangles of each pixel with their soft coverage.
+    """Soft rasterization: K candidate triangles of each pixel with their soft coverage.
 
     For each pixel centre ``p = (col + 0.5, row + 0.5)`` and triangle j (pixel coordinates, y
     down; barycentrics and culling as :func:`aujax.render.rasterize`): the signed squared
-    distance ``d_j`` from ``p`` to the triangle's boundary (the nearest of its three edge
-    segments, negative inside), the coverage ``p_j = sigmoid(-d_j / σ)``, the depth ``z_j`` at
+    distance ``d_j`` from ``p`` to the triangle's blurred edges (the nearest edge segment,
+    negative inside; by default only silhouette edges are blurred, see :class:`SoftBlend`),
+    the coverage ``p_j = sigmoid(-d_j / σ)``, the depth ``z_j`` at
     the barycentrics clipped to the triangle and ``z̃_j = (z_j - z_far) / (z_near - z_far)``.
-    The candidates are the ``blend.k`` triangles of largest ``z_j`` (nearest) among those with
-    ``p_j > blend.cutoff``. The search is binned by row bands and walks each band's triangles
+    The candidates are ``blend.k`` of the triangles with ``p_j > blend.cutoff``: those that
+    contain ``p`` first, then the others, each by largest ``z_j`` (nearest first).
+    The search is binned by row bands and walks each band's triangles
     ``chunk_size`` at a time (memory O(band pixels x (chunk_size + K))); it carries no
     gradient, while every returned field is differentiable in ``pixels_xyz`` (REFERENCE §9.3).
 
@@ -382,8 +415,8 @@ def soft_rasterize(
     blend = SoftBlend() if blend is None else blend
     _check_blend(blend)
     return _soft_rasterize(
-        pixels_xyz, triangles, blend, height=height, width=width, chunk_size=chunk_size,
-        cull_backfaces=bool(cull_backfaces),
+        pixels_xyz, triangles, _edge_neighbours(triangles), blend, height=height, width=width,
+        chunk_size=chunk_size, cull_backfaces=bool(cull_backfaces),
     )  # fmt: skip
 
 
@@ -580,7 +613,8 @@ def soft_render(
             )
     _unit_light(light_dir, dtype)  # validate eagerly
     return _soft_render(
-        vertices, triangles, albedo, camera, blend, jnp.asarray(light_dir, dtype),
+        vertices, triangles, _edge_neighbours(triangles), albedo, camera, blend,
+        jnp.asarray(light_dir, dtype),
         jnp.asarray(ambient, dtype), jnp.asarray(diffuse, dtype), sh_coefficients,
         chunk_size=chunk_size, cull_backfaces=bool(cull_backfaces),
     )  # fmt: skip
@@ -588,12 +622,12 @@ def soft_render(
 
 @functools.partial(jax.jit, static_argnames=("chunk_size", "cull_backfaces"))
 def _soft_render(
-    vertices, triangles, albedo, camera, blend, light_dir, ambient, diffuse, sh_coefficients,
+    vertices, triangles, neighbours, albedo, camera, blend, light_dir, ambient, diffuse, sh_coefficients,
     *, chunk_size, cull_backfaces,
 ):  # fmt: skip
     normals = to_camera_frame(camera, vertex_normals(vertices, triangles))
     fragments = _soft_rasterize(
-        project(camera, vertices), triangles, blend, height=camera.height, width=camera.width,
+        project(camera, vertices), triangles, neighbours, blend, height=camera.height, width=camera.width,
         chunk_size=chunk_size, cull_backfaces=cull_backfaces,
     )  # fmt: skip
     if sh_coefficients is None:
