@@ -188,6 +188,27 @@ def _boundary_edges(triangles):
     return np.asarray([e for e, c in count.items() if c == 1])
 
 
+def test_edge_neighbours_concrete_and_traced_agree_with_a_dict(scene):
+    """The triangle across each edge, from NumPy (concrete triangles) and from the sort under
+    jit, against a dictionary of edges."""
+    from aujax.render._soft import _edge_neighbours
+
+    tris = np.asarray(scene[1])
+    owners = {}
+    for t, tri in enumerate(tris):
+        for i in range(3):
+            owners.setdefault(tuple(sorted((tri[i], tri[(i + 1) % 3]))), []).append(t)
+    expected = np.full(tris.shape, -1)
+    for t, tri in enumerate(tris):
+        for i in range(3):
+            others = [o for o in owners[tuple(sorted((tri[i], tri[(i + 1) % 3])))] if o != t]
+            expected[t, i] = others[0] if others else -1
+    np.testing.assert_array_equal(np.asarray(_edge_neighbours(jnp.asarray(tris))), expected)
+    traced = jax.jit(_edge_neighbours)(jnp.asarray(tris))
+    np.testing.assert_array_equal(np.asarray(traced), expected)
+    assert (expected < 0).sum() == 2 * (4 + 5) + 4  # the 5 x 6 grid's outline, the square's
+
+
 def test_alpha_in_unit_interval_and_background_where_no_triangle(scene):
     """Alpha and image in [0, 1]; the background (per channel) and alpha 0 where a pixel has no
     candidate; alpha >= 1 - cutoff at covered pixel centres farther than the blur radius from

@@ -21,9 +21,9 @@ at 64 and 128 px (``--sizes``), float32; the ratio column is the soft row's time
 row's of the same kind. On a GPU the same four rows run at 224 px with the soft renderer's blend
 and shading in bfloat16 (albedo in bf16; the geometry, i.e. the candidate search and distances,
 stays float32: bf16 pixel coordinates cannot resolve a pixel at 224 px; the hard rows are
-float32). On CPU that row is skipped with a note. An agreement line per size: the largest
-difference between the soft image at σ = γ = 1e-7 and the hard image, over the pixels whose soft
-alpha is 0 or 1 (the rest lie within ~1e-3 px of an edge).
+float32). On CPU that row is skipped with a note (``--bf16`` runs it anyway). An agreement line
+per size: the largest difference between the soft image at σ = γ = 1e-7 and the hard image,
+over the pixels whose soft alpha is 0 or 1 (the rest lie within ~1e-3 px of an edge).
 
 The machine (CPU count, load, JAX backend) is printed with the figures: on a shared machine the
 load average says how far the absolute numbers are from an idle one; both sides of each ratio are
@@ -68,6 +68,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n-vertices", type=int, default=5000, help="make_face's default")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bf16", action="store_true", help="run the bf16 row without a GPU too")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     if args.quick:
@@ -154,7 +155,7 @@ def main(argv=None) -> int:
         out, note = rows_for(size, jnp.float32)
         rows += out
         notes.append(note)
-    if on_gpu:
+    if on_gpu or args.bf16:
         out, note = rows_for(args.gpu_size, jnp.bfloat16)
         rows += out
         notes.append(note)
