@@ -325,12 +325,15 @@ def test_sh_shading_of_a_directional_light_is_the_order2_clamped_cosine():
     np.testing.assert_allclose(np.asarray(ar.sh_shading(jnp.asarray(n), ambient)), 0.7)
 
 
-def test_vmap_batch_equals_single(scene):
+def test_vmap_batch_and_given_normals_equal_single(scene):
     verts, tris, albedo, camera = scene
     batch = jnp.stack([verts, verts + jnp.asarray([[0.5, -0.3, 0.0]])])
     render = lambda v: ar.soft_render(v, tris, albedo, camera=camera, blend=GRAD_BLEND).image
     batched = jax.jit(jax.vmap(render))(batch)
     np.testing.assert_allclose(np.asarray(batched[1]), np.asarray(render(batch[1])), atol=1e-12)
+    normals = ag.to_camera_frame(camera, ar.vertex_normals(verts, tris))
+    given = ar.soft_render(verts, tris, albedo, camera=camera, blend=GRAD_BLEND, normals=normals)
+    np.testing.assert_allclose(np.asarray(given.image), np.asarray(batched[0]), atol=1e-12)
 
 
 def test_bad_inputs_raise(scene):
@@ -344,6 +347,8 @@ def test_bad_inputs_raise(scene):
         render(blend=ar.SoftBlend(z_near=-60.0))
     with pytest.raises(ValueError, match="sh_coefficients"):
         render(sh_coefficients=jnp.ones((4,)))
+    with pytest.raises(ValueError, match="normals"):
+        render(normals=jnp.ones((3, 3)))
     with pytest.raises(ValueError, match="albedo"):
         ar.soft_render(verts, tris, albedo[:3], camera=camera)
     frags = ar.soft_rasterize(

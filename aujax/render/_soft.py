@@ -561,6 +561,7 @@ def soft_render(
     ambient: float = 0.3,
     diffuse: float = 0.7,
     sh_coefficients: Float[Array, " 9"] | Float[Array, "9 C"] | None = None,
+    normals: Float[Array, "n 3"] | None = None,
     chunk_size: int = 64,
     cull_backfaces: bool = True,
 ) -> SoftRenderOutput:
@@ -587,6 +588,9 @@ def soft_render(
         diffuse: diffuse coefficient (directional shading).
         sh_coefficients: (9,) or (9, C) spherical-harmonic light (:func:`sh_shading`); when
             given, ``light_dir``, ``ambient`` and ``diffuse`` are not used.
+        normals: (n, 3) per-vertex normals in the camera frame (interpolated and
+            renormalised); default the area-weighted vertex normals of the mesh
+            (:func:`aujax.render.vertex_normals`) rotated into the camera frame.
         chunk_size: triangles per candidate-search loop step.
         cull_backfaces: drop triangles facing away from the camera.
 
@@ -603,6 +607,10 @@ def soft_render(
     blend = SoftBlend() if blend is None else blend
     _check_blend(blend)
     dtype = albedo.dtype
+    if normals is not None:
+        normals = jnp.asarray(normals, vertices.dtype)
+        if normals.shape != vertices.shape:
+            raise ValueError(f"normals must have shape {vertices.shape}, got {normals.shape}")
     if sh_coefficients is not None:
         sh_coefficients = jnp.asarray(sh_coefficients, dtype)
         channels = 1 if albedo.ndim == 1 else albedo.shape[1]
@@ -615,17 +623,18 @@ def soft_render(
     return _soft_render(
         vertices, triangles, _edge_neighbours(triangles), albedo, camera, blend,
         jnp.asarray(light_dir, dtype),
-        jnp.asarray(ambient, dtype), jnp.asarray(diffuse, dtype), sh_coefficients,
+        jnp.asarray(ambient, dtype), jnp.asarray(diffuse, dtype), sh_coefficients, normals,
         chunk_size=chunk_size, cull_backfaces=bool(cull_backfaces),
     )  # fmt: skip
 
 
 @functools.partial(jax.jit, static_argnames=("chunk_size", "cull_backfaces"))
 def _soft_render(
-    vertices, triangles, neighbours, albedo, camera, blend, light_dir, ambient, diffuse, sh_coefficients,
-    *, chunk_size, cull_backfaces,
+    vertices, triangles, neighbours, albedo, camera, blend, light_dir, ambient, diffuse,
+    sh_coefficients, normals, *, chunk_size, cull_backfaces,
 ):  # fmt: skip
-    normals = to_camera_frame(camera, vertex_normals(vertices, triangles))
+    if normals is None:
+        normals = to_camera_frame(camera, vertex_normals(vertices, triangles))
     fragments = _soft_rasterize(
         project(camera, vertices), triangles, neighbours, blend, height=camera.height, width=camera.width,
         chunk_size=chunk_size, cull_backfaces=cull_backfaces,
