@@ -13,7 +13,7 @@ batch with ``jax.vmap`` under one ``jax.jit``, timed after compilation with
   image) through it with respect to the vertices and the albedo (shading gradients only: no
   visibility gradient);
 * **soft forward**: :func:`aujax.render.soft_render` at its defaults (``SoftBlend()``: σ = 0.1 px²,
-  γ = 1e-4, K = 8);
+  γ = 1e-4, K = 8, silhouette edges blurred);
 * **soft fwd+bwd**: the same loss plus the alpha's squared difference to the target mask, with
   respect to the vertices and the albedo (gradients through visibility).
 

@@ -113,6 +113,8 @@ def _check_blend(blend: SoftBlend) -> None:
     k = blend.k
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"blend.k must be a positive int, got {k!r}")
+    if not isinstance(blend.all_edges, bool):
+        raise ValueError(f"blend.all_edges must be a bool, got {blend.all_edges!r}")
     values = {
         name: _concrete(jnp.asarray(getattr(blend, name)))
         for name in ("sigma", "gamma", "z_near", "z_far", "eps", "cutoff")
