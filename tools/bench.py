@@ -2,7 +2,7 @@
 
 Each benchmark prints a table, measures its reference in the same run, ends with one headline
 line, and exits non-zero when a goal is missed. Names: `physics`, `nnls`, `data`, `train`, `detect`,
-`sdm`.
+`sdm`, `render`.
 """
 
 import sys
@@ -15,6 +15,7 @@ BENCHMARKS = {
     "train": "tools._bench_train",
     "detect": "tools._bench_detect",
     "sdm": "tools._bench_sdm",
+    "render": "tools._bench_render",
 }
 
 

@@ -1,5 +1,6 @@
-"""Rendering: hard z-buffer rasterizer, batched splatting, Lambert shading, image I/O, and image
-features (HOG as ``skimage.feature.hog``, bilinear patches).
+"""Rendering: hard z-buffer rasterizer, batched splatting, soft rasterizer (SoftRas, differentiable
+through visibility), Lambert and spherical-harmonic shading, image I/O, and image features (HOG as
+``skimage.feature.hog``, bilinear patches).
 
 Cameras (``OrthoCamera``, ``frame_vertices``, ``look_rotation``, ``project``) and their frame
 convention live in :mod:`aujax.geometry`.
@@ -26,5 +27,14 @@ from ._rasterizer import (
     render as render,
     shade as shade,
     vertex_normals as vertex_normals,
+)
+from ._soft import (
+    SoftBlend as SoftBlend,
+    SoftFragments as SoftFragments,
+    SoftRenderOutput as SoftRenderOutput,
+    sh_shading as sh_shading,
+    soft_blend as soft_blend,
+    soft_rasterize as soft_rasterize,
+    soft_render as soft_render,
 )
 from ._splat import render_splat as render_splat

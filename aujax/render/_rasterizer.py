@@ -143,6 +143,65 @@ def _band_rows(width: int) -> int:
     return max(1, BAND_PIXELS // width)
 
 
+class _Bands(NamedTuple):
+    """Row bands of an image and, per band, the run of depth-sorted triangles to test."""
+
+    packed: Array  # shape=(rows, f + chunk): per-triangle rows, sorted by top v
+    tri_index: Array  # shape=(f + chunk,), dtype=int32: original index, -1 for padding
+    tops: Array  # shape=(n_bands,): first image row of each band
+    starts: Array  # shape=(n_bands,), dtype=int32: first candidate of each band
+    stops: Array  # shape=(n_bands,), dtype=int32: one past its last candidate
+    band_px: Array  # shape=(rows * W, 1): pixel-centre u of a band's pixels
+    band_dv: Array  # shape=(rows * W, 1): row offset of a band's pixels
+    rows: int  # image rows per band
+
+
+def _bin_bands(corners, valid, rows_data, *, height, width, n_tri, slack) -> _Bands:
+    """Bins triangles into bands of image rows by their vertical extent.
+
+    Triangles are sorted by their top ``v`` (the invalid ones go last), so each band's
+    candidates are one contiguous run ``[start, stop)`` of the sorted list: before ``start``
+    every bottom lies above the band's first pixel-centre row, from ``stop`` on every top lies
+    below its last one, each with ``slack`` pixels of margin.
+
+    Args:
+        corners: (f + chunk, 3, 3) projected corners ``(u, v, z)``, padded.
+        valid: (f + chunk,) rasterizable triangles.
+        rows_data: (r, f + chunk) per-triangle values the band loop slices (sorted here).
+        height: image height.
+        width: image width.
+        n_tri: number of real (unpadded) triangles.
+        slack: margin in pixels (may be traced).
+    """
+    dtype = corners.dtype
+    v_min = jnp.where(valid, jnp.min(corners[..., 1], axis=1), jnp.inf)
+    v_max = jnp.where(valid, jnp.max(corners[..., 1], axis=1), -jnp.inf)
+    order = jnp.argsort(v_min, stable=True)
+    reach = jax.lax.cummax(v_max[order], axis=0)  # max bottom over each prefix
+    rows = _band_rows(width)
+    n_bands = -(-height // rows)
+    tops = jnp.arange(n_bands, dtype=dtype) * rows
+    starts = jnp.searchsorted(reach, tops + (0.5 - slack), side="left", method="compare_all")
+    stops = jnp.searchsorted(
+        v_min[order], tops + (rows - 0.5 + slack), side="right", method="compare_all"
+    )
+    return _Bands(
+        packed=rows_data[:, order],
+        tri_index=jnp.where(order < n_tri, order, -1).astype(jnp.int32),
+        tops=tops,
+        starts=starts.astype(jnp.int32),
+        stops=jnp.minimum(stops, n_tri).astype(jnp.int32),
+        band_px=jnp.tile(jnp.arange(width, dtype=dtype) + 0.5, rows)[:, None],
+        band_dv=jnp.repeat(jnp.arange(rows, dtype=dtype), width)[:, None],
+        rows=rows,
+    )
+
+
+def _pad_triangles(triangles: Array, chunk: int) -> Array:
+    """Appends ``chunk`` degenerate triangles (0, 0, 0) so every loop window stays in bounds."""
+    return jnp.concatenate([triangles, jnp.zeros((chunk, 3), triangles.dtype)], axis=0)
+
+
 @functools.partial(jax.jit, static_argnames=("height", "width", "chunk_size", "cull_backfaces"))
 def _rasterize(pixels_xyz, triangles, *, height, width, chunk_size, cull_backfaces):
     dtype = pixels_xyz.dtype
@@ -153,37 +212,16 @@ def _rasterize(pixels_xyz, triangles, *, height, width, chunk_size, cull_backfac
     # Visibility is piecewise constant: no gradient flows through the depth test.
     xyz = jax.lax.stop_gradient(pixels_xyz)
     chunk = max(1, min(chunk_size, n_tri))
-    # Pad with `chunk` degenerate triangles (0, 0, 0) so every window stays in bounds.
-    padded = jnp.concatenate([triangles, jnp.zeros((chunk, 3), triangles.dtype)], axis=0)
+    padded = _pad_triangles(triangles, chunk)
     corners = xyz[padded]  # (f + chunk, 3, 3)
     setup, valid = _setup(corners, cull_backfaces=cull_backfaces)
-
-    # Bin by rows: sort the rasterizable triangles by their top v (the rest go last).
-    v_min = jnp.where(valid, jnp.min(corners[..., 1], axis=1), jnp.inf)
-    v_max = jnp.where(valid, jnp.max(corners[..., 1], axis=1), -jnp.inf)
-    order = jnp.argsort(v_min, stable=True)
-    packed = jnp.stack(setup, axis=0)[:, order]  # (10, f + chunk): one slice per step
-    tri_index = jnp.where(order < n_tri, order, -1).astype(jnp.int32)
-    v_min_sorted = v_min[order]
-    reach = jax.lax.cummax(v_max[order], axis=0)  # max bottom over each prefix
-
-    rows = _band_rows(width)
-    n_bands = -(-height // rows)
-    band_cols = jnp.arange(width, dtype=dtype) + 0.5
-    band_px = jnp.tile(band_cols, rows)[:, None]  # (rows * W, 1)
-    band_dv = jnp.repeat(jnp.arange(rows, dtype=dtype), width)[:, None]
-    slack = 0.5  # pixels; a conservative margin for the barycentric tolerance
-
-    # Each band's candidates are one contiguous run [start, stop) of the sorted list: before
-    # `start` every bottom lies above the band's first pixel-centre row, from `stop` on every
-    # top lies below its last one (with slack for the barycentric tolerance).
-    tops = jnp.arange(n_bands, dtype=dtype) * rows
-    starts = jnp.searchsorted(reach, tops + (0.5 - slack), side="left", method="compare_all")
-    stops = jnp.searchsorted(
-        v_min_sorted, tops + (rows - 0.5 + slack), side="right", method="compare_all"
-    )
-    starts = starts.astype(jnp.int32)
-    stops = jnp.minimum(stops, n_tri).astype(jnp.int32)
+    # slack: a conservative margin (pixels) for the barycentric tolerance
+    bands = _bin_bands(
+        corners, valid, jnp.stack(setup, axis=0), height=height, width=width, n_tri=n_tri,
+        slack=0.5,
+    )  # fmt: skip
+    rows, packed, tri_index = bands.rows, bands.packed, bands.tri_index
+    band_px, band_dv = bands.band_px, bands.band_dv
 
     def band(inputs):
         top, start, stop = inputs
@@ -218,8 +256,8 @@ def _rasterize(pixels_xyz, triangles, *, height, width, chunk_size, cull_backfac
         _, _, tri_id = jax.lax.while_loop(cond, body, init)
         return tri_id
 
-    tri_id = jax.lax.map(band, (tops, starts, stops))
-    tri_id = tri_id.reshape(n_bands * rows, width)[:height].reshape(-1)
+    tri_id = jax.lax.map(band, (bands.tops, bands.starts, bands.stops))
+    tri_id = tri_id.reshape(-1, width)[:height].reshape(-1)
     return _fragments(pixels_xyz, padded, tri_id, height=height, width=width)
 
 
@@ -385,6 +423,26 @@ def _unit_light(light_dir, dtype) -> Array:
     return light / jnp.linalg.norm(light)
 
 
+def _surface(
+    fragments: Fragments, triangles: Array, normals: Array, albedo: Array
+) -> tuple[Array, Array]:
+    """Interpolated (H, W, C) albedo and renormalised (H, W, 3) unit normal (zero where the
+    interpolated normal vanishes or no triangle covers), in the dtype of ``albedo``; validates
+    ``normals`` and ``albedo``."""
+    normals = jnp.asarray(normals)
+    albedo = jnp.asarray(albedo)
+    if normals.ndim != 2 or normals.shape[1] != 3:
+        raise ValueError(f"normals must have shape (n, 3), got {normals.shape}")
+    _check_albedo(albedo, normals.shape[0])
+    rho = albedo[:, None] if albedo.ndim == 1 else albedo
+    pixel_rho = interpolate(fragments, triangles, rho)  # (H, W, C)
+    pixel_normal = interpolate(fragments, triangles, normals.astype(albedo.dtype))  # (H, W, 3)
+    sq = jnp.sum(pixel_normal**2, axis=-1, keepdims=True)
+    positive = sq > 0
+    inv_norm = jnp.where(positive, jax.lax.rsqrt(jnp.where(positive, sq, 1.0)), 0.0)
+    return pixel_rho, pixel_normal * inv_norm
+
+
 def shade(
     fragments: Fragments,
     triangles: Int[Array, "f 3"],
@@ -418,21 +476,10 @@ def shade(
         (H, W, C) image, C = 1 for grayscale and 3 for RGB albedo, clipped to [0, 1], in
         the dtype of ``albedo``.
     """
-    normals = jnp.asarray(normals)
-    albedo = jnp.asarray(albedo)
-    n = normals.shape[0]
-    if normals.ndim != 2 or normals.shape[1] != 3:
-        raise ValueError(f"normals must have shape (n, 3), got {normals.shape}")
-    _check_albedo(albedo, n)
-    dtype = albedo.dtype
+    pixel_rho, pixel_normal = _surface(fragments, triangles, normals, albedo)
+    dtype = pixel_rho.dtype
     light = _unit_light(light_dir, dtype)
-    rho = albedo[:, None] if albedo.ndim == 1 else albedo
-    pixel_rho = interpolate(fragments, triangles, rho)  # (H, W, C)
-    pixel_normal = interpolate(fragments, triangles, normals.astype(dtype))  # (H, W, 3)
-    sq = jnp.sum(pixel_normal**2, axis=-1)
-    positive = sq > 0
-    inv_norm = jnp.where(positive, jax.lax.rsqrt(jnp.where(positive, sq, 1.0)), 0.0)
-    cosine = jnp.maximum(jnp.sum(pixel_normal * light[None, None, :], axis=-1) * inv_norm, 0.0)
+    cosine = jnp.maximum(jnp.sum(pixel_normal * light[None, None, :], axis=-1), 0.0)
     ambient, diffuse = jnp.asarray(ambient, dtype), jnp.asarray(diffuse, dtype)
     intensity = ambient + diffuse * cosine
     image = jnp.clip(pixel_rho * intensity[..., None], 0.0, 1.0)
