@@ -10,9 +10,23 @@ L_R; judged by SVR / OSVR on the parameters and by an image judge on renders.
 * :mod:`~aujax.methods.ausynth._gan` — :func:`train_cgan`, :func:`train_caae`, :func:`generate`
   on :mod:`aujax.train`'s adversarial step and resumable loop;
 * :mod:`~aujax.methods.ausynth._judges` — the SVR / OSVR parameter judges (Table 1), the image
-  judge (HOG + linear SVR, Table 2) and their metrics.
+  judge (HOG + linear SVR, Table 2) and their metrics;
+* :mod:`~aujax.methods.ausynth._augment` — fig. 5: labels for synthesis from other subjects, the
+  image AU-intensity regressor and the augmentation study (MAE, MSE, ICC per synthetic fraction).
 """
 
+from ._augment import (
+    AUGMENT_FRACTIONS as AUGMENT_FRACTIONS,
+    PAPER_FIG5 as PAPER_FIG5,
+    RegressorConfig as RegressorConfig,
+    augmentation_labels as augmentation_labels,
+    augmentation_study as augmentation_study,
+    build_regressor as build_regressor,
+    format_augmentation as format_augmentation,
+    plot_augmentation as plot_augmentation,
+    predict_au_intensities as predict_au_intensities,
+    train_au_regressor as train_au_regressor,
+)
 from ._extract import (
     DEFAULT_LAMBDA_EXP as DEFAULT_LAMBDA_EXP,
     DEFAULT_LAMBDA_ID as DEFAULT_LAMBDA_ID,
@@ -81,6 +95,16 @@ from ._networks import (
 
 
 __all__ = [
+    "AUGMENT_FRACTIONS",
+    "PAPER_FIG5",
+    "RegressorConfig",
+    "augmentation_labels",
+    "augmentation_study",
+    "build_regressor",
+    "format_augmentation",
+    "plot_augmentation",
+    "predict_au_intensities",
+    "train_au_regressor",
     "DEFAULT_LAMBDA_EXP",
     "DEFAULT_LAMBDA_ID",
     "DEFAULT_N_NEUTRAL",
