@@ -4,17 +4,22 @@ structure, its 0 % run against training on real images only, determinism and res
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from aujax.methods.ausynth import (
     AUGMENT_FRACTIONS,
     RegressorConfig,
     augmentation_labels,
     augmentation_study,
+    build_regressor,
     format_augmentation,
     plot_augmentation,
 )
+from aujax.nn import AlexNet
+from aujax.nn._alexnet import adaptive_avg_pool
 
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
@@ -150,3 +155,42 @@ def test_study_errors(study):
         augmentation_study(**dict(data, real_images=255 * data["real_images"]), **kw)
     with pytest.raises(ValueError, match="fractions must be distinct"):
         augmentation_study(**data, fractions=(0.1, 0.1), **kw)
+
+
+# -- the paper's network -------------------------------------------------------------------------
+
+
+def test_alexnet_option():
+    # torchvision's alexnet has 61,100,840 parameters with 1000 classes; ours, shapes only
+    def n_params(module):
+        return sum(x.size for x in jax.tree.leaves(nnx.state(module, nnx.Param)))
+
+    assert (
+        n_params(nnx.eval_shape(lambda: AlexNet(num_classes=1000, rngs=nnx.Rngs(0)))) == 61_100_840
+    )
+    config = RegressorConfig(arch="alexnet")
+    net = nnx.eval_shape(lambda: build_regressor(config, n_aus=12, in_channels=3,
+                                                 key=jax.random.key(0)))  # fmt: skip
+    assert n_params(net) == 61_100_840 - 1000 * 4097 + 12 * 4097
+
+    def out(px, key=None):
+        def run(x):
+            return AlexNet(num_classes=12, rngs=nnx.Rngs(0))(x, key=key)
+
+        return jax.eval_shape(run, jax.ShapeDtypeStruct((2, px, px, 3), jnp.float32))
+
+    for px in (64, 224):  # 224: the paper's crops; 64: the synthetic set's (adaptive pooling)
+        feats, y = out(px, jax.random.key(1))
+        assert feats.shape == (2, 4096) and y.shape == (2, 12)
+    with pytest.raises(ValueError, match="arch must be one of"):
+        RegressorConfig(arch="vgg")
+
+
+def test_adaptive_pool_cells():
+    # PyTorch's cells on 7 -> 6: rows [0, 2), [1, 3), [2, 4), [3, 5), [4, 6), [5, 7)
+    x = jnp.arange(7.0)[None, :, None, None] * jnp.ones((1, 7, 7, 1))
+    pooled = np.asarray(adaptive_avg_pool(x, 6))[0, :, 0, 0]
+    np.testing.assert_allclose(pooled, [0.5, 1.5, 2.5, 3.5, 4.5, 5.5])
+    x = jnp.arange(4.0)[None, :, None, None] * jnp.ones((1, 4, 4, 1))  # 4 -> 6: cells repeat
+    np.testing.assert_allclose(np.asarray(adaptive_avg_pool(x, 6))[0, :, 0, 0],
+                               [0.0, 0.5, 1.0, 2.0, 2.5, 3.0])  # fmt: skip

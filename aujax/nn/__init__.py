@@ -1,6 +1,7 @@
-"""Flax NNX building blocks: spiral mesh convolution, mesh hierarchy, mesh encoder, ResNet, MLP,
-and recorded TFLite graphs (the MediaPipe face networks)."""
+"""Flax NNX building blocks: spiral mesh convolution, mesh hierarchy, mesh encoder, ResNet,
+AlexNet, MLP, and recorded TFLite graphs (the MediaPipe face networks)."""
 
+from ._alexnet import AlexNet as AlexNet
 from ._lite_graph import LiteGraph as LiteGraph, LiteOp as LiteOp, parse_program as parse_program
 from ._mesh_encoder import SpiralDecoder as SpiralDecoder, SpiralEncoder as SpiralEncoder
 from ._mesh_sampling import (
