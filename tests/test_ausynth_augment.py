@@ -18,6 +18,7 @@ from aujax.methods.ausynth import (
     format_augmentation,
     plot_augmentation,
 )
+from aujax.methods.ausynth._augment import _epoch_decay
 from aujax.nn import AlexNet
 from aujax.nn._alexnet import adaptive_avg_pool
 
@@ -25,7 +26,7 @@ from aujax.nn._alexnet import adaptive_avg_pool
 pytestmark = pytest.mark.usefixtures("fast_compile")
 
 N_AUS, SIZE = 3, 16
-CONFIG = RegressorConfig(depth=18, width=4, lr=3e-3, checkpoint_every=10, log_every=10)
+CONFIG = RegressorConfig(depth=18, width=4, lr=3e-3, checkpoint_every=20, log_every=10)
 STEPS, BATCH = 20, 8
 
 
@@ -153,6 +154,8 @@ def test_study_errors(study):
         augmentation_study(**dict(data, test_images=data["test_images"][:, :8, :8]), **kw)
     with pytest.raises(ValueError, match=r"real_images must hold finite values in \[0, 1\]"):
         augmentation_study(**dict(data, real_images=255 * data["real_images"]), **kw)
+    with pytest.raises(ValueError, match="key must be a typed PRNG key"):
+        augmentation_study(**data, **dict(kw, key=jax.random.PRNGKey(0)))
     with pytest.raises(ValueError, match="fractions must be distinct"):
         augmentation_study(**data, fractions=(0.1, 0.1), **kw)
 
@@ -194,3 +197,16 @@ def test_adaptive_pool_cells():
     x = jnp.arange(4.0)[None, :, None, None] * jnp.ones((1, 4, 4, 1))  # 4 -> 6: cells repeat
     np.testing.assert_allclose(np.asarray(adaptive_avg_pool(x, 6))[0, :, 0, 0],
                                [0.0, 0.5, 1.0, 2.0, 2.5, 3.0])  # fmt: skip
+
+
+def test_learning_rate_drops_4_percent_per_epoch():
+    # the paper's schedule: lr 1e-4, reduced by 4 % at each epoch (here 3 steps per epoch)
+    tx = _epoch_decay(1e-4, 0.04)
+    state = tx.init(None)._replace(epoch_steps=jnp.asarray(3.0, jnp.float32))
+    g = {"w": jnp.ones((2,), jnp.float32)}
+    scales = []
+    for _ in range(7):
+        u, state = tx.update(g, state)
+        scales.append(float(u["w"][0]))
+    want = -1e-4 * 0.96 ** np.array([0, 0, 0, 1, 1, 1, 2])
+    np.testing.assert_allclose(scales, want, rtol=1e-6)

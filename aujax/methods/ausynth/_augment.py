@@ -298,6 +298,13 @@ def _labels(y, name: str, images: np.ndarray, images_name: str,
     return y.astype(np.float32)
 
 
+def _typed_key(key) -> jax.Array:
+    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+            and key.shape == ()):  # fmt: skip
+        raise ValueError(f"key must be a typed PRNG key (jax.random.key(seed)), got {key!r}.")
+    return key
+
+
 def _positive_int(v, name: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
         raise ValueError(f"{name} must be an int >= 1, got {v!r}.")
@@ -336,6 +343,7 @@ def train_au_regressor(
     Returns:
         The trained :class:`aujax.train.TrainState`; predict with :func:`predict_au_intensities`.
     """
+    key = _typed_key(key)
     x = _images(images, "images")
     y = _labels(labels, "labels", x, "images")
     steps, batch_size = _positive_int(steps, "steps"), _positive_int(batch_size, "batch_size")
@@ -435,6 +443,7 @@ def augmentation_study(
             arrays whose rows or AUs do not match, too few synthetic rows, bad fractions.
     """
     fractions = _check_fractions(fractions)
+    key = _typed_key(key)
     xr = _images(real_images, "real_images")
     yr = _labels(real_labels, "real_labels", xr, "real_images")
     xs = _images(synth_images, "synth_images")
@@ -451,6 +460,9 @@ def augmentation_study(
         raise ValueError(f"synth_images has {xs.shape[0]} rows; fraction {max(fractions):g} of "
                          f"{n_real} real images needs {need}.")  # fmt: skip
     steps, batch_size = _positive_int(steps, "steps"), _positive_int(batch_size, "batch_size")
+    if not (xr.shape[0] and xt.shape[0]):
+        raise ValueError(f"real_images ({xr.shape[0]} rows) and test_images ({xt.shape[0]} rows) "
+                         "must not be empty.")  # fmt: skip
     results = {}
     for f in fractions:
         n_syn = round(f * n_real)
