@@ -137,6 +137,10 @@ def test_resume_restores(study):
     assert len(lines) == 2 and "+24 synthetic" in lines[1]
     for f in (0.0, 0.5):
         assert again[f]["mae"] == results[f]["mae"] and again[f]["icc"] == results[f]["icc"]
+    restored = augmentation_study(**data, fractions=(0.5,), workdir=workdir, restore=True, **kw)
+    assert restored[0.5]["mse"] == results[0.5]["mse"]
+    with pytest.raises(ValueError, match="config.json not found"):
+        augmentation_study(**data, fractions=(0.2,), workdir=workdir, restore=True, **kw)
     # another setting in the same workdir is refused, not silently resumed
     with pytest.raises(ValueError, match="different config"):
         augmentation_study(**data, fractions=(0.5,), workdir=workdir, **dict(kw, steps=STEPS + 1))

@@ -321,6 +321,7 @@ def train_au_regressor(
     config: RegressorConfig = RegressorConfig(),
     workdir: str | os.PathLike | None = None,
     progress: bool | str = False,
+    restore: int | str | None = None,
 ) -> TrainState:
     """Trains the image AU-intensity regressor of §4.3 on ``(images, labels)``.
 
@@ -339,6 +340,8 @@ def train_au_regressor(
         workdir: the run directory (checkpoints, ``metrics.jsonl``): resumes from its newest
             checkpoint; None trains in memory.
         progress: show a progress bar (a string is its label).
+        restore: with a workdir, ``"latest"`` or a step number restores that checkpoint without
+            training (evaluation by restore).
 
     Returns:
         The trained :class:`aujax.train.TrainState`; predict with :func:`predict_au_intensities`.
@@ -356,11 +359,13 @@ def train_au_regressor(
     loader = ArrayLoader({"image": x, "labels": y}, batch_size=batch_size, seed=seed)
     state = _with_epoch_steps(state, loader.batches_per_epoch)
     if workdir is None:
+        if restore is not None:
+            raise ValueError("restore needs a workdir.")
         return train_loop(state, _train_step(), loader, num_steps=steps, progress=progress)
     return fit_or_restore(
         pathlib.Path(workdir), state, None, loader, steps=steps,
         checkpoint_every=min(config.checkpoint_every, steps), log_every=config.log_every,
-        progress=progress, step_fn=_train_step(),
+        progress=progress, restore=restore, step_fn=_train_step(),
     )  # fmt: skip
 
 
@@ -406,6 +411,7 @@ def augmentation_study(
     workdir: str | os.PathLike | None = None,
     progress: bool | str | None = None,
     log: Callable[[str], None] | None = None,
+    restore: bool = False,
 ) -> dict:
     """Fig. 5: the image AU-intensity regressor trained on real + synthetic images per fraction.
 
@@ -431,6 +437,8 @@ def augmentation_study(
             None trains in memory.
         progress: None / False: no progress bars; True or a label prefix: one bar per fraction.
         log: optional ``log(line)`` called once per fraction (size, time, MAE / MSE / ICC).
+        restore: evaluation by restore: each fraction's latest checkpoint in ``workdir`` is
+            restored and tested, nothing is trained (its ``config.json`` must exist and match).
 
     Returns:
         ``{fraction: {"mae", "mse", "icc", "per_au", "n_synthetic", "seconds"}}``: ``mae``, ``mse``
@@ -478,14 +486,17 @@ def augmentation_study(
                         "key": np.asarray(jax.random.key_data(key)).tolist(),
                         "labels_sum": float(np.sum(y, dtype=np.float64)),
                         "regressor": dataclasses.asdict(config)}  # fmt: skip
-            check_run_config(ml_collections.ConfigDict(settings), run_dir, train=True,
+            check_run_config(ml_collections.ConfigDict(settings), run_dir, train=not restore,
                              experiment="augmentation study")  # fmt: skip
+        elif restore:
+            raise ValueError("restore needs a workdir.")
         label = False
         if progress:
             prefix = progress if isinstance(progress, str) else "fig. 5"
             label = f"{prefix} +{_fraction_name(100 * f)}% synthetic"
         state = train_au_regressor(x, y, key=key, steps=steps, batch_size=batch_size,
-                                   config=config, workdir=run_dir, progress=label)  # fmt: skip
+                                   config=config, workdir=run_dir, progress=label,
+                                   restore="latest" if restore else None)  # fmt: skip
         m = intensity_metrics(yt, predict_au_intensities(state, xt), not_coded=None)
         icc = m["icc"]
         results[f] = {
@@ -529,8 +540,10 @@ def format_augmentation(results: dict) -> str:
 
 
 def plot_augmentation(path: str | os.PathLike, results: dict) -> None:
-    """Fig. 5: MAE, MSE and ICC against the number of synthetic images (the paper's two points
-    as crosses on a second axis of synthetic fraction)."""
+    """Fig. 5: MAE, MSE and ICC against the number of synthetic images, written to ``path`` (PNG).
+
+    The paper's two points (:data:`PAPER_FIG5`) are drawn at the same fractions of our real set.
+    """
     if not results:
         raise ValueError("results: expected {fraction: metrics} from augmentation_study.")
     import matplotlib
