@@ -158,6 +158,8 @@ def test_study_errors(study):
         augmentation_study(**dict(data, test_images=data["test_images"][:, :8, :8]), **kw)
     with pytest.raises(ValueError, match=r"real_images must hold finite values in \[0, 1\]"):
         augmentation_study(**dict(data, real_images=255 * data["real_images"]), **kw)
+    with pytest.raises(ValueError, match=r"real_labels must hold AU intensities in \[0, 5\]"):
+        augmentation_study(**dict(data, real_labels=data["real_labels"] + 9.0), **kw)
     with pytest.raises(ValueError, match="key must be a typed PRNG key"):
         augmentation_study(**data, **dict(kw, key=jax.random.PRNGKey(0)))
     with pytest.raises(ValueError, match="fractions must be distinct"):

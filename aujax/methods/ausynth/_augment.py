@@ -79,6 +79,7 @@ PAPER_FIG5 = {0.0: {"mae": 0.603, "mse": 1.001}, 0.2: {"mae": 0.543, "mse": 0.75
 
 _ARCHS = ("resnet", "alexnet")
 _EVAL_BATCH = 256
+_MAX_INTENSITY = 5.0  # DISFA's intensities A-E = 1-5; predictions are clipped to [0, 5]
 
 
 # -- labels for synthesis ----------------------------------------------------------------------
@@ -295,6 +296,9 @@ def _labels(y, name: str, images: np.ndarray, images_name: str,
         raise ValueError(f"{name} has {y.shape[1]} AUs, expected {n_aus} (as real_labels).")
     if not np.all(np.isfinite(y)):
         raise ValueError(f"{name} contains NaN or inf values.")
+    if y.size and not (y.min() >= 0.0 and y.max() <= _MAX_INTENSITY):
+        raise ValueError(f"{name} must hold AU intensities in [0, {_MAX_INTENSITY:g}], got values "
+                         f"in [{y.min():.3g}, {y.max():.3g}].")  # fmt: skip
     return y.astype(np.float32)
 
 
@@ -376,7 +380,7 @@ def predict_au_intensities(
     x = _images(images, "images")
     batch = max(1, min(int(batch_size), x.shape[0]))
     out = predict_in_batches(lambda b: _eval_step()(state, b), {"image": x}, batch)["y"]
-    return np.clip(np.asarray(out, np.float64), 0.0, 5.0)
+    return np.clip(np.asarray(out, np.float64), 0.0, _MAX_INTENSITY)
 
 
 # -- the study ---------------------------------------------------------------------------------
