@@ -1,7 +1,8 @@
-"""Flax NNX building blocks: spiral mesh convolution, mesh hierarchy, mesh encoder, ResNet, MLP,
-graph attention, transformer encoder with a query token, the AU-specific feature generator, and
-recorded TFLite graphs (the MediaPipe face networks)."""
+"""Flax NNX building blocks: spiral mesh convolution, mesh hierarchy, mesh encoder, ResNet,
+AlexNet, MLP, graph attention, transformer encoder with a query token, the AU-specific feature
+generator, and recorded TFLite graphs (the MediaPipe face networks)."""
 
+from ._alexnet import AlexNet as AlexNet
 from ._au_features import AUFeatureGenerator as AUFeatureGenerator
 from ._graph_attention import GAT as GAT, GraphAttention as GraphAttention
 from ._lite_graph import LiteGraph as LiteGraph, LiteOp as LiteOp, parse_program as parse_program
