@@ -164,12 +164,14 @@ def test_feature_regularizer_total():
 def test_loss_gradients(face):
     m, camera, _, noisy, p = face
     kw = dict(order=1, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6, eps=1e-7)
-    check_grads(lambda m, c, p: au_landmark_loss(noisy, m, c, p), (m, camera, p), **kw)
-    check_grads(lambda m, c: au_relative_distance_loss(noisy, m, c), (m, camera), **kw)
+    # jitted: one compiled call per evaluation instead of many small eager ones
+    check_grads(jax.jit(lambda m, c, p: au_landmark_loss(noisy, m, c, p)), (m, camera, p), **kw)
+    check_grads(jax.jit(lambda m, c: au_relative_distance_loss(noisy, m, c)), (m, camera), **kw)
     rng = np.random.default_rng(2)
     a, b = jnp.asarray(rng.normal(size=(2, 12, 4)))
-    check_grads(au_feature_loss, (a, b), order=2, modes=("rev",))
-    check_grads(parameter_regularizer, (a[0, :5], a[1, :6], a[2, :3]), order=2, modes=("rev",))
+    check_grads(jax.jit(au_feature_loss), (a, b), order=2, modes=("rev",))
+    regularizer = jax.jit(parameter_regularizer)
+    check_grads(regularizer, (a[0, :5], a[1, :6], a[2, :3]), order=2, modes=("rev",))
     # vmap over a batch matches the per-example losses
     batch = jnp.stack([noisy, noisy + 0.1])
     losses = jax.jit(jax.vmap(au_landmark_loss, in_axes=(0, None, None, None)))(batch, m, camera, p)
@@ -178,35 +180,39 @@ def test_loss_gradients(face):
 
 @pytest.fixture(scope="module")
 def gane():
-    return GANE(
-        8,
-        12,
-        expression_dim=5,
-        pose_dim=6,
-        camera_dim=3,
-        gat_heads=2,
-        transformer_heads=2,
-        transformer_depth=1,
-        param_dtype=jnp.float64,
-        rngs=nnx.Rngs(0),
-    )
+    # built under jit: one compiled initialisation instead of many small eager ones
+    return nnx.jit(
+        lambda: GANE(
+            8,
+            12,
+            expression_dim=5,
+            pose_dim=6,
+            camera_dim=3,
+            gat_heads=2,
+            transformer_heads=2,
+            transformer_depth=1,
+            param_dtype=jnp.float64,
+            rngs=nnx.Rngs(0),
+        )
+    )()
 
 
 def test_gane_shapes_and_node_order(gane):
     rng = np.random.default_rng(3)
     v = jnp.asarray(rng.normal(size=(2, 12, 8)))  # V_AFG: batch 2, N = 12 AU nodes
     x = jnp.asarray(rng.normal(size=(2, 12)))  # X: global feature
-    assert gane.nodes(v, x).shape == (2, 13, 8)  # eq. 2: N + 1 nodes
-    assert gane.embed(v, x).shape == (2, 13, 8)  # eq. 3
-    out = gane(v, x)
+    forward = nnx.jit(lambda model, v, x: (model(v, x), model.embed(v, x), model.nodes(v, x)))
+    out, embedded, nodes = forward(gane, v, x)
+    assert nodes.shape == embedded.shape == (2, 13, 8)  # eqs. 2-3: N + 1 nodes
+    np.testing.assert_array_equal(nodes[:, :12], v)  # V_AFG first, then X E
     assert out.expression.shape == (2, 5) and out.pose.shape == (2, 6)
     assert out.camera.shape == (2, 3)
     perm = rng.permutation(12)
-    shuffled = gane(v[:, perm], x)
+    shuffled, _, _ = forward(gane, v[:, perm], x)
     for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(shuffled), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     # the global feature matters
-    other = gane(v, x + 1.0)
+    other, _, _ = forward(gane, v, x + 1.0)
     assert not np.allclose(other.expression, out.expression)
     with pytest.raises(ValueError, match="global_feature"):
         gane(v, x[:, :5])
