@@ -14,7 +14,6 @@ import jax
 import numpy as np
 import pytest
 
-from aujax.face import MorphableModel, identity_basis, make_face
 from aujax.geometry import MODEL_TO_OPENCV, look_rotation
 from aujax.methods.ausynth import (
     SynthesisData,
@@ -26,6 +25,7 @@ from aujax.methods.ausynth import (
     train_and_evaluate,
 )
 from experiments.configs.disfa_synthesis import get_config
+from tests._morphable_models import small_morphable_model
 
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
@@ -34,25 +34,8 @@ _SUBJECTS = ("SN001", "SN002", "SN003", "SN004")
 _T = 48
 
 
-def _model():
-    face = make_face(400, seed=0)
-    rng = np.random.default_rng(0)
-    basis = np.asarray(identity_basis(face), np.float64)
-    neutral = np.asarray(face.vertices, np.float64)[None] + np.einsum(
-        "sj,jnd->snd", rng.normal(size=(8, basis.shape[0])), basis
-    )
-    xy = np.asarray(face.param_xy, np.float64)
-    centres = rng.uniform([-5.0, -8.0], [5.0, 4.0], size=(6, 2))
-    bumps = np.exp(-np.sum((xy[None] - centres[:, None]) ** 2, axis=2) / 8.0)
-    fields = bumps[..., None] * rng.normal(scale=0.6, size=(6, 1, 3))
-    offsets = np.einsum("sef,fnd->send", rng.normal(size=(8, 8, 6)), fields)
-    data = np.concatenate([neutral[:, None], neutral[:, None] + offsets], axis=1)
-    albedo = rng.uniform(0.3, 0.9, size=(3, face.n_vertices, 3))
-    return MorphableModel.from_facewarehouse(data, template=face, albedo=albedo)
-
-
 def _data() -> SynthesisData:
-    model = _model()
+    model = small_morphable_model(albedo_range=(0.3, 0.9))
     rng = np.random.default_rng(1)
     weights = rng.normal(size=(12, model.n_exp)) * np.asarray(model.exp_std) / 3.0
     parts = {k: [] for k in ("subject", "frame", "labels", "landmarks", "images")}

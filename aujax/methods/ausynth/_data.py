@@ -33,6 +33,7 @@ DISFA: the last 2 of a seeded permutation are the test subjects; or an official 
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 import pathlib
@@ -72,6 +73,13 @@ __all__ = [
 ]
 
 _EXTRACT_VERSION = "1"  # bump when the extraction changes (cache key)
+
+
+@functools.lru_cache(maxsize=2)
+def _template(n_vertices: int, seed: int):
+    """``make_face(n_vertices, seed)`` and its identity basis (each ~1 s to build)."""
+    face = make_face(int(n_vertices), seed=int(seed))
+    return face, np.asarray(identity_basis(face), np.float64)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -231,7 +239,7 @@ def load_model(cfg, log=print) -> MorphableModel:
         n_poses=0, seed=seed, n_vertices=int(d.n_vertices), cache_dir=d.cache_dir, progress=None,
     )  # fmt: skip
     fw = read_facewarehouse(root)
-    face = make_face(int(d.n_vertices), seed=seed)
+    face = _template(int(d.n_vertices), seed)[0]
     model = MorphableModel.from_facewarehouse(
         fw, n_exp=int(cfg.model.n_exp), n_id=int(cfg.model.n_id) or None, template=face,
         key=jax.random.key(seed),
@@ -251,8 +259,7 @@ def subject_rest_mesh(root, subject: str, *, n_vertices: int, seed: int) -> np.n
     rest mesh). Its expression meshes are that plus the simulated displacements.
     """
     gt = np.load(pathlib.Path(root) / "synthetic" / f"{subject}.npz")
-    face = make_face(int(n_vertices), seed=int(seed))
-    basis = np.asarray(identity_basis(face), np.float64)
+    face, basis = _template(n_vertices, seed)
     return np.asarray(face.vertices, np.float64) + np.einsum("j,jnd->nd", gt["identity"], basis)
 
 
@@ -271,8 +278,17 @@ def _replayed_albedo(root, subject: str, face, seed: int) -> np.ndarray | None:
     return np.asarray(skin_albedo(face, jnp.asarray(tone), key=key))
 
 
-def check_vertex_layout(model: MorphableModel, data: SynthesisData, *, seed: int) -> dict:
+def check_vertex_layout(
+    model: MorphableModel, data: SynthesisData, *, n_vertices: int, seed: int
+) -> dict:
     """Whether the model's vertices are the DISFA-like physics' vertices (module docstring, 3).
+
+    Args:
+        model: the morphable model.
+        data: the frames (a synthetic copy's ground truth is read).
+        n_vertices: the ``n_vertices`` both generators were asked for (``make_face``'s argument;
+            the template has about that many).
+        seed: the generators' seed.
 
     Returns:
         ``{"shared": bool | None, "triangles_equal", "rest_residual_cm" (max over subjects of
@@ -282,12 +298,14 @@ def check_vertex_layout(model: MorphableModel, data: SynthesisData, *, seed: int
     if not data.synthetic or data.root is None:
         return {"shared": None, "note": "no synthetic ground truth: layout not checked."}
     n = model.n_vertices
-    face = make_face(n, seed=int(seed))
+    face, _ = _template(n_vertices, seed)
     tri = np.array_equal(np.asarray(model.triangles), np.asarray(face.triangles))
     residual = 0.0
     for s in data.subjects:
         try:
-            rest = subject_rest_mesh(data.root, s, n_vertices=n, seed=seed)
+            rest = subject_rest_mesh(data.root, s, n_vertices=n_vertices, seed=seed)
+            if rest.shape != (n, 3):
+                raise ValueError(f"{rest.shape[0]} vertices")
         except (OSError, KeyError, ValueError):
             return {"shared": False, "triangles_equal": tri,
                     "note": f"{s}: no rest mesh at {n} vertices."}  # fmt: skip
@@ -336,7 +354,7 @@ def load_synthesis_data(cfg, log=print) -> SynthesisData:
         parts["landmarks"].append(np.asarray(seq.landmarks, np.float32))
         parts["images"].append(ims)
     arrays = {k: np.concatenate(v) for k, v in parts.items()}
-    face = make_face(model.n_vertices, seed=seed) if synthetic else None
+    face = _template(int(d.n_vertices), seed)[0] if synthetic else None
     albedo, replayed = {}, 0
     mean_albedo = np.clip(np.asarray(model.albedo_mean), 0.0, 1.0)
     for s in subjects:
@@ -350,7 +368,7 @@ def load_synthesis_data(cfg, log=print) -> SynthesisData:
                       "the model's mean albedo is used for them.", RuntimeWarning, stacklevel=2)  # fmt: skip
     data = SynthesisData(model=model, albedo=albedo, root=root, synthetic=synthetic,
                          src="synthetic DISFA-like" if synthetic else "DISFA", **arrays)  # fmt: skip
-    layout = check_vertex_layout(model, data, seed=seed)
+    layout = check_vertex_layout(model, data, n_vertices=int(d.n_vertices), seed=seed)
     log(f"DISFA-like data: {len(subjects)} subjects, {arrays['labels'].shape[0]} frames, crops "
         f"{arrays['images'].shape[1]} px; albedo replayed for {replayed}. Layout: "
         f"{layout['note']}")  # fmt: skip
@@ -426,5 +444,6 @@ def extract_all(data: SynthesisData, cfg, *, log=print) -> Extracted:
              scale=scale, residual=residual, valid=valid)  # fmt: skip
     tmp.replace(path)
     log(f"Parameters: {len(subjects)} subjects, {n} frames ({valid.sum()} valid), mean RMS "
-        f"residual {np.nanmean(residual):.3g} px, in {time.perf_counter() - t0:.0f} s -> {path}.")  # fmt: skip
+        f"residual {np.nanmean(residual):.3g} px, in {time.perf_counter() - t0:.0f} s "
+        f"-> {path}.")  # fmt: skip
     return out

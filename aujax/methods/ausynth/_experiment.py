@@ -289,7 +289,7 @@ def _metrics(y, pred) -> dict:
 
 
 def _table1(st: Stages, report: Report) -> dict:
-    cfg, d, p, j = st.cfg, st.data, st.params, st.cfg.judges
+    d, p, j = st.data, st.params, st.cfg.judges
     rows, y_test = st.judge_rows, d.labels[st.test_rows]
     seq = np.unique(d.subject[rows], return_inverse=True)[1]
     kw = dict(aus=d.aus, c=float(j.c), epsilon=float(j.epsilon), svr_solver=j.svr_solver)
