@@ -47,8 +47,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.bounds_q = 0.5  # ParameterBounds percentiles (training frames only)
     # the four generators (aujax.methods.ausynth.GANConfig); the paper: 150k steps, lr 1e-5, Adam
     c.train = dict(
-        steps=1500, batch_size=64, lr=1e-4, lr_schedule="cosine", beta=10.0, lam=100.0,
-        form="non_saturating", soft_labels="uniform", checkpoint_every=500, log_every=100,
+        steps=4000, batch_size=64, lr=1e-4, lr_schedule="cosine", beta=10.0, lam=100.0,
+        form="non_saturating", soft_labels="uniform", checkpoint_every=1000, log_every=100,
     )  # fmt: skip
     c.network = dict(noise_dim=100, latent_dim=50, hidden=256)
     c.judges = dict(
