@@ -292,8 +292,10 @@ def check_vertex_layout(
 
     Returns:
         ``{"shared": bool | None, "triangles_equal", "rest_residual_cm" (max over subjects of
-        the RMS per vertex of the rest mesh minus its projection on the model's shape space),
-        "note"}``; ``shared`` is None without synthetic ground truth.
+        the RMS per vertex of the rest mesh minus its projection on the model's shape space: the
+        identity space's coverage, ~0 when the FaceWarehouse-like subjects span the template's
+        identity modes), "note"}``; ``shared`` (same template vertices and triangles) is None
+        without synthetic ground truth.
     """
     if not data.synthetic or data.root is None:
         return {"shared": None, "note": "no synthetic ground truth: layout not checked."}
@@ -312,10 +314,13 @@ def check_vertex_layout(
         x_id, x_exp = model.shape_coefficients(rest)
         fit = np.asarray(model.vertices(x_id, x_exp))
         residual = max(residual, float(np.sqrt(np.mean(np.sum((fit - rest) ** 2, axis=1)))))
-    shared = bool(tri and residual < 0.05)
-    note = (f"model and DISFA-like meshes share the template's {n}-vertex layout: triangles "
-            f"{'equal' if tri else 'DIFFER'}, subjects' rest meshes in the model's shape space "
-            f"to {residual:.2g} cm RMS")  # fmt: skip
+    # one template, one vertex order: the layout is shared when the meshes have the template's
+    # vertices and triangles; the residual says how well the model's identity space (a PCA of
+    # the FaceWarehouse-like subjects) covers the DISFA-like identities
+    shared = bool(tri)
+    note = (f"{n}-vertex template layout {'shared' if shared else 'NOT shared'} (triangles "
+            f"{'equal' if tri else 'differ'}); the subjects' rest meshes lie in the model's shape "
+            f"space to {residual:.2g} cm RMS per vertex")  # fmt: skip
     return {"shared": shared, "triangles_equal": tri, "rest_residual_cm": residual, "note": note}
 
 
