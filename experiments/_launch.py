@@ -42,6 +42,12 @@ def _sdm() -> Callable:
     return train_and_evaluate
 
 
+def _ausynth() -> Callable:
+    from aujax.methods.ausynth import train_and_evaluate
+
+    return train_and_evaluate
+
+
 @dataclasses.dataclass(frozen=True)
 class Experiment:
     """How one experiment runs.
@@ -68,6 +74,7 @@ EXPERIMENTS = {
         Experiment("bp4d_physics", _physics, best_checkpoint=True),
         Experiment("bp4d_topdown", _topdown),
         Experiment("bosphorus_sdm", _sdm),
+        Experiment("disfa_synthesis", _ausynth),
     )
 }
 _LEGACY = "bp4d_physics"  # configs written before config.experiment existed

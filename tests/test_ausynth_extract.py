@@ -6,7 +6,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from aujax.face import MorphableModel, identity_basis, make_face
 from aujax.geometry import MODEL_TO_OPENCV, look_rotation
 from aujax.methods.ausynth import (
     ParameterBounds,
@@ -20,6 +19,7 @@ from aujax.methods.ausynth import (
     unit_to_labels,
 )
 from aujax.methods.ausynth._extract import _solve_block_tridiagonal
+from tests._morphable_models import small_morphable_model
 
 
 # small, compile-bound problems: XLA's optimisations off for this module (tests/conftest.py)
@@ -28,22 +28,8 @@ pytestmark = pytest.mark.usefixtures("fast_compile")
 
 @pytest.fixture(scope="module")
 def model():
-    """A small model on the 400-vertex template: 8 subjects (identity: the template's identity
-    modes), 8 expressions each from 6 smooth displacement fields (so n_id = 7, n_exp = 6)."""
-    face = make_face(400, seed=0)
-    rng = np.random.default_rng(0)
-    basis = np.asarray(identity_basis(face), np.float64)
-    neutral = np.asarray(face.vertices, np.float64)[None] + np.einsum(
-        "sj,jnd->snd", rng.normal(size=(8, basis.shape[0])), basis
-    )
-    xy = np.asarray(face.param_xy, np.float64)
-    centres = rng.uniform([-5.0, -8.0], [5.0, 4.0], size=(6, 2))
-    bumps = np.exp(-np.sum((xy[None] - centres[:, None]) ** 2, axis=2) / 8.0)  # (6, n)
-    fields = bumps[..., None] * rng.normal(scale=0.6, size=(6, 1, 3))
-    offsets = np.einsum("sef,fnd->send", rng.normal(size=(8, 8, 6)), fields)
-    data = np.concatenate([neutral[:, None], neutral[:, None] + offsets], axis=1)
-    albedo = rng.uniform(size=(3, face.n_vertices, 3))
-    m = MorphableModel.from_facewarehouse(data, template=face, albedo=albedo)
+    """A small model on the 400-vertex template (n_id = 7, n_exp = 6: tests/_morphable_models.py)."""
+    m = small_morphable_model()
     assert (m.n_id, m.n_exp) == (7, 6)
     return m
 

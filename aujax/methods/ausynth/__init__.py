@@ -16,7 +16,11 @@ L_R; judged by SVR / OSVR on the parameters and by an image judge on renders.
 * :mod:`~aujax.methods.ausynth._truth` — beyond the paper: the physics' own mesh for AU labels on a
   DISFA-like subject and the vertex error of generated meshes against it.
 * :mod:`~aujax.methods.ausynth._augment` — fig. 5: labels for synthesis from other subjects, the
-  image AU-intensity regressor and the augmentation study (MAE, MSE, ICC per synthetic fraction).
+  image AU-intensity regressor and the augmentation study (MAE, MSE, ICC per synthetic fraction);
+* :mod:`~aujax.methods.ausynth._data` — the DISFA-like frames, the FaceWarehouse-like model at the
+  same vertex layout, the split and the cached parameter extraction;
+* :mod:`~aujax.methods.ausynth._render` — renders of parameters in the DISFA-like crops' framing;
+* :mod:`~aujax.methods.ausynth._experiment` — :func:`train_and_evaluate` (Tables 1 and 2).
 """
 
 from ._augment import (
@@ -30,6 +34,26 @@ from ._augment import (
     plot_augmentation as plot_augmentation,
     predict_au_intensities as predict_au_intensities,
     train_au_regressor as train_au_regressor,
+)
+from ._data import (
+    Extracted as Extracted,
+    SynthesisData as SynthesisData,
+    check_vertex_layout as check_vertex_layout,
+    extract_all as extract_all,
+    load_model as load_model,
+    load_synthesis_data as load_synthesis_data,
+    split_subjects as split_subjects,
+    subject_rest_mesh as subject_rest_mesh,
+)
+from ._experiment import (
+    EXPERIMENT as EXPERIMENT,
+    GENERATORS as GENERATORS,
+    PAPER_TABLE1 as PAPER_TABLE1,
+    PAPER_TABLE2 as PAPER_TABLE2,
+    Stages as Stages,
+    generator_fn as generator_fn,
+    run_stages as run_stages,
+    train_and_evaluate as train_and_evaluate,
 )
 from ._extract import (
     DEFAULT_LAMBDA_EXP as DEFAULT_LAMBDA_EXP,
@@ -110,6 +134,11 @@ from ._networks import (
     cgan_networks as cgan_networks,
     sample_prior as sample_prior,
 )
+from ._render import (
+    expression_meshes as expression_meshes,
+    head_rotations as head_rotations,
+    render_parameters as render_parameters,
+)
 from ._truth import (
     ERROR_ALIGNMENTS as ERROR_ALIGNMENTS,
     PhysicsSubject as PhysicsSubject,
@@ -136,6 +165,22 @@ __all__ = [
     "plot_augmentation",
     "predict_au_intensities",
     "train_au_regressor",
+    "Extracted",
+    "SynthesisData",
+    "check_vertex_layout",
+    "extract_all",
+    "load_model",
+    "load_synthesis_data",
+    "split_subjects",
+    "subject_rest_mesh",
+    "EXPERIMENT",
+    "GENERATORS",
+    "PAPER_TABLE1",
+    "PAPER_TABLE2",
+    "Stages",
+    "generator_fn",
+    "run_stages",
+    "train_and_evaluate",
     "DEFAULT_LAMBDA_EXP",
     "DEFAULT_LAMBDA_ID",
     "DEFAULT_N_NEUTRAL",
@@ -203,6 +248,9 @@ __all__ = [
     "caae_networks",
     "cgan_networks",
     "sample_prior",
+    "expression_meshes",
+    "head_rotations",
+    "render_parameters",
     "ERROR_ALIGNMENTS",
     "PhysicsSubject",
     "VertexErrors",
