@@ -38,7 +38,7 @@ pytestmark = pytest.mark.usefixtures("fast_compile")
 
 N_AUS, SIZE = 3, 16
 DETECTOR = DetectorConfig(width=4, node_dim=8, lr=2e-2, warmup=2, checkpoint_every=6, log_every=1)
-ENC_SIZE = 32
+ENC_SIZE = 16
 ENCODER = EncoderConfig(width=4, image_size=ENC_SIZE, k=2, warmup=1, checkpoint_every=2,
                         log_every=1)  # fmt: skip
 
@@ -89,10 +89,10 @@ def test_detector_shapes_and_probabilities(head):
     config = DetectorConfig(width=4, node_dim=8, head=head)
     net = AUDetector(N_AUS, config=config, rngs=nnx.Rngs(0))
     x, _ = _separable(5, seed=0)
-    probs, nodes = net(jnp.asarray(x))
+    probs, nodes = nnx.jit(lambda m, images: m(images))(net, jnp.asarray(x))
     assert probs.shape == (5, N_AUS) and nodes.shape == (5, N_AUS, 8)
     assert np.all((np.asarray(probs) >= 0) & (np.asarray(probs) <= 1))
-    log_p, log_not_p, _ = net.log_probs(jnp.asarray(x))
+    log_p, log_not_p, _ = nnx.jit(lambda m, images: m.log_probs(images))(net, jnp.asarray(x))
     np.testing.assert_allclose(np.exp(log_p) + np.exp(log_not_p), 1.0, rtol=1e-5)
 
 
@@ -153,10 +153,14 @@ def _true_example(model):
 
 def test_encoder_decode_shapes(model):
     net = GlobalEncoder(model, config=ENCODER, rngs=nnx.Rngs(0))
-    raw = net(jnp.zeros((2, ENC_SIZE, ENC_SIZE, 3), jnp.float32))
-    params = raw_to_params(raw, model, size=ENC_SIZE)
+
+    @nnx.jit
+    def run(net, images):
+        params = raw_to_params(net(images), model, size=ENC_SIZE)
+        return params, jax.vmap(lambda p: decode(p, model, size=ENC_SIZE))(params)
+
+    params, out = run(net, jnp.zeros((2, ENC_SIZE, ENC_SIZE, 3), jnp.float32))
     assert params.expression.shape == (2, model.n_exp) and params.light.shape == (2, 9)
-    out = jax.vmap(lambda p: decode(p, model, size=ENC_SIZE))(params)
     assert out.vertices.shape == (2, model.n_vertices, 3)
     assert out.landmarks.shape == (2, 66, 2)
     assert out.image.shape == (2, ENC_SIZE, ENC_SIZE, 3) and out.alpha.shape == (
@@ -179,6 +183,7 @@ def test_landmark_loss_zero_at_truth_and_gradients(model):
     holes = lm.at[:10].set(jnp.nan)
     assert float(landmark_loss(out.landmarks.at[:10].add(3.0), holes, size=ENC_SIZE)) < 1e-12
 
+    @jax.jit
     def loss(scale, translation, pose, expression):
         p = params.replace(scale=scale, translation=translation, pose=pose, expression=expression)
         return landmark_loss(decode(p, model, size=ENC_SIZE, render=False).landmarks, lm,
