@@ -20,6 +20,7 @@ from aujax.methods.augane import (
     FaceParams,
     GlobalEncoder,
     au_class_weights,
+    crop_landmarks,
     decode,
     detector_f1,
     encoder_loss,
@@ -164,6 +165,22 @@ def scene(model):
     batch = batch.replace(pose=batch.pose.at[1].multiply(-1.0))
     out = jax.jit(jax.vmap(lambda p: decode(p, model, size=ENC_SIZE, blend=ENCODER.blend)))(batch)
     return params, lm, out
+
+
+def test_crop_landmarks_is_the_crops_camera(model):
+    """The crops' camera (the rest mesh framed frontally, then the head rotation) is a
+    :class:`FaceParams` camera: decoding its scale, translation and pose gives the same points."""
+    params, _ = _true_example(model)
+    rest = model.vertices(params.identity, jnp.zeros(model.n_exp))
+    rot = rotation_from_axis_angle(params.pose)
+    lm3 = model.landmarks(params.identity, params.expression, scheme=66)
+    got = crop_landmarks(lm3[None], rot[None], rest, size=ENC_SIZE)[0]
+    cam = frame_vertices(rest, height=ENC_SIZE, width=ENC_SIZE, margin=CROP_MARGIN)
+    p = params.replace(scale=cam.scale, translation=cam.translation)
+    want = decode(p, model, size=ENC_SIZE, render=False).landmarks
+    np.testing.assert_allclose(got, want, atol=1e-10)
+    with pytest.raises(ValueError, match="rotations must have shape"):
+        crop_landmarks(lm3[None], rot, rest, size=ENC_SIZE)
 
 
 def test_encoder_decode_shapes(model):

@@ -68,6 +68,7 @@ from ._common import check_images, check_positive_int, check_typed_key
 
 __all__ = [
     "CROP_MARGIN",
+    "crop_landmarks",
     "Decoded",
     "EncoderConfig",
     "FaceParams",
@@ -238,6 +239,40 @@ def reference_camera(model: MorphableModel, *, size: int) -> OrthoCamera:
     """The frontal camera framing the mean face as the synthetic crops frame a subject's neutral
     (:func:`aujax.geometry.frame_vertices`, margin :data:`CROP_MARGIN`): ``(s0, t0)``."""
     return frame_vertices(model.mean_shape, height=size, width=size, margin=CROP_MARGIN)
+
+
+def crop_landmarks(
+    landmarks_3d: Float[ArrayLike, "t k 3"],
+    rotations: Float[ArrayLike, "t 3 3"],
+    rest: Float[ArrayLike, "n 3"],
+    *,
+    size: int,
+) -> Float[Array, "t k 2"]:
+    """Landmarks in the pixels of the synthetic crops, from the synthetic ground truth.
+
+    The DISFA-like layout stores the 2D landmarks in the 1024 x 768 video frame; the crops
+    (:func:`aujax.synth.sequence_crops`) are rendered by the frontal camera that frames the
+    subject's rest mesh (``frame_vertices``, margin :data:`CROP_MARGIN`) with each frame's head
+    rotation. This applies the same camera to the ground truth's 3D landmarks.
+
+    Args:
+        landmarks_3d: (t, k, 3) model-frame landmarks (``synthetic/SNxxx.npz``'s
+            ``landmarks_3d``; e.g. ``[:, IDX66]`` for DISFA's 66).
+        rotations: (t, 3, 3) head rotations (its ``head_rotation``).
+        rest: (n, 3) the subject's rest mesh (the template plus its identity displacement).
+        size: the crops' side in pixels.
+
+    Returns:
+        (t, k, 2) pixel coordinates (u right, v down).
+    """
+    lm = jnp.asarray(landmarks_3d)
+    rot = jnp.asarray(rotations, lm.dtype)
+    if lm.ndim != 3 or lm.shape[2] != 3:
+        raise ValueError(f"landmarks_3d must have shape (t, k, 3), got {lm.shape}.")
+    if rot.shape != (lm.shape[0], 3, 3):
+        raise ValueError(f"rotations must have shape ({lm.shape[0]}, 3, 3), got {rot.shape}.")
+    cam = frame_vertices(jnp.asarray(rest, lm.dtype), height=size, width=size, margin=CROP_MARGIN)
+    return jax.vmap(lambda r, x: project(cam.replace(rotation=r), x)[:, :2])(rot, lm)
 
 
 def default_light(dtype=jnp.float32) -> Float[Array, " 9"]:
