@@ -1,11 +1,22 @@
 """Input checks the seed 003 networks share (images, keys, counts, run settings)."""
 
+import pathlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
+
+from ...train import (
+    ArrayLoader,
+    create_train_state,
+    fit_or_restore,
+    train_loop,
+    warmup_cosine_adamw,
+)
 
 
-__all__ = ["check_images", "check_positive_int", "check_typed_key"]
+__all__ = ["check_images", "check_positive_int", "check_typed_key", "train_network"]
 
 
 def check_images(x, name: str) -> np.ndarray:
@@ -35,3 +46,29 @@ def check_positive_int(v, name: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
         raise ValueError(f"{name} must be an int >= 1, got {v!r}.")
     return int(v)
+
+
+def train_network(build, step, arrays: dict, *, key, steps: int, batch_size: int, config,
+                  workdir, restore, progress):  # fmt: skip
+    """The runs of both networks: ``build(rngs)`` initialised from ``key``, AdamW with warm-up
+    and cosine decay (``config.lr``, ``config.warmup``), shuffled batches of ``arrays``, trained
+    in memory (``workdir`` None) or resumably in ``workdir`` (:func:`aujax.train.fit_or_restore`:
+    checkpoints every ``config.checkpoint_every`` steps, ``restore`` evaluates without training).
+    The initial parameters, the batch order and the steps' keys each derive from ``key``."""
+    if batch_size > len(next(iter(arrays.values()))):
+        raise ValueError(f"batch_size = {batch_size} exceeds the {len(next(iter(arrays.values())))} "
+                         "training images.")  # fmt: skip
+    if restore is not None and workdir is None:
+        raise ValueError("restore needs a workdir.")
+    k_init, k_data, k_step = jax.random.split(key, 3)
+    tx = warmup_cosine_adamw(steps, lr=float(config.lr), warmup=int(config.warmup))
+    state = create_train_state(build(nnx.Rngs(k_init)), tx, key=k_step)
+    seed = int(jax.random.randint(k_data, (), 0, 2**31 - 1))
+    loader = ArrayLoader(arrays, batch_size=batch_size, seed=seed)
+    if workdir is None:
+        return train_loop(state, step, loader, num_steps=steps, progress=progress)
+    return fit_or_restore(
+        pathlib.Path(workdir), state, None, loader, steps=steps,
+        checkpoint_every=min(config.checkpoint_every, steps), log_every=config.log_every,
+        progress=progress, restore=restore, step_fn=step,
+    )  # fmt: skip

@@ -39,7 +39,6 @@ import dataclasses
 import functools
 import math
 import os
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -50,19 +49,14 @@ from jaxtyping import Array, ArrayLike, Float
 from ...nn import AUFeatureGenerator, ResNet
 from ...train import (
     NOT_CODED,
-    ArrayLoader,
     TrainState,
-    create_train_state,
     f1_score,
-    fit_or_restore,
     make_eval_step,
     make_train_step,
     masked_mean,
     predict_in_batches,
-    train_loop,
-    warmup_cosine_adamw,
 )
-from ._common import check_images, check_positive_int, check_typed_key
+from ._common import check_images, check_positive_int, check_typed_key, train_network
 
 
 __all__ = [
@@ -346,24 +340,11 @@ def train_au_detector(
         check_positive_int(steps, "steps"),
         check_positive_int(batch_size, "batch_size"),
     )
-    if batch_size > x.shape[0]:
-        raise ValueError(f"batch_size = {batch_size} exceeds the {x.shape[0]} training images.")
-    if restore is not None and workdir is None:
-        raise ValueError("restore needs a workdir.")
-    k_init, k_data, k_step = jax.random.split(key, 3)
-    net = AUDetector(y.shape[1], config=config, in_channels=x.shape[3], rngs=nnx.Rngs(k_init))
-    tx = warmup_cosine_adamw(steps, lr=float(config.lr), warmup=int(config.warmup))
-    state = create_train_state(net, tx, key=k_step)
     weights = np.broadcast_to(au_class_weights(y), y.shape)
-    seed = int(jax.random.randint(k_data, (), 0, 2**31 - 1))
-    loader = ArrayLoader({"image": x, "labels": y, "weights": weights}, batch_size=batch_size,
-                         seed=seed)  # fmt: skip
-    if workdir is None:
-        return train_loop(state, _train_step(), loader, num_steps=steps, progress=progress)
-    return fit_or_restore(
-        pathlib.Path(workdir), state, None, loader, steps=steps,
-        checkpoint_every=min(config.checkpoint_every, steps), log_every=config.log_every,
-        progress=progress, restore=restore, step_fn=_train_step(),
+    return train_network(
+        lambda rngs: AUDetector(y.shape[1], config=config, in_channels=x.shape[3], rngs=rngs),
+        _train_step(), {"image": x, "labels": y, "weights": weights}, key=key, steps=steps,
+        batch_size=batch_size, config=config, workdir=workdir, restore=restore, progress=progress,
     )  # fmt: skip
 
 

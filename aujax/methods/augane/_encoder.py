@@ -40,7 +40,6 @@ import dataclasses
 import functools
 import math
 import os
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -53,17 +52,12 @@ from ...geometry import OrthoCamera, frame_vertices, project, rotation_from_axis
 from ...nn import ResNet
 from ...render import SoftBlend, soft_render
 from ...train import (
-    ArrayLoader,
     TrainState,
-    create_train_state,
-    fit_or_restore,
     make_eval_step,
     make_train_step,
     predict_in_batches,
-    train_loop,
-    warmup_cosine_adamw,
 )
-from ._common import check_images, check_positive_int, check_typed_key
+from ._common import check_images, check_positive_int, check_typed_key, train_network
 
 
 __all__ = [
@@ -491,24 +485,10 @@ def train_global_encoder(
         check_positive_int(steps, "steps"),
         check_positive_int(batch_size, "batch_size"),
     )
-    if batch_size > x.shape[0]:
-        raise ValueError(f"batch_size = {batch_size} exceeds the {x.shape[0]} training images.")
-    if restore is not None and workdir is None:
-        raise ValueError("restore needs a workdir.")
-    k_init, k_data, k_step = jax.random.split(key, 3)
-    net = GlobalEncoder(model, config=config, rngs=nnx.Rngs(k_init))
-    state = create_train_state(
-        net, warmup_cosine_adamw(steps, lr=float(config.lr), warmup=int(config.warmup)), key=k_step
-    )
-    step, _ = _steps(model, config)
-    seed = int(jax.random.randint(k_data, (), 0, 2**31 - 1))
-    loader = ArrayLoader({"image": x, "landmarks": lm}, batch_size=batch_size, seed=seed)
-    if workdir is None:
-        return train_loop(state, step, loader, num_steps=steps, progress=progress)
-    return fit_or_restore(
-        pathlib.Path(workdir), state, None, loader, steps=steps,
-        checkpoint_every=min(config.checkpoint_every, steps), log_every=config.log_every,
-        progress=progress, restore=restore, step_fn=step,
+    return train_network(
+        lambda rngs: GlobalEncoder(model, config=config, rngs=rngs), _steps(model, config)[0],
+        {"image": x, "landmarks": lm}, key=key, steps=steps, batch_size=batch_size,
+        config=config, workdir=workdir, restore=restore, progress=progress,
     )  # fmt: skip
 
 
