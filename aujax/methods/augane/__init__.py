@@ -5,9 +5,48 @@ camera, trained with AU-aware losses through a differentiable renderer.
 * :mod:`~aujax.methods.augane._landmark_groups` — Table 1's AU -> landmark groups remapped to
   iBUG-68 (plus DISFA's AUs 17, 25, 26) and our 23 configural distances of eq. 6;
 * :mod:`~aujax.methods.augane._losses` — eqs. 4-8, one function per equation;
-* :mod:`~aujax.methods.augane._gane` — :class:`GANE` (eqs. 1-3 and the query-token heads).
+* :mod:`~aujax.methods.augane._gane` — :class:`GANE` (eqs. 1-3 and the query-token heads);
+* :mod:`~aujax.methods.augane._detector` — the AU detector (ME-GraphAU stand-in): ResNet feature
+  map, AU-specific feature generator (one node per AU, eq. 1), per-AU head; class-weighted BCE
+  training (:func:`train_au_detector`), probabilities and nodes (:func:`predict_aus`), per-AU F1
+  (:func:`detector_f1`);
+* :mod:`~aujax.methods.augane._encoder` — the DECA-like global encoder: ResNet global feature X
+  (eq. 2) -> identity, expression, pose, camera, light, albedo (:class:`FaceParams`);
+  :func:`decode` to vertices, 2D landmarks and a soft render; landmark + photometric +
+  regulariser training through :func:`aujax.render.soft_render` (:func:`train_global_encoder`);
+* :mod:`~aujax.methods.augane._common` — the input checks both share.
+
+Decisions: ``docs/augane_method.md``.
 """
 
+from ._detector import (
+    DETECTOR_HEADS as DETECTOR_HEADS,
+    AUDetector as AUDetector,
+    DetectorConfig as DetectorConfig,
+    au_class_weights as au_class_weights,
+    detector_f1 as detector_f1,
+    detector_loss as detector_loss,
+    predict_aus as predict_aus,
+    presence_labels as presence_labels,
+    train_au_detector as train_au_detector,
+)
+from ._encoder import (
+    CROP_MARGIN as CROP_MARGIN,
+    Decoded as Decoded,
+    EncoderConfig as EncoderConfig,
+    FaceParams as FaceParams,
+    GlobalEncoder as GlobalEncoder,
+    crop_landmarks as crop_landmarks,
+    decode as decode,
+    default_light as default_light,
+    encoder_loss as encoder_loss,
+    landmark_loss as landmark_loss,
+    photometric_loss as photometric_loss,
+    predict_params as predict_params,
+    raw_to_params as raw_to_params,
+    reference_camera as reference_camera,
+    train_global_encoder as train_global_encoder,
+)
 from ._gane import GANE as GANE, GANEOutput as GANEOutput
 from ._landmark_groups import (
     CONFIGURAL_DISTANCES as CONFIGURAL_DISTANCES,
@@ -30,3 +69,50 @@ from ._losses import (
     project_landmarks as project_landmarks,
     total_loss as total_loss,
 )
+
+
+__all__ = [
+    "GANE",
+    "GANEOutput",
+    "CONFIGURAL_DISTANCES",
+    "EXTRA_ROWS",
+    "INTER_OCULAR",
+    "TABLE1",
+    "ConfiguralDistance",
+    "LandmarkGroup",
+    "au_group_matrix",
+    "au_landmark_groups",
+    "configural_distances",
+    "LOSS_WEIGHTS",
+    "REGULARIZER_WEIGHTS",
+    "au_feature_loss",
+    "au_landmark_loss",
+    "au_relative_distance_loss",
+    "parameter_regularizer",
+    "project_landmarks",
+    "total_loss",
+    "DETECTOR_HEADS",
+    "AUDetector",
+    "DetectorConfig",
+    "au_class_weights",
+    "detector_f1",
+    "detector_loss",
+    "predict_aus",
+    "presence_labels",
+    "train_au_detector",
+    "CROP_MARGIN",
+    "Decoded",
+    "EncoderConfig",
+    "FaceParams",
+    "GlobalEncoder",
+    "crop_landmarks",
+    "decode",
+    "default_light",
+    "encoder_loss",
+    "landmark_loss",
+    "photometric_loss",
+    "predict_params",
+    "raw_to_params",
+    "reference_camera",
+    "train_global_encoder",
+]
