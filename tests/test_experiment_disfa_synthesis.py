@@ -129,14 +129,34 @@ def test_stage_outputs_are_kept(tiny_run):
         assert (workdir / "runs" / slug / "checkpoints").is_dir()
 
 
+def test_fig5_and_figs_6_to_8_stages(tiny_run):
+    cfg, workdir, results, _, data = tiny_run
+    fig5 = results["fig5"]
+    assert set(fig5["results"]) == {f"{f:g}" for f in cfg.augment.fractions}
+    n_real = fig5["n_real"]
+    assert fig5["n_synthetic"] == round(max(cfg.augment.fractions) * n_real) > 0
+    for f, m in fig5["results"].items():
+        assert m["n_synthetic"] == round(float(f) * n_real)
+        assert np.isfinite(m["mae"]) and np.isfinite(m["mse"])
+    tables = (workdir / "results" / "tables.md").read_text()
+    assert "Fig. 5" in tables
+    for name in ("fig5_augmentation", "fig6_intensities", "fig7_aus", "fig8_combinations"):
+        assert (workdir / "figures" / f"{name}.png").stat().st_size > 1000
+    assert results["figures"]["vertex_error"] is None  # in-memory data: no physics to compare
+
+
 def test_resume_restores_without_training(tiny_run):
     cfg, workdir, results, _, data = tiny_run
-    metrics = workdir / "runs" / "caae" / "metrics.jsonl"
-    before = metrics.read_text()
+    metrics = [
+        workdir / "runs" / "caae" / "metrics.jsonl",
+        workdir / "augment" / "0.45" / "metrics.jsonl",
+    ]
+    before = [m.read_text() for m in metrics]
     lines = []
     again = train_and_evaluate(cfg, workdir, data=data, echo=lines.append)
-    assert metrics.read_text() == before  # no step trained again
+    assert [m.read_text() for m in metrics] == before  # no step trained again
     assert again["table1"] == results["table1"] and again["table2"] == results["table2"]
+    assert again["fig5"] == results["fig5"]
     other = cfg.copy_and_resolve_references()
     other.train.steps = 13
     with pytest.raises(ValueError, match="different config"):

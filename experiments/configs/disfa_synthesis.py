@@ -61,6 +61,19 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     )  # fmt: skip
     c.render = dict(light_elevation_deg=10.0, ambient=0.5)  # the DISFA-like capture's means
     c.generators = ("CGAN", "CGAN*", "CAAE", "CAAE*")
+    # fig. 5 (aujax.methods.ausynth.augmentation_stage): the paper's CAAE* renders added to the
+    # real training crops at 0 / 10 / 20 / 45 / 90 %; the same regressor, steps and key for each
+    c.augment = dict(
+        enabled=True, generator="CAAE*", fractions=(0.0, 0.1, 0.2, 0.45, 0.9), steps=400,
+        batch_size=32,
+        # aujax.methods.ausynth.RegressorConfig: ResNet-18 at width 16 (AlexNet: arch="alexnet",
+        # the paper's, 61 M parameters: a GPU); Adam 1e-4, 4 % less per epoch (the paper's)
+        regressor=dict(arch="resnet", depth=18, width=16, stem="imagenet", lr=1e-4, decay=0.04,
+                       checkpoint_every=100, log_every=50),
+    )  # fmt: skip
+    # figs. 6-8 from `generator` on the first test subject; the vertex error against the physics
+    # for every generator, `draws` neutral source frames / noise draws per test subject
+    c.figures = dict(enabled=True, generator="CAAE*", draws=2)
 
     if preset == "tiny":
         c.data.disfa_size = "tiny"
@@ -73,6 +86,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
         c.split.test_subjects = 1
         c.train.update(steps=20, batch_size=16, checkpoint_every=10, log_every=10)
         c.network.update(noise_dim=8, latent_dim=4, hidden=16)
+        c.augment.update(steps=4, batch_size=8, fractions=(0.0, 0.45))
+        c.augment.regressor.update(checkpoint_every=2, log_every=2)
+        c.figures.draws = 1
     elif preset == "paper":
         c.data.disfa_size = "full"
         c.data.frames = 0
@@ -81,4 +97,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
         c.data.facewarehouse_subjects = 150
         c.train.update(steps=150_000, lr=1e-5, lr_schedule="constant", checkpoint_every=5000)
         c.judges.svr_solver = "sklearn"
+        c.augment.update(steps=20_000, batch_size=64)
+        c.augment.regressor.update(arch="alexnet", checkpoint_every=1000, log_every=100)
+        c.figures.draws = 8
     return c

@@ -429,8 +429,17 @@ def train_and_evaluate(config, workdir, *, train: bool = True, step="latest", ec
         "split": {"train": list(st.train_subjects), "test": list(st.test_subjects)},
     }  # fmt: skip
     st.timings["judges"] = time.perf_counter() - t0
+    from ._studies import augmentation_stage, figures_stage  # they build on this module
+
+    if cfg.augment.enabled:
+        t0 = time.perf_counter()
+        results["fig5"] = augmentation_stage(st, run, report)
+        st.timings["fig. 5"] = time.perf_counter() - t0
+    if cfg.figures.enabled:
+        t0 = time.perf_counter()
+        results["figures"] = figures_stage(st, run, report)
+        st.timings["figs. 6-8 + vertex error"] = time.perf_counter() - t0
     run.log("stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in st.timings.items()))
-    # the integrator's stages (fig. 5 augmentation, figs. 6-8 and vertex errors) read `st` here
     if train:
         _save_outputs(st, run.workdir)
         results["timings"] = dict(st.timings)

@@ -383,8 +383,9 @@ def vertex_errors(
 def projected_meshes(truth, *, truth_neutral, exp_basis) -> np.ndarray:
     """The physics' meshes with their displacement projected onto a model's expression space.
 
-    ``truth_neutral + B B^T (truth - truth_neutral)`` with ``B`` the expression basis (orthonormal
-    columns over the flattened ``V * 3`` entries, :attr:`aujax.face.MorphableModel.exp_basis`):
+    ``truth_neutral + B B^+ (truth - truth_neutral)`` with ``B`` the expression basis (columns over
+    the flattened ``V * 3`` entries, :attr:`aujax.face.MorphableModel.exp_basis`; ``B^+`` its
+    pseudo-inverse, ``B^T`` when the columns are orthonormal):
     the closest any generator of expression parameters can come to the physics on this subject
     (least squares, no range bounds), so its :func:`vertex_errors` are the floor the 3DMM itself
     sets (an extra row of :func:`vertex_error_table`, not a generator).
@@ -410,7 +411,8 @@ def projected_meshes(truth, *, truth_neutral, exp_basis) -> np.ndarray:
         )
     flat = b.reshape(v * 3, -1)
     d = (t - tn).reshape(n, v * 3)
-    return tn + ((d @ flat) @ flat.T).reshape(n, v, 3)
+    coef = np.linalg.lstsq(flat, d.T, rcond=None)[0]  # any full-rank basis, orthonormal or not
+    return tn + (flat @ coef).T.reshape(n, v, 3)
 
 
 class VertexErrorTable(NamedTuple):
@@ -508,6 +510,7 @@ def _table_text(title, rows, gens, count, truth, mean, rel, unit, align) -> str:
 
     lines = [
         f"### {title}",
+        "",
         "| labels | rows | true displacement | " + " | ".join(gens) + " |",
         "|---|---|---|" + "---|" * len(gens),
     ]
@@ -522,6 +525,7 @@ def _table_text(title, rows, gens, count, truth, mean, rel, unit, align) -> str:
     lines.append(
         f"| mean of rows | {int(count.sum())} | {truth.mean():.3f} | " + " | ".join(avg) + " |"
     )
+    lines.append("")
     lines.append(
         f"Mean per-vertex distance ({unit}) between the generated and the physics' expression "
         "displacements, each from its own neutral, the generated neutral aligned onto the true "
