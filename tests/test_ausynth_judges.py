@@ -1,6 +1,7 @@
 """Seed 002's judges (``aujax.methods.ausynth``): parameter SVR / OSVR judges recover a known
 linear map from AU intensities to parameters, metrics and levels, the 30 % training rows, the
-image judge (HOG + linear SVR) on drawn crops whose appearance follows two labels, and errors."""
+image judge (HOG + linear SVR) on drawn crops whose appearance follows two labels, OpenFace's
+person-specific normalisation (each subject's median feature subtracted), and errors."""
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +20,7 @@ from aujax.methods.ausynth import (
     judge_metrics,
     judge_predictions,
     judge_training_rows,
+    person_median_features,
 )
 from aujax.train import intensity_metrics
 
@@ -146,6 +148,60 @@ def test_crop_features_inputs():
     assert crop_features(gray, layout=HogLayout(cells=4)).shape == (2, 3 * 3 * 4 * 9)
 
 
+def test_person_median_removes_a_per_subject_offset():
+    rng = np.random.default_rng(8)
+    subjects = np.array(["SN003", "SN001", "SN003", "SN002"] * 6 + ["SN009"])  # SN009: one row
+    x = rng.normal(size=(subjects.size, 5))
+    # a per-subject constant (identity, light: what HOG of one person's video shares)
+    offset = {s: 10.0 * rng.normal(size=5) for s in np.unique(subjects)}
+    shifted = x + np.stack([offset[s] for s in subjects])
+    out = person_median_features(shifted, subjects)
+    assert out.shape == x.shape and out.dtype == np.float64
+    np.testing.assert_allclose(out, person_median_features(x, subjects), atol=1e-9)
+    for s in np.unique(subjects):  # every subject's rows now have median 0
+        rows = subjects == s
+        np.testing.assert_allclose(np.median(out[rows], axis=0), 0.0, atol=1e-9)
+        np.testing.assert_allclose(out[rows], x[rows] - np.median(x[rows], axis=0), atol=1e-9)
+    np.testing.assert_array_equal(out[-1], 0.0)
+    with pytest.raises(ValueError, match="one subject per row"):
+        person_median_features(x, subjects[:-1])
+    with pytest.raises(ValueError, match="NaN"):
+        person_median_features(np.where(np.eye(x.shape[0], 5) > 0, np.nan, x), subjects)
+
+
+def test_image_judge_with_person_median():
+    rng = np.random.default_rng(9)
+    layout = HogLayout(cells=4)
+    train = rng.integers(0, 6, size=(24, 2)).astype(np.float64)
+    subjects = np.repeat(["A", "B", "C"], 8)
+    crops = _drawn_crops(train, rng, side=32)
+    judge = fit_image_judge(crops, train, layout=layout, normalise="person_median",
+                            subjects=subjects, c=0.1)  # fmt: skip
+    assert judge.normalise == "person_median"
+    # the same SVR as on the features with each subject's median subtracted
+    x = person_median_features(crop_features(crops, layout=layout), subjects)
+    direct = fit_parameter_judges(x, train, c=0.1)
+    np.testing.assert_allclose(judge.regressor.coef, direct.coef, atol=1e-9)
+    np.testing.assert_allclose(judge.regressor.mean, x.mean(axis=0), atol=1e-9)
+    # at prediction the median is over the given crops of each subject
+    test = rng.integers(0, 6, size=(10, 2)).astype(np.float64)
+    test_crops, test_subjects = _drawn_crops(test, rng, side=32), np.repeat(["D", "E"], 5)
+    pred = image_judge_predict(judge, test_crops, subjects=test_subjects, levels="none")
+    xt = person_median_features(crop_features(test_crops, layout=layout), test_subjects)
+    np.testing.assert_allclose(pred, judge_predictions(direct, xt, levels="none"), atol=1e-9)
+    plain = fit_image_judge(crops, train, layout=layout, c=0.1, subjects=subjects)
+    assert plain.normalise == "none"  # the default: subjects ignored, HOG as it is
+    assert not np.allclose(plain.regressor.mean, judge.regressor.mean)
+    with pytest.raises(ValueError, match="subjects is required"):
+        image_judge_predict(judge, test_crops)
+    with pytest.raises(ValueError, match="subjects is required"):
+        fit_image_judge(crops, train, layout=layout, normalise="person_median")
+    with pytest.raises(ValueError, match="normalise must be one of"):
+        fit_image_judge(crops, train, layout=layout, normalise="video_mean", subjects=subjects)
+    with pytest.raises(ValueError, match="one subject per row"):
+        image_judge_predict(judge, test_crops, subjects=test_subjects[:4])
+
+
 def test_errors():
     rng = np.random.default_rng(7)
     x = rng.normal(size=(20, 3))
@@ -195,4 +251,5 @@ def test_public_names():
     for name in ausynth.__all__:
         assert hasattr(ausynth, name)
     assert {"fit_parameter_judges", "judge_predictions", "judge_metrics", "fit_image_judge",
-            "image_judge_predict", "judge_training_rows"} <= set(ausynth.__all__)  # fmt: skip
+            "image_judge_predict", "judge_training_rows",
+            "person_median_features"} <= set(ausynth.__all__)  # fmt: skip

@@ -96,6 +96,9 @@ def test_tables_are_written_with_the_papers_numbers(tiny_run):
     assert t1["paper: CAAE*"] == {"SVR MAE": 0.395, "SVR MSE": 0.374, "OSVR MAE": 0.386,
                                   "OSVR MSE": 0.344}  # fmt: skip
     assert saved["table2"]["rows"]["paper: Real"] == {"MAE": 0.314, "MSE": 0.336}
+    # the config's OpenFace person-specific normalisation reaches the image judge and the table
+    assert cfg.judges.image_normalise == saved["table2"]["normalise"] == "person_median"
+    assert "HOG minus the subject's median HOG" in tables
     for name in ("Real", "CGAN", "CGAN*", "CAAE", "CAAE*"):
         for col in ("SVR MAE", "SVR MSE", "OSVR MAE", "OSVR MSE"):
             v = t1[name][col]

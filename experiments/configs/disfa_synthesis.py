@@ -58,6 +58,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
         # the image judge's 1,764 HOG features x ~2,200 crops: the JAX solver ~25 s for all 12
         # AUs; liblinear (the same optimum) did not converge in 1,000 iterations in 22 s per AU
         image_svr_solver="jax",
+        # OpenFace's person-specific normalisation of the image judge's HOG ("none" or
+        # "person_median": each crop's HOG minus its subject's median; docs/ausynth_method.md)
+        image_normalise="person_median",
     )  # fmt: skip
     c.render = dict(light_elevation_deg=10.0, ambient=0.5)  # the DISFA-like capture's means
     c.generators = ("CGAN", "CGAN*", "CAAE", "CAAE*")

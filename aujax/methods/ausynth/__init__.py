@@ -94,6 +94,7 @@ from ._gan import (
 from ._judges import (
     JUDGE_KINDS as JUDGE_KINDS,
     LEVELS as LEVELS,
+    NORMALISATIONS as NORMALISATIONS,
     SVR_SOLVERS as SVR_SOLVERS,
     HogLayout as HogLayout,
     ImageJudge as ImageJudge,
@@ -105,6 +106,7 @@ from ._judges import (
     judge_metrics as judge_metrics,
     judge_predictions as judge_predictions,
     judge_training_rows as judge_training_rows,
+    person_median_features as person_median_features,
 )
 from ._losses import (
     GENERATOR_FORMS as GENERATOR_FORMS,
@@ -213,6 +215,7 @@ __all__ = [
     "train_cgan",
     "JUDGE_KINDS",
     "LEVELS",
+    "NORMALISATIONS",
     "SVR_SOLVERS",
     "HogLayout",
     "ImageJudge",
@@ -224,6 +227,7 @@ __all__ = [
     "judge_metrics",
     "judge_predictions",
     "judge_training_rows",
+    "person_median_features",
     "GENERATOR_FORMS",
     "SOFT_LABELS",
     "caae_objective",
