@@ -241,6 +241,9 @@ def test_errors():
     with pytest.raises(ValueError, match="cells_per_block"):
         HogLayout(cells=1)
     image_judge = ImageJudge(regressor=judge, layout=HogLayout(), side=64)
+    assert image_judge.normalise == "none"  # the default: the judge as before the option
+    with pytest.raises(ValueError, match="normalise must be one of"):
+        ImageJudge(regressor=judge, normalise="median")
     with pytest.raises(ValueError, match="64 x 64"):
         image_judge_predict(image_judge, np.zeros((2, 32, 32), np.uint8))
     with pytest.raises(ValueError, match="same shape|one shape"):
