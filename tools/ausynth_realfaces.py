@@ -365,7 +365,8 @@ def main(argv=None) -> int:
     print(table.split("### Control")[1])
     print(f"(control in {time.perf_counter() - t0:.0f} s)")
     args.table.parent.mkdir(parents=True, exist_ok=True)
-    src = f"--workdir {args.workdir}" if args.workdir else f"preset {args.preset}"
+    cfg_preset = setup["cfg"].get("preset", "")
+    src = f"`--workdir` of a finished {cfg_preset} run" if args.workdir else f"preset {args.preset}"
     args.table.write_text(f"# Seed 002's Table 1 judges on real photographs\n\n"
                           f"`python -m tools.ausynth_realfaces` ({src}).\n\n{table}\n")  # fmt: skip
     print(f"\nwrote {args.table}")
