@@ -21,6 +21,8 @@ L_R; judged by SVR / OSVR on the parameters and by an image judge on renders.
   same vertex layout, the split and the cached parameter extraction;
 * :mod:`~aujax.methods.ausynth._render` — renders of parameters in the DISFA-like crops' framing;
 * :mod:`~aujax.methods.ausynth._experiment` — :func:`train_and_evaluate` (Tables 1 and 2).
+* :mod:`~aujax.methods.ausynth._photo` — beyond the paper: one photograph's parameters
+  (:func:`photo_parameters`) and scores against binary labels (``tools.ausynth_realfaces``).
 """
 
 from ._augment import (
@@ -52,8 +54,12 @@ from ._experiment import (
     PAPER_TABLE2 as PAPER_TABLE2,
     Stages as Stages,
     generator_fn as generator_fn,
+    judge_rows as judge_rows,
+    parameter_judges as parameter_judges,
+    restore_generator as restore_generator,
     run_stages as run_stages,
     train_and_evaluate as train_and_evaluate,
+    training_set as training_set,
 )
 from ._extract import (
     DEFAULT_LAMBDA_EXP as DEFAULT_LAMBDA_EXP,
@@ -136,6 +142,11 @@ from ._networks import (
     cgan_networks as cgan_networks,
     sample_prior as sample_prior,
 )
+from ._photo import (
+    PhotoParameters as PhotoParameters,
+    binary_scores as binary_scores,
+    photo_parameters as photo_parameters,
+)
 from ._render import (
     expression_meshes as expression_meshes,
     head_rotations as head_rotations,
@@ -181,8 +192,12 @@ __all__ = [
     "PAPER_TABLE2",
     "Stages",
     "generator_fn",
+    "judge_rows",
+    "parameter_judges",
+    "restore_generator",
     "run_stages",
     "train_and_evaluate",
+    "training_set",
     "DEFAULT_LAMBDA_EXP",
     "DEFAULT_LAMBDA_ID",
     "DEFAULT_N_NEUTRAL",
@@ -252,6 +267,9 @@ __all__ = [
     "caae_networks",
     "cgan_networks",
     "sample_prior",
+    "PhotoParameters",
+    "binary_scores",
+    "photo_parameters",
     "expression_meshes",
     "head_rotations",
     "render_parameters",

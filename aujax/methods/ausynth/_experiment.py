@@ -35,6 +35,7 @@ parameters per test frame, the renders) in ``workdir/outputs``.
 import dataclasses
 import functools
 import json
+import pathlib
 import time
 
 import jax
@@ -65,8 +66,12 @@ __all__ = [
     "Stages",
     "expression_meshes",
     "generator_fn",
+    "judge_rows",
+    "parameter_judges",
+    "restore_generator",
     "run_stages",
     "train_and_evaluate",
+    "training_set",
 ]
 
 EXPERIMENT = "disfa_synthesis"
@@ -179,6 +184,99 @@ def _fit_generator(run_dir, *, progress, restore, kind, x, y, config):
     return fn(x, y, config=config, workdir=run_dir, progress=progress, restore=restore)
 
 
+# --------------------------------------------------------------------- training data, judges
+
+
+def training_set(cfg, data: SynthesisData, params: Extracted, train_subjects):
+    """The generators' training set (stage 3): the training subjects' valid frames.
+
+    Args:
+        cfg: the experiment config (``bounds_q``).
+        data: the frames.
+        params: their extracted parameters.
+        train_subjects: the training subjects (:func:`split_subjects`).
+
+    Returns:
+        ``(bounds, x, y)``: the :class:`ParameterBounds` of the training subjects' valid frames,
+        (n, n_exp) float32 normalised parameters and (n, 12) float32 labels in [-1, 1].
+    """
+    is_train = np.isin(data.subject, train_subjects) & params.valid
+    bounds = ParameterBounds.fit({s: params.x_exp[data.rows(s)][params.valid[data.rows(s)]]
+                                  for s in train_subjects}, train_subjects=train_subjects,
+                                 q=float(cfg.bounds_q))  # fmt: skip
+    x = np.asarray(bounds.normalise(params.x_exp[is_train]), np.float32)
+    y = np.asarray(labels_to_unit(data.labels[is_train].astype(np.float32)), np.float32)
+    return bounds, x, y
+
+
+def judge_rows(cfg, data: SynthesisData, params: Extracted, train_subjects) -> np.ndarray:
+    """The rows Table 1's judges train on (section 4.3): a ``cfg.judges.fraction`` (30 %) draw,
+    with the run's seed, of the training subjects' non-neutral valid frames; (n,) increasing."""
+    rows = np.flatnonzero(np.isin(data.subject, train_subjects) & params.valid)
+    pick = judge_training_rows(data.labels[rows], fraction=float(cfg.judges.fraction),
+                               key=jax.random.key(int(cfg.seed)))  # fmt: skip
+    return rows[pick]
+
+
+def parameter_judges(cfg, data: SynthesisData, params: Extracted, rows, *,
+                     kinds=("SVR", "OSVR")) -> dict:  # fmt: skip
+    """Table 1's parameter judges (:func:`fit_parameter_judges`) on the extracted parameters of
+    ``rows`` (:func:`judge_rows`) with the config's ``judges`` settings.
+
+    Args:
+        cfg: the experiment config (``judges``).
+        data: the frames.
+        params: their extracted parameters.
+        rows: the judges' training rows.
+        kinds: which of ``"SVR"`` and ``"OSVR"`` (sequences: the subjects) to train.
+
+    Returns:
+        kind -> :class:`LinearJudge`.
+    """
+    bad = [k for k in kinds if k not in ("SVR", "OSVR")]
+    if bad or not kinds:
+        raise ValueError(f"kinds must be a non-empty subset of ('SVR', 'OSVR'), got {kinds!r}.")
+    j, rows = cfg.judges, np.asarray(rows)
+    kw = dict(aus=data.aus, c=float(j.c), epsilon=float(j.epsilon), svr_solver=j.svr_solver)
+    out = {}
+    if "SVR" in kinds:
+        out["SVR"] = fit_parameter_judges(params.x_exp[rows], data.labels[rows], kind="svr", **kw)
+    if "OSVR" in kinds:
+        seq = np.unique(data.subject[rows], return_inverse=True)[1]
+        out["OSVR"] = fit_parameter_judges(
+            params.x_exp[rows], data.labels[rows], kind="osvr", sequence=seq,
+            c_ordinal=float(j.c_ordinal), max_gap=int(j.max_gap), **kw,
+        )  # fmt: skip
+    return out
+
+
+def restore_generator(cfg, workdir, name: str, *, x, y):
+    """A trained generator of a finished run (``workdir/runs/<slug>``), restored without training.
+
+    Args:
+        cfg: the run's config (its ``config.json``).
+        workdir: the run directory.
+        name: a generator of ``cfg.generators`` (e.g. ``"CAAE*"``).
+        x, y: the training set (:func:`training_set`; it sizes the state).
+
+    Returns:
+        The restored :class:`aujax.train.AdversarialState`.
+
+    Raises:
+        ValueError: an unknown generator or one without checkpoints.
+    """
+    if name not in GENERATORS or name not in tuple(cfg.generators):
+        raise ValueError(f"name must be one of the run's generators {list(cfg.generators)}, got "
+                         f"{name!r}.")  # fmt: skip
+    kind, soft, slug = GENERATORS[name]
+    run_dir = pathlib.Path(workdir) / "runs" / slug
+    if not (run_dir / "checkpoints").is_dir():
+        raise ValueError(f"{run_dir}: no checkpoints of {name} (was the run finished?).")
+    gc = _gan_config(cfg, int(np.asarray(x).shape[1]), soft, tuple(cfg.generators).index(name))
+    return _fit_generator(run_dir, progress=False, restore="latest", kind=kind, x=x, y=y,
+                          config=gc)  # fmt: skip
+
+
 # ------------------------------------------------------------------------------- the stages
 
 
@@ -224,12 +322,7 @@ def run_stages(cfg, run: Run, data: SynthesisData | None = None) -> Stages:
                                      n_test=int(cfg.split.test_subjects),
                                      fold=int(cfg.split.fold))  # fmt: skip
     run.log(f"split: {len(train_s)} training subjects, test {list(test_s)}")
-    is_train = np.isin(data.subject, train_s) & params.valid
-    bounds = ParameterBounds.fit({s: params.x_exp[data.rows(s)][params.valid[data.rows(s)]]
-                                  for s in train_s}, train_subjects=train_s,
-                                 q=float(cfg.bounds_q))  # fmt: skip
-    x = np.asarray(bounds.normalise(params.x_exp[is_train]), np.float32)
-    y = np.asarray(labels_to_unit(data.labels[is_train].astype(np.float32)), np.float32)
+    bounds, x, y = training_set(cfg, data, params, train_s)
     states = {}
     t0 = time.perf_counter()
     for i, name in enumerate(cfg.generators):
@@ -252,13 +345,10 @@ def run_stages(cfg, run: Run, data: SynthesisData | None = None) -> Stages:
         generated[name] = out
     renders = _renders(cfg, data, params, test_rows, source_rows, generated)
     timings["generation + renders"] = time.perf_counter() - t0
-    rows = np.flatnonzero(is_train)
-    pick = judge_training_rows(data.labels[rows], fraction=float(cfg.judges.fraction),
-                               key=jax.random.key(int(cfg.seed)))  # fmt: skip
     return Stages(cfg=cfg, data=data, params=params, train_subjects=train_s, test_subjects=test_s,
                   bounds=bounds, states=states, test_rows=test_rows, source_rows=source_rows,
-                  generated=generated, renders=renders, judge_rows=rows[pick],
-                  timings=timings)  # fmt: skip
+                  generated=generated, renders=renders,
+                  judge_rows=judge_rows(cfg, data, params, train_s), timings=timings)  # fmt: skip
 
 
 def _renders(cfg, data, params, test_rows, source_rows, generated) -> dict:
@@ -292,15 +382,9 @@ def _metrics(y, pred) -> dict:
 
 
 def _table1(st: Stages, report: Report) -> dict:
-    d, p, j = st.data, st.params, st.cfg.judges
+    d, p = st.data, st.params
     rows, y_test = st.judge_rows, d.labels[st.test_rows]
-    seq = np.unique(d.subject[rows], return_inverse=True)[1]
-    kw = dict(aus=d.aus, c=float(j.c), epsilon=float(j.epsilon), svr_solver=j.svr_solver)
-    judges = {
-        "SVR": fit_parameter_judges(p.x_exp[rows], d.labels[rows], kind="svr", **kw),
-        "OSVR": fit_parameter_judges(p.x_exp[rows], d.labels[rows], kind="osvr", sequence=seq,
-                                     c_ordinal=float(j.c_ordinal), max_gap=int(j.max_gap), **kw),
-    }  # fmt: skip
+    judges = parameter_judges(st.cfg, d, p, rows)
     inputs = {"Real": p.x_exp[st.test_rows], **st.generated}
     mean = np.broadcast_to(d.labels[rows].mean(axis=0), y_test.shape)
     out, table = {}, {}
