@@ -1,8 +1,10 @@
 """The synthetic default: the dataset an experiment reads when no copy is given, generated once
 into the cache directory (DESIGN §6.1)."""
 
+import hashlib
 import json
 import pathlib
+import shutil
 import time
 
 from ..datasets import DATASET_ENV, given_copy
@@ -33,6 +35,9 @@ def dataset_root(
     seed: int,
     cache: pathlib.Path,
     image_size: int | None = None,
+    n_frames: int | None = None,
+    n_vertices: int | None = None,
+    subjects=None,
     log=print,
 ) -> tuple[pathlib.Path, bool]:
     """The dataset copy an experiment reads, and whether it is synthetic.
@@ -50,6 +55,10 @@ def dataset_root(
             reruns).
         image_size: the crop side S the synthetic copy is rendered at (None: the preset's
             default, :data:`DEFAULT_IMAGE_SIZE`; Bosphorus: the preset's capture size).
+        n_frames, n_vertices, subjects: BP4D / DISFA only: frames per sequence, the template's
+            resolution and a subset of the preset's subjects, passed to the generator. Given
+            ``n_vertices``, the name gains ``_{n_frames or 'all'}f_{n_vertices}v`` after the
+            preset; given ``subjects``, it ends in a hash of them.
         log: progress lines.
 
     Raises:
@@ -63,7 +72,18 @@ def dataset_root(
         size = int(image_size or get_preset("bosphorus", preset).capture.image_size[0])
     else:
         size = int(image_size or DEFAULT_IMAGE_SIZE[preset])
-    path = cache / "datasets" / f"{kind}_synthetic_{preset}_{size}px_seed{seed}{TEMPLATE_TAG}"
+    extra = {"n_frames": n_frames, "n_vertices": n_vertices, "subjects": subjects}
+    extra = {k: v for k, v in extra.items() if v is not None}
+    if extra and kind == "bosphorus":
+        raise ValueError(
+            f"n_frames, n_vertices and subjects are BP4D / DISFA options, got {extra}."
+        )
+    shape = f"_{n_frames or 'all'}f_{int(n_vertices)}v" if n_vertices is not None else ""
+    name = f"{kind}_synthetic_{preset}{shape}_{size}px_seed{seed}{TEMPLATE_TAG}"
+    if subjects is not None:
+        key = hashlib.sha1(json.dumps(list(subjects), sort_keys=True).encode()).hexdigest()[:10]
+        name += f"_{key}"
+    path = cache / "datasets" / name
     done = path / "synthetic" / "COMPLETE"
     if done.exists():
         log(f"No {kind.upper()} copy given: using the cached synthetic dataset {path}.")
@@ -72,9 +92,11 @@ def dataset_root(
         f"No {kind.upper()} copy given (data.{kind}_dir or ${env}): generating the synthetic "
         f"{kind.upper()}-like '{preset}' dataset once into {path}."
     )
+    if path.exists():  # an interrupted generation: start again
+        shutil.rmtree(path)
     gen = {"bp4d": generate_bp4d, "disfa": generate_disfa, "bosphorus": generate_bosphorus}[kind]
     t0 = time.perf_counter()
-    summary = gen(path, size=preset, seed=seed, image_size=size, progress=None)
-    done.write_text(json.dumps(summary))
+    summary = gen(path, size=preset, seed=seed, image_size=size, progress=None, **extra)
+    done.write_text(json.dumps(summary, default=str))
     log(f"  {summary['frames']} frames in {time.perf_counter() - t0:.0f} s.")
     return path, True

@@ -37,7 +37,6 @@ import functools
 import hashlib
 import json
 import pathlib
-import shutil
 import time
 import warnings
 
@@ -50,14 +49,13 @@ from ...datasets import (
     DISFA_AUS,
     cache_root,
     folds,
-    given_copy,
     list_disfa_subjects,
     read_disfa_frames,
     read_disfa_sequence,
     read_facewarehouse,
 )
 from ...face import MorphableModel, identity_basis, make_face, skin_albedo
-from ...synth import TEMPLATE_TAG, generate_disfa, generate_facewarehouse, stream_rng
+from ...synth import dataset_root, generate_facewarehouse, stream_rng
 from ._extract import extract_subject
 
 
@@ -192,36 +190,6 @@ def _key(obj) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
-def _disfa_root(d, seed: int, cache: pathlib.Path, log) -> tuple[pathlib.Path, bool]:
-    """A given DISFA copy, or the cached synthetic one (generated once)."""
-    given = given_copy("disfa", d.disfa_dir)
-    if given is not None:
-        return given, (given / "synthetic").is_dir()
-    frames = int(d.frames) if d.frames else None
-    name = (f"disfa_synthetic_{d.disfa_size}_{frames or 'all'}f_{int(d.n_vertices)}v_"
-            f"{int(d.image_size)}px_seed{seed}{TEMPLATE_TAG}")  # fmt: skip
-    subjects = list(d.subjects) if d.subjects else None
-    if subjects:
-        name += f"_{_key(subjects)}"
-    root = cache / "datasets" / name
-    done = root / "synthetic" / "COMPLETE"
-    if done.is_file():
-        log(f"No DISFA copy given: using the cached synthetic DISFA-like data {root}.")
-        return root, True
-    log(f"No DISFA copy given (data.disfa_dir or $AUJAX_DISFA_DIR): generating the synthetic "
-        f"DISFA-like '{d.disfa_size}' data ({frames or 'all'} frames per subject, "
-        f"{int(d.n_vertices)} vertices) once into {root}.")  # fmt: skip
-    if root.exists():  # an interrupted generation: start again
-        shutil.rmtree(root)
-    t0 = time.perf_counter()
-    summary = generate_disfa(root, size=d.disfa_size, seed=seed, n_vertices=int(d.n_vertices),
-                             subjects=subjects, n_frames=frames, image_size=int(d.image_size),
-                             progress=None)  # fmt: skip
-    done.write_text(json.dumps(summary, default=str))
-    log(f"  {summary['frames']} frames in {time.perf_counter() - t0:.0f} s.")
-    return root, True
-
-
 def load_model(cfg, log=print) -> MorphableModel:
     """The morphable model of the configured run (module docstring, step 2).
 
@@ -336,7 +304,11 @@ def load_synthesis_data(cfg, log=print) -> SynthesisData:
     """
     d, seed = cfg.data, int(cfg.seed)
     cache = cache_root(d.cache_dir)
-    root, synthetic = _disfa_root(d, seed, cache, log)
+    root, synthetic = dataset_root(
+        "disfa", given=d.disfa_dir, preset=d.disfa_size, seed=seed, cache=cache,
+        image_size=int(d.image_size), n_frames=int(d.frames) or None,
+        n_vertices=int(d.n_vertices), subjects=list(d.subjects) or None, log=log,
+    )  # fmt: skip
     model = load_model(cfg, log)
     subjects = list_disfa_subjects(root)
     if d.subjects:

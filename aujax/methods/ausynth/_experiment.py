@@ -280,19 +280,26 @@ def restore_generator(cfg, workdir, name: str, *, x, y):
 # ------------------------------------------------------------------------------- the stages
 
 
+def neutral_rows(data: SynthesisData, params: Extracted, subject: str) -> np.ndarray:
+    """Rows of the subject's valid all-zero frames (none: its least expressive valid frames)."""
+    rows = data.rows(subject)
+    ok = params.valid[rows]
+    lab = data.labels[rows]
+    neutral = rows[ok & np.all(lab == 0, axis=1)]
+    if neutral.size == 0:
+        total = np.where(ok, lab.sum(axis=1), np.iinfo(np.int64).max)
+        neutral = rows[total == total.min()]
+    return neutral
+
+
 def _test_sets(data: SynthesisData, params: Extracted, test_subjects, seed: int):
     """Test rows (non-neutral valid frames) and a neutral source frame of the same subject each."""
     rng = np.random.default_rng(int(seed))
     test_rows, source_rows = [], []
     for s in test_subjects:
         rows = data.rows(s)
-        ok = params.valid[rows]
-        lab = data.labels[rows]
-        target = rows[ok & np.any(lab > 0, axis=1)]
-        neutral = rows[ok & np.all(lab == 0, axis=1)]
-        if neutral.size == 0:  # no all-zero frame: the least expressive ones
-            total = np.where(ok, lab.sum(axis=1), np.iinfo(np.int64).max)
-            neutral = rows[total == total.min()]
+        target = rows[params.valid[rows] & np.any(data.labels[rows] > 0, axis=1)]
+        neutral = neutral_rows(data, params, s)
         test_rows.append(target)
         source_rows.append(rng.choice(neutral, size=target.size, replace=True))
     return np.concatenate(test_rows), np.concatenate(source_rows)

@@ -34,7 +34,7 @@ from ._augment import (
     format_augmentation,
     plot_augmentation,
 )
-from ._experiment import GENERATORS, Stages, generator_fn
+from ._experiment import GENERATORS, Stages, generator_fn, neutral_rows
 from ._figures import (
     FIG6_AUS,
     FIG6_INTENSITIES,
@@ -53,19 +53,6 @@ __all__ = ["FLOOR_ROW", "augmentation_stage", "figures_stage"]
 
 #: the vertex-error table's extra row: the physics' motion projected on the expression basis
 FLOOR_ROW = "3DMM floor (projection)"
-
-
-def _neutral_frames(st: Stages, subject: str) -> np.ndarray:
-    """Rows of the subject's valid all-zero frames (else its least expressive valid frames)."""
-    d, p = st.data, st.params
-    rows = d.rows(subject)
-    ok = p.valid[rows]
-    lab = d.labels[rows]
-    neutral = rows[ok & np.all(lab == 0, axis=1)]
-    if neutral.size == 0:
-        total = np.where(ok, lab.sum(axis=1), np.iinfo(np.int64).max)
-        neutral = rows[total == total.min()]
-    return neutral
 
 
 def _generate(st: Stages, name: str, subject: str, labels, source_rows, *, key) -> np.ndarray:
@@ -122,7 +109,7 @@ def augmentation_stage(st: Stages, run, report) -> dict:
     subjects = list(dict.fromkeys(targets.tolist()))
     for i, s in enumerate(subjects):
         m = targets == s
-        src = rng.choice(_neutral_frames(st, s), size=int(m.sum()), replace=True)
+        src = rng.choice(neutral_rows(st.data, st.params, s), size=int(m.sum()), replace=True)
         x = _generate(st, a.generator, s, labels[m], src, key=jax.random.fold_in(k_gen, i))
         synth[m] = render_parameters(
             d.model, x_id=p.x_id[s], x_exp=x, albedo=d.albedo[s], image_size=size,
@@ -196,7 +183,7 @@ def figures_stage(st: Stages, run, report) -> dict:
     out.mkdir(exist_ok=True)
     key = jax.random.key(int(cfg.seed) + 7)
     subject = st.test_subjects[0]
-    source = int(_neutral_frames(st, subject)[0])
+    source = int(neutral_rows(st.data, st.params, subject)[0])
     zero = np.zeros((1, len(d.aus)), np.float32)
     kind = GENERATORS[f.generator][0]
     if kind == "caae":  # the paper: the input neutral face
@@ -242,7 +229,7 @@ def _vertex_error(st: Stages, report, key) -> dict:
         rest = physics_meshes(np.zeros((1, labels.shape[1]), np.int8), subject=s,
                               seed=int(cfg.seed), size=cfg.data.disfa_size,
                               n_vertices=int(cfg.data.n_vertices))[0]  # fmt: skip
-        sources = _neutral_frames(st, s)
+        sources = neutral_rows(st.data, st.params, s)
         for j in range(draws):
             source = int(sources[j % sources.size])
             k = jax.random.fold_in(key, 100 * i + j)
