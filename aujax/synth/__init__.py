@@ -12,7 +12,8 @@ actions, subject synergies, co-contraction, realistic activation dynamics), ``_r
 subject's sequences), ``_pipeline`` (physics -> render -> write, shared by the generators),
 ``_bp4d``, ``_disfa``, ``_bosphorus`` (the generators; ``_bosphorus_sdm`` the Bosphorus-like
 preset of seed 004), ``_facewarehouse`` (identities x expressions as static equilibria, in
-FaceWarehouse's layout) and ``_default``.
+FaceWarehouse's layout), ``_morphable`` (the FaceWarehouse-like morphable model on the DISFA-like
+set's vertex layout, shared by seeds 002 and 003) and ``_default``.
 """
 
 from ..datasets import BP4D_AUS as BP4D_AUS, DISFA_AUS as DISFA_AUS
@@ -93,6 +94,11 @@ from ._facewarehouse import (
     facewarehouse_landmark_vertices as facewarehouse_landmark_vertices,
     generate_facewarehouse as generate_facewarehouse,
     static_equilibria as static_equilibria,
+)
+from ._morphable import (
+    facewarehouse_model as facewarehouse_model,
+    subject_rest_mesh as subject_rest_mesh,
+    template_face as template_face,
 )
 from ._presets import (
     BOSPHORUS_SUBJECTS as BOSPHORUS_SUBJECTS,

@@ -8,7 +8,7 @@
    ``{cache}/datasets/disfa_synthetic_{size}_{frames}f_{n_vertices}v_{S}px_seed{seed}{tag}``):
    per subject the 12 AU intensities 0-5 (:data:`aujax.datasets.DISFA_AUS`), the 66 landmarks and
    the aligned face crops (``Videos_LeftCamera/frames``), in time order.
-2. **The morphable model** (eqs. 1-2, :meth:`aujax.face.MorphableModel.from_facewarehouse`) built
+2. **The morphable model** (eqs. 1-2, :func:`aujax.synth.facewarehouse_model`) built
    from the synthetic FaceWarehouse-like meshes of :func:`aujax.synth.generate_facewarehouse` at
    the **same** ``n_vertices`` and seed as the DISFA-like set: the identity PCA of the subjects'
    neutrals and an uncentred PCA of their expression offsets (``model.n_exp`` = 79 by default):
@@ -16,10 +16,10 @@
 3. **Vertex layout** (:func:`check_vertex_layout`): both generators build their meshes on
    ``make_face(n_vertices, seed)`` (the template's topology and vertex order depend only on
    ``n_vertices``), and a DISFA-like subject's rest mesh is the template plus its identity
-   displacement (:func:`subject_rest_mesh`). So the model's vertices *are* the physics' vertices:
-   the check compares the triangles and projects each subject's rest mesh on the model's shape
-   space (residual RMS per vertex, in cm); the vertex errors against the physics' own meshes rely
-   on it. A real DISFA copy has no such meshes (``layout["shared"]`` is None).
+   displacement (:func:`aujax.synth.subject_rest_mesh`). So the model's vertices *are* the
+   physics' vertices: the check compares the triangles and projects each subject's rest mesh on
+   the model's shape space (residual RMS per vertex, in cm); the vertex errors against the
+   physics' own meshes rely on it. A real DISFA copy has no such meshes (``layout["shared"]`` is None).
 4. **Source albedo** per subject: on the synthetic set, the skin the subject's crops were
    rendered with, replayed from its physique stream (:func:`aujax.synth.stream_rng`, checked
    against the identity the ground truth stores); on a real copy, the model's mean albedo.
@@ -33,7 +33,6 @@ DISFA: the last 2 of a seeded permutation are the test subjects; or an official 
 """
 
 import dataclasses
-import functools
 import hashlib
 import json
 import pathlib
@@ -52,10 +51,15 @@ from ...datasets import (
     list_disfa_subjects,
     read_disfa_frames,
     read_disfa_sequence,
-    read_facewarehouse,
 )
-from ...face import MorphableModel, identity_basis, make_face, skin_albedo
-from ...synth import dataset_root, generate_facewarehouse, stream_rng
+from ...face import MorphableModel, skin_albedo
+from ...synth import (
+    dataset_root,
+    facewarehouse_model,
+    stream_rng,
+    subject_rest_mesh,
+    template_face,
+)
 from ._extract import extract_subject
 
 
@@ -71,13 +75,6 @@ __all__ = [
 ]
 
 _EXTRACT_VERSION = "1"  # bump when the extraction changes (cache key)
-
-
-@functools.lru_cache(maxsize=2)
-def _template(n_vertices: int, seed: int):
-    """``make_face(n_vertices, seed)`` and its identity basis (each ~1 s to build)."""
-    face = make_face(int(n_vertices), seed=int(seed))
-    return face, np.asarray(identity_basis(face), np.float64)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -199,36 +196,15 @@ def load_model(cfg, log=print) -> MorphableModel:
         log: progress lines.
 
     Returns:
-        The :class:`aujax.face.MorphableModel` (float64 under x64, else float32).
+        The :class:`aujax.face.MorphableModel` (float64 under x64, else float32;
+        :func:`aujax.synth.facewarehouse_model`).
     """
-    d, seed = cfg.data, int(cfg.seed)
-    root = generate_facewarehouse(
-        n_subjects=int(d.facewarehouse_subjects), n_expressions=int(d.facewarehouse_expressions),
-        n_poses=0, seed=seed, n_vertices=int(d.n_vertices), cache_dir=d.cache_dir, progress=None,
+    d = cfg.data
+    return facewarehouse_model(
+        n_vertices=int(d.n_vertices), seed=int(cfg.seed), n_subjects=int(d.facewarehouse_subjects),
+        n_expressions=int(d.facewarehouse_expressions), n_exp=int(cfg.model.n_exp),
+        n_id=int(cfg.model.n_id) or None, cache_dir=d.cache_dir, log=log,
     )  # fmt: skip
-    fw = read_facewarehouse(root)
-    face = _template(int(d.n_vertices), seed)[0]
-    model = MorphableModel.from_facewarehouse(
-        fw, n_exp=int(cfg.model.n_exp), n_id=int(cfg.model.n_id) or None, template=face,
-        key=jax.random.key(seed),
-    )  # fmt: skip
-    log(f"MorphableModel: {fw.vertices.shape[0]} FaceWarehouse-like subjects x "
-        f"{fw.vertices.shape[1]} meshes x {model.n_vertices} vertices ({root}); n_id "
-        f"{model.n_id}, n_exp {model.n_exp} (expression PCA, not the AU basis), n_alb "
-        f"{model.n_alb}.")  # fmt: skip
-    return model
-
-
-def subject_rest_mesh(root, subject: str, *, n_vertices: int, seed: int) -> np.ndarray:
-    """(n_vertices, 3) a synthetic DISFA-like subject's rest mesh (the physics' own vertices).
-
-    ``make_face(n_vertices, seed).vertices + identity . identity_basis`` with the identity the
-    ground truth ``root/synthetic/{subject}.npz`` stores (:func:`aujax.synth.build_subject_rig`'s
-    rest mesh). Its expression meshes are that plus the simulated displacements.
-    """
-    gt = np.load(pathlib.Path(root) / "synthetic" / f"{subject}.npz")
-    face, basis = _template(n_vertices, seed)
-    return np.asarray(face.vertices, np.float64) + np.einsum("j,jnd->nd", gt["identity"], basis)
 
 
 def _replayed_albedo(root, subject: str, face, seed: int) -> np.ndarray | None:
@@ -268,7 +244,7 @@ def check_vertex_layout(
     if not data.synthetic or data.root is None:
         return {"shared": None, "note": "no synthetic ground truth: layout not checked."}
     n = model.n_vertices
-    face, _ = _template(n_vertices, seed)
+    face, _ = template_face(int(n_vertices), seed=int(seed))
     tri = np.array_equal(np.asarray(model.triangles), np.asarray(face.triangles))
     residual = 0.0
     for s in data.subjects:
@@ -331,7 +307,7 @@ def load_synthesis_data(cfg, log=print) -> SynthesisData:
         parts["landmarks"].append(np.asarray(seq.landmarks, np.float32))
         parts["images"].append(ims)
     arrays = {k: np.concatenate(v) for k, v in parts.items()}
-    face = _template(int(d.n_vertices), seed)[0] if synthetic else None
+    face = template_face(int(d.n_vertices), seed=seed)[0] if synthetic else None
     albedo, replayed = {}, 0
     mean_albedo = np.clip(np.asarray(model.albedo_mean), 0.0, 1.0)
     for s in subjects:
