@@ -14,11 +14,20 @@ camera, trained with AU-aware losses through a differentiable renderer.
   (eq. 2) -> identity, expression, pose, camera, light, albedo (:class:`FaceParams`);
   :func:`decode` to vertices, 2D landmarks and a soft render; landmark + photometric +
   regulariser training through :func:`aujax.render.soft_render` (:func:`train_global_encoder`);
-* :mod:`~aujax.methods.augane._common` — the input checks both share.
+* :mod:`~aujax.methods.augane._common` — the input checks both share;
+* :mod:`~aujax.methods.augane._data` — the synthetic DISFA-like frames with the morphable model,
+  the 3D truth and crop-pixel landmarks (noisy: :func:`crop_space_landmarks`), split by an
+  official fold (:func:`load_augane_data`, :class:`AuganeData`).
 
 Decisions: ``docs/augane_method.md``.
 """
 
+from ._data import (
+    AuganeData as AuganeData,
+    augane_split as augane_split,
+    crop_space_landmarks as crop_space_landmarks,
+    load_augane_data as load_augane_data,
+)
 from ._detector import (
     DETECTOR_HEADS as DETECTOR_HEADS,
     AUDetector as AUDetector,
@@ -72,6 +81,10 @@ from ._losses import (
 
 
 __all__ = [
+    "AuganeData",
+    "augane_split",
+    "crop_space_landmarks",
+    "load_augane_data",
     "GANE",
     "GANEOutput",
     "CONFIGURAL_DISTANCES",
