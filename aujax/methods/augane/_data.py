@@ -206,12 +206,13 @@ def augane_split(subjects, *, fold: int) -> tuple[tuple, tuple, str]:
     subjects, note = sorted(set(subjects)), ""
     fold_test = set(folds("disfa")[fold - 1][1])
     test = [s for s in subjects if s in fold_test]
-    if test:
-        how = "the fold's test subjects present" if len(test) < len(fold_test) else "the fold's"
-        note = f"fold {fold}: {how}"
+    if test and len(test) == len(fold_test):
+        note = f"fold {fold} (its {len(test)} test subjects)"
+    elif test:
+        note = f"fold {fold} (its test subjects present: {len(test)} of {len(fold_test)})"
     elif subjects:
         test = subjects[-1:]
-        note = f"fold {fold}: none of its test subjects present, the last subject is the test one"
+        note = f"fold {fold} (none of its test subjects present: the last subject is the test one)"
     train = [s for s in subjects if s not in test]
     if not train or not test:
         raise ValueError(
