@@ -48,6 +48,12 @@ def _ausynth() -> Callable:
     return train_and_evaluate
 
 
+def _augane() -> Callable:
+    from aujax.methods.augane import train_and_evaluate
+
+    return train_and_evaluate
+
+
 @dataclasses.dataclass(frozen=True)
 class Experiment:
     """How one experiment runs.
@@ -75,6 +81,7 @@ EXPERIMENTS = {
         Experiment("bp4d_topdown", _topdown),
         Experiment("bosphorus_sdm", _sdm),
         Experiment("disfa_synthesis", _ausynth),
+        Experiment("disfa_augane", _augane),
     )
 }
 _LEGACY = "bp4d_physics"  # configs written before config.experiment existed

@@ -84,3 +84,25 @@ def tree_allclose(x, y, *, rtol=1e-5, atol=1e-8):
 @pytest.fixture
 def f64():
     return jnp.float64
+
+
+@pytest.fixture(scope="session")
+def augane_model():
+    """A morphable model on the 400-vertex template: 6 subjects (identity from the template's
+    modes), 5 expressions from 4 smooth fields, 3 albedo samples."""
+    from aujax.face import MorphableModel, identity_basis, make_face
+
+    face = make_face(400, seed=0)
+    rng = np.random.default_rng(0)
+    basis = np.asarray(identity_basis(face), np.float64)
+    neutral = np.asarray(face.vertices, np.float64)[None] + np.einsum(
+        "sj,jnd->snd", rng.normal(size=(6, basis.shape[0])), basis
+    )
+    xy = np.asarray(face.param_xy, np.float64)
+    centres = rng.uniform([-5.0, -8.0], [5.0, 4.0], size=(4, 2))
+    bumps = np.exp(-np.sum((xy[None] - centres[:, None]) ** 2, axis=2) / 8.0)
+    fields = bumps[..., None] * rng.normal(scale=0.6, size=(4, 1, 3))
+    offsets = np.einsum("sef,fnd->send", rng.normal(size=(6, 5, 4)), fields)
+    data = np.concatenate([neutral[:, None], neutral[:, None] + offsets], axis=1)
+    albedo = rng.uniform(0.3, 0.8, size=(3, face.n_vertices, 3))
+    return MorphableModel.from_facewarehouse(data, template=face, albedo=albedo)

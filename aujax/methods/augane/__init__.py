@@ -14,10 +14,17 @@ camera, trained with AU-aware losses through a differentiable renderer.
   (eq. 2) -> identity, expression, pose, camera, light, albedo (:class:`FaceParams`);
   :func:`decode` to vertices, 2D landmarks and a soft render; landmark + photometric +
   regulariser training through :func:`aujax.render.soft_render` (:func:`train_global_encoder`);
-* :mod:`~aujax.methods.augane._common` — the input checks both share;
 * :mod:`~aujax.methods.augane._data` — the synthetic DISFA-like frames with the morphable model,
   the 3D truth and crop-pixel landmarks (noisy: :func:`crop_space_landmarks`), split by an
-  official fold (:func:`load_augane_data`, :class:`AuganeData`).
+  official fold (:func:`load_augane_data`, :class:`AuganeData`);
+* :mod:`~aujax.methods.augane._training` — GANE's training against the frozen detector through
+  the soft renderer (eqs. 4-8, :func:`train_gane`), the EMOCA-like baseline (the DECA-like
+  encoder's expression fine-tuned with eq. 7 alone, :func:`train_emoca`), batch renders;
+* :mod:`~aujax.methods.augane._experiment` — ``python -m experiments.disfa_augane``: the
+  networks trained on a fold's training subjects, Tables 2-3 (F1 agreement of the detector on the
+  input and on the render) and the errors against the synthetic truth
+  (:func:`train_and_evaluate`);
+* :mod:`~aujax.methods.augane._common` — the input checks and the training loop all share.
 
 Decisions: ``docs/augane_method.md``.
 """
@@ -48,6 +55,7 @@ from ._encoder import (
     crop_landmarks as crop_landmarks,
     decode as decode,
     default_light as default_light,
+    encode as encode,
     encoder_loss as encoder_loss,
     landmark_loss as landmark_loss,
     photometric_loss as photometric_loss,
@@ -55,6 +63,19 @@ from ._encoder import (
     raw_to_params as raw_to_params,
     reference_camera as reference_camera,
     train_global_encoder as train_global_encoder,
+)
+from ._experiment import (
+    EXPERIMENT as EXPERIMENT,
+    METHODS as METHODS,
+    PAPER_TABLE2 as PAPER_TABLE2,
+    PAPER_TABLE3 as PAPER_TABLE3,
+    Stages as Stages,
+    agreement_f1 as agreement_f1,
+    evaluation_rows as evaluation_rows,
+    landmark_errors as landmark_errors,
+    rest_landmarks as rest_landmarks,
+    run_stages as run_stages,
+    train_and_evaluate as train_and_evaluate,
 )
 from ._gane import GANE as GANE, GANEOutput as GANEOutput
 from ._landmark_groups import (
@@ -78,6 +99,18 @@ from ._losses import (
     project_landmarks as project_landmarks,
     total_loss as total_loss,
 )
+from ._training import (
+    GANEConfig as GANEConfig,
+    feature_consistency as feature_consistency,
+    gane_loss as gane_loss,
+    gane_params as gane_params,
+    posed_landmarks as posed_landmarks,
+    predict_emoca as predict_emoca,
+    predict_gane as predict_gane,
+    render_faces as render_faces,
+    train_emoca as train_emoca,
+    train_gane as train_gane,
+)
 
 
 __all__ = [
@@ -85,6 +118,42 @@ __all__ = [
     "augane_split",
     "crop_space_landmarks",
     "load_augane_data",
+    "DETECTOR_HEADS",
+    "AUDetector",
+    "DetectorConfig",
+    "au_class_weights",
+    "detector_f1",
+    "detector_loss",
+    "predict_aus",
+    "presence_labels",
+    "train_au_detector",
+    "CROP_MARGIN",
+    "Decoded",
+    "EncoderConfig",
+    "FaceParams",
+    "GlobalEncoder",
+    "crop_landmarks",
+    "decode",
+    "default_light",
+    "encode",
+    "encoder_loss",
+    "landmark_loss",
+    "photometric_loss",
+    "predict_params",
+    "raw_to_params",
+    "reference_camera",
+    "train_global_encoder",
+    "EXPERIMENT",
+    "METHODS",
+    "PAPER_TABLE2",
+    "PAPER_TABLE3",
+    "Stages",
+    "agreement_f1",
+    "evaluation_rows",
+    "landmark_errors",
+    "rest_landmarks",
+    "run_stages",
+    "train_and_evaluate",
     "GANE",
     "GANEOutput",
     "CONFIGURAL_DISTANCES",
@@ -104,28 +173,14 @@ __all__ = [
     "parameter_regularizer",
     "project_landmarks",
     "total_loss",
-    "DETECTOR_HEADS",
-    "AUDetector",
-    "DetectorConfig",
-    "au_class_weights",
-    "detector_f1",
-    "detector_loss",
-    "predict_aus",
-    "presence_labels",
-    "train_au_detector",
-    "CROP_MARGIN",
-    "Decoded",
-    "EncoderConfig",
-    "FaceParams",
-    "GlobalEncoder",
-    "crop_landmarks",
-    "decode",
-    "default_light",
-    "encoder_loss",
-    "landmark_loss",
-    "photometric_loss",
-    "predict_params",
-    "raw_to_params",
-    "reference_camera",
-    "train_global_encoder",
+    "GANEConfig",
+    "feature_consistency",
+    "gane_loss",
+    "gane_params",
+    "posed_landmarks",
+    "predict_emoca",
+    "predict_gane",
+    "render_faces",
+    "train_emoca",
+    "train_gane",
 ]

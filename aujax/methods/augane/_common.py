@@ -49,12 +49,13 @@ def check_positive_int(v, name: str) -> int:
 
 
 def train_network(build, step, arrays: dict, *, key, steps: int, batch_size: int, config,
-                  workdir, restore, progress):  # fmt: skip
+                  workdir, restore, progress, trainable=nnx.Param):  # fmt: skip
     """The runs of both networks: ``build(rngs)`` initialised from ``key``, AdamW with warm-up
     and cosine decay (``config.lr``, ``config.warmup``), shuffled batches of ``arrays``, trained
     in memory (``workdir`` None) or resumably in ``workdir`` (:func:`aujax.train.fit_or_restore`:
     checkpoints every ``config.checkpoint_every`` steps, ``restore`` evaluates without training).
-    The initial parameters, the batch order and the steps' keys each derive from ``key``."""
+    The initial parameters, the batch order and the steps' keys each derive from ``key``;
+    ``trainable`` (an ``nnx`` filter) selects the optimised variables, the rest stay frozen."""
     if batch_size > len(next(iter(arrays.values()))):
         raise ValueError(f"batch_size = {batch_size} exceeds the {len(next(iter(arrays.values())))} "
                          "training images.")  # fmt: skip
@@ -62,7 +63,7 @@ def train_network(build, step, arrays: dict, *, key, steps: int, batch_size: int
         raise ValueError("restore needs a workdir.")
     k_init, k_data, k_step = jax.random.split(key, 3)
     tx = warmup_cosine_adamw(steps, lr=float(config.lr), warmup=int(config.warmup))
-    state = create_train_state(build(nnx.Rngs(k_init)), tx, key=k_step)
+    state = create_train_state(build(nnx.Rngs(k_init)), tx, key=k_step, trainable=trainable)
     seed = int(jax.random.randint(k_data, (), 0, 2**31 - 1))
     loader = ArrayLoader(arrays, batch_size=batch_size, seed=seed)
     if workdir is None:

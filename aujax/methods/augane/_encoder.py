@@ -69,6 +69,7 @@ __all__ = [
     "GlobalEncoder",
     "decode",
     "default_light",
+    "encode",
     "encoder_loss",
     "landmark_loss",
     "photometric_loss",
@@ -421,8 +422,10 @@ def _steps(original: MorphableModel, config: EncoderConfig):
             return jnp.mean(total), {k: jnp.mean(v) for k, v in terms.items()}
 
         def predict_fn(net, batch):
-            params = raw_to_params(net(batch["image"]), model, size=config.image_size)
-            return dataclasses.asdict(params)
+            x = net.features(batch["image"])
+            raw = {name: net.heads[name](x) for name in _GROUPS}
+            params = raw_to_params(raw, model, size=config.image_size)
+            return dict(dataclasses.asdict(params), features=x)
 
         _STEPS.clear()  # keep one model's programs (and the model) alive at a time
         _STEPS[key] = (original, make_train_step(loss_fn), make_eval_step(predict_fn))
@@ -502,8 +505,22 @@ def predict_params(
 ) -> FaceParams:
     """The :class:`FaceParams` (leading axis n, float32 NumPy) of ``images`` (eval mode), for
     the ``model`` and ``config`` the encoder was trained with."""
+    return encode(state, images, model, config=config, batch_size=batch_size)[0]
+
+
+def encode(
+    state: TrainState,
+    images: ArrayLike,
+    model: MorphableModel,
+    *,
+    config: EncoderConfig = EncoderConfig(),
+    batch_size: int = _EVAL_BATCH,
+) -> tuple[FaceParams, np.ndarray]:
+    """:func:`predict_params` and the global features X (n, G) (eq. 2's ``X_DECA``) of
+    ``images``, in one pass."""
     x = check_images(images, "images")
     _, evaluate = _steps(model, config)
     batch = max(1, min(int(batch_size), x.shape[0]))
     out = predict_in_batches(lambda b: evaluate(state, b), {"image": x}, batch)
-    return FaceParams(**{k: np.asarray(v) for k, v in out.items()})
+    features = np.asarray(out.pop("features"))
+    return FaceParams(**{k: np.asarray(v) for k, v in out.items()}), features
