@@ -89,6 +89,14 @@ def test_class_weights_and_labels():
     y = np.array([[1, 0, 9], [0, 0, 1], [0, 1, 9], [0, 0, 1]])
     # positive rates 1/4, 1/4, 2/2 -> 1/r = 4, 4, 1 -> w = 3 (4, 4, 1) / 9
     np.testing.assert_allclose(au_class_weights(y), np.array([4, 4, 1]) / 3.0, rtol=1e-6)
+    # an AU with no positive (column 2 of 1,000 frames) is weighted as the rarest one with some
+    # (column 0, rate 1/1000), not as a rate of 1/1000 that would take almost all the weight
+    many = np.zeros((1000, 3), np.int64)
+    many[0, 0] = 1
+    many[:500, 1] = 1
+    np.testing.assert_allclose(au_class_weights(many), np.array([1000, 2, 1000]) / 2002 * 3,
+                               rtol=1e-6)  # fmt: skip
+    np.testing.assert_array_equal(au_class_weights(np.zeros((4, 3), np.int64)), 1.0)
     got = presence_labels(np.array([[0, 1, 2, 9], [3, 5, 1, 0]]), threshold=2)
     np.testing.assert_array_equal(got, [[0, 0, 1, 9], [1, 1, 0, 0]])
     with pytest.raises(ValueError, match="0, 1 or 9"):

@@ -6,14 +6,18 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
+from flax import nnx
 
 from aujax.methods.augane import (
+    AUDetector,
     DetectorConfig,
     EncoderConfig,
     FaceParams,
     GANEConfig,
     GANEOutput,
+    GlobalEncoder,
     decode,
     encode,
     gane_params,
@@ -23,12 +27,11 @@ from aujax.methods.augane import (
     predict_gane,
     project_landmarks,
     render_faces,
-    train_au_detector,
     train_emoca,
     train_gane,
-    train_global_encoder,
 )
 from aujax.methods.augane._experiment import agreement_f1, rest_landmarks
+from aujax.train import create_train_state
 
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
@@ -43,14 +46,15 @@ GANE_CFG = GANEConfig(gat_heads=2, transformer_depth=1, transformer_heads=2, war
 
 @pytest.fixture(scope="module")
 def trained(augane_model):
-    """A (2-step) detector and encoder, the inputs GANE reads."""
+    """An (untrained) detector and encoder, and the inputs GANE reads."""
     rng = np.random.default_rng(0)
     x = rng.uniform(0.0, 1.0, (N, S, S, 3)).astype(np.float32)
-    y = rng.integers(0, 2, (N, len(AUS)))
     lm = rng.uniform(4.0, 12.0, (N, 68, 2)).astype(np.float32)
-    det = train_au_detector(x, y, key=jax.random.key(0), steps=2, batch_size=4, config=DETECTOR)
-    enc = train_global_encoder(x, lm, augane_model, key=jax.random.key(1), steps=2, batch_size=4,
-                               config=ENCODER)  # fmt: skip
+    tx = optax.sgd(0.0)
+    det = create_train_state(AUDetector(len(AUS), config=DETECTOR, rngs=nnx.Rngs(0)), tx,
+                             key=jax.random.key(0))  # fmt: skip
+    enc = create_train_state(GlobalEncoder(augane_model, config=ENCODER, rngs=nnx.Rngs(1)), tx,
+                             key=jax.random.key(1))  # fmt: skip
     probs, nodes = predict_aus(det, x)
     deca, feats = encode(enc, x, augane_model, config=ENCODER)
     return dict(x=x, lm=lm, det=det, enc=enc, probs=probs, nodes=nodes, deca=deca, feats=feats)

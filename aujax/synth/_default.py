@@ -1,6 +1,7 @@
 """The synthetic default: the dataset an experiment reads when no copy is given, generated once
 into the cache directory (DESIGN §6.1)."""
 
+import contextlib
 import hashlib
 import json
 import pathlib
@@ -84,6 +85,30 @@ def dataset_root(
         key = hashlib.sha1(json.dumps(list(subjects), sort_keys=True).encode()).hexdigest()[:10]
         name += f"_{key}"
     path = cache / "datasets" / name
+    with _generation_lock(path):  # two processes (xdist workers, runs) generate a copy once
+        return _generate_once(kind, path, preset=preset, seed=seed, size=size, extra=extra,
+                              env=env, log=log)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _generation_lock(path: pathlib.Path):
+    """An exclusive ``flock`` on ``{path}.lock`` while a copy is checked and generated (a no-op
+    where ``fcntl`` is missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(path.parent / f".{path.name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _generate_once(kind, path, *, preset, seed, size, extra, env, log):
     done = path / "synthetic" / "COMPLETE"
     if done.exists():
         log(f"No {kind.upper()} copy given: using the cached synthetic dataset {path}.")

@@ -46,25 +46,25 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     c.split = dict(fold=1)  # fold 1's nine test subjects (the paper evaluates nine videos)
     # the ME-GraphAU stand-in (aujax.methods.augane.DetectorConfig); presence = intensity >= 2
     c.detector = dict(
-        steps=300, batch_size=16, depth=18, width=16, stem="small", node_dim=64, head="linear",
+        steps=1200, batch_size=16, depth=18, width=16, stem="small", node_dim=64, head="linear",
         lr=1e-3, warmup=20, threshold=2, checkpoint_every=100, log_every=50,
     )  # fmt: skip
     # the DECA-like encoder (aujax.methods.augane.EncoderConfig), self-supervised (landmarks +
     # photometric through the soft renderer)
     c.encoder = dict(
-        steps=300, batch_size=8, depth=18, width=16, stem="imagenet", landmark_weight=1.0,
+        steps=600, batch_size=8, depth=18, width=16, stem="imagenet", landmark_weight=1.0,
         photometric_weight=2.0, lr=1e-3, warmup=20, sigma=0.1, gamma=1e-4, k=4,
         checkpoint_every=100, log_every=50,
     )  # fmt: skip
     # GANE (aujax.methods.augane.GANEConfig): the paper's loss weights; Adam 1e-5, batch 16 there
     c.gane = dict(
-        steps=200, batch_size=8, frames=1600, gat_layers=2, gat_heads=4, transformer_depth=2,
+        steps=600, batch_size=8, frames=2400, gat_layers=2, gat_heads=4, transformer_depth=2,
         transformer_heads=8, mlp_ratio=4.0, landmark_weight=0.75, relative_weight=0.25,
-        feature_weight=0.75, expression_reg=1e-5, pose_reg=0.1, camera_reg=0.0, lr=1e-4,
+        feature_weight=0.75, expression_reg=1e-5, pose_reg=0.1, camera_reg=0.0, lr=5e-4,
         warmup=20, checkpoint_every=100, log_every=50,
     )  # fmt: skip
     # EMOCA-like: the DECA-like encoder's expression fine-tuned with eq. 7 alone
-    c.emoca = dict(steps=200, batch_size=8, lr=1e-4, warmup=20)
+    c.emoca = dict(steps=300, batch_size=8, lr=1e-4, warmup=20)
     # Tables 2-3: evenly spaced frames of each test subject; the qualitative figure's frames
     c.eval = dict(frames_per_subject=60, figure_frames=4)
 

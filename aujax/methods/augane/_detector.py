@@ -237,11 +237,19 @@ def au_class_weights(labels: ArrayLike) -> np.ndarray:
         labels: (n, n_aus) labels 0/1/9 (9 skipped when counting).
 
     Returns:
-        (n_aus,) float32 weights; an AU with no positive frame counts as one positive.
+        (n_aus,) float32 weights. An AU with no positive frame (a fold's training subjects may
+        never show one) is weighted as the rarest AU that has positives: counting it as one
+        positive instead gives it a rate of 1/n, and with thousands of frames its weight takes
+        almost all of the sum, leaving every other AU's weight near 0 (the detector then learns
+        the base rates and nothing else). With no positive at all, every weight is 1.
     """
     y = presence_labels(labels)
     coded = np.maximum(np.sum(y != NOT_CODED, axis=0), 1)
-    rate = np.maximum(np.sum(y == 1, axis=0), 1) / coded
+    pos = np.sum(y == 1, axis=0)
+    if not np.any(pos > 0):
+        return np.ones(y.shape[1], np.float32)
+    rate = pos / coded
+    rate = np.where(pos > 0, rate, np.min(rate[pos > 0]))
     inv = 1.0 / rate
     return (inv / inv.sum() * inv.size).astype(np.float32)
 
