@@ -141,3 +141,51 @@ def test_a_real_photo_is_cropped_like_the_synthetic_crops(augane_model):
         expected = ((1 - fy) * ((1 - fx) * im[y0, x0] + fx * im[y0, x0 + 1])
                     + fy * ((1 - fx) * im[y0 + 1, x0] + fx * im[y0 + 1, x0 + 1]))  # fmt: skip
         np.testing.assert_allclose(rec["crop"][r, c], expected, atol=1e-5)
+
+
+def test_scores_agreement_and_landmark_errors_on_made_up_outputs(augane_model):
+    """Four "photos" with hand-made detector outputs and landmarks: the scores worked by hand."""
+    aus = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)
+    j12 = aus.index(12)
+    records = [{"smile": "1", "teeth": "1"}, {"smile": "0", "teeth": "0"},
+               {"smile": "?", "teeth": "1"}, {"smile": "1", "teeth": "0"}]  # fmt: skip
+    photo = np.zeros((4, 12))
+    photo[:, j12] = (0.9, 0.2, 0.7, 0.4)  # on photos 0 and 2
+    render = {m: photo.copy() for m in (*tool.METHODS, tool.NEUTRAL)}
+    render["DECA-like"][:, j12] = (0.9, 0.6, 0.1, 0.1)  # decisions 1 1 0 0 vs 1 0 1 0: F1 0.5
+    render[tool.NEUTRAL][:, j12] = 0.0  # never found on the render: F1 0
+    ref = tool.reference_landmarks(augane_model, size=S)
+    detected = np.repeat(ref[None], 4, axis=0)
+    detected[:, 66, 1] += np.array([3.0, 0.0, 2.0, 0.5])  # the inner lips open on 0 and 2
+    landmarks = {m: detected.copy() for m in render}
+    landmarks["DECA-like"] = detected + 0.1 * np.linalg.norm(ref[45] - ref[36])  # 14.1 % IOD
+    out = {"input_probs": photo, "render_probs": render, "landmarks": landmarks}
+    rows = {(r["score"], r["label"]): r
+            for r in tool.score_rows(records, out, aus, detected=detected)}  # fmt: skip
+    au12 = rows[("detector AU12 on the photo crop", "smile")]
+    assert (au12["n_pos"], au12["n_neg"]) == (2, 1)  # the "?" left out
+    assert au12["auc"] == 1.0 and au12["accuracy"] == 2 / 3  # 0.9, 0.4 > 0.2; 0.4 < 0.5
+    assert rows[("detector AU12 on the DECA-like render", "smile")]["auc"] == 0.5  # 0.9 > 0.6 > 0.1
+    assert rows[("detector AU25 on the photo crop", "teeth")]["auc"] == 0.5  # all p equal
+    mouth = rows[("mouth (% IOD) of the detected landmarks", "teeth")]
+    assert mouth["auc"] == 1.0 and np.isnan(mouth["accuracy"])
+    summary, per_au = tool.agreement_rows(out, aus, detected=detected)
+    assert summary["AUGANE"]["F1 agreement"] == 1.0 and summary["AUGANE"]["AUs"] == 1
+    assert summary["DECA-like"]["F1 agreement"] == 0.5
+    assert summary[tool.NEUTRAL]["F1 agreement"] == 0.0
+    assert per_au["AU12"]["photos on"] == 2 and per_au["AU12"]["max p"] == 0.9
+    assert "AUGANE" not in per_au["AU25"] and per_au["AU25"]["photos on"] == 0
+    assert summary["AUGANE"]["lm_mean"] == 0.0
+    np.testing.assert_allclose(summary["DECA-like"]["lm_mean"], 10 * np.sqrt(2), rtol=1e-9)
+    table = tool.table_markdown(list(rows.values()), summary, per_au)
+    assert "| DECA-like | 0.50 | 1 |" in table and "| AU25 | 0 | 0.00 |" in table
+    # the figure: the crop and the three renders per photo named, the AUs (or the best) beneath
+    for i, r in enumerate(records):
+        r.update(file=f"p{i}.jpg", crop=np.zeros((S, S, 3), np.float32), landmarks=detected[i])
+    out.update(reference=ref, renders={m: np.zeros((4, S, S, 3)) for m in render})
+    tiles, labels = tool.figure_rows(records, out, aus, names=("p0.jpg", "nope.jpg", "p1.jpg"),
+                                     tile=48)  # fmt: skip
+    assert len(tiles) == len(labels) == 8 and all(t.shape == (48, 48, 3) for t in tiles)
+    assert labels[0] == "p0.jpg s1t1: AU 12" and labels[2] == "DECA-like: AU 12"
+    assert labels[4] == "p1.jpg s0t0: none (AU12 0.20)"
+    assert tiles[0][..., 1].max() == 220  # the detected landmarks drawn in green

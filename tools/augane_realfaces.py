@@ -42,7 +42,8 @@ For each photograph (default: every row of ``$AUJAX_REALFACES/photos/labels.csv`
 Writes the tables (``--table``, default ``docs/augane_realfaces.md``) and a figure (``--out``,
 default ``docs/figures/augane_realfaces.png``): for ``--figure`` photos the crop with its
 landmarks (detected, mapped: green; the mean face's: red), the AUGANE, DECA-like and EMOCA-like
-renders, the AUs the detector finds (p >= 0.5) written under each tile.
+renders, the AUs the detector finds (p >= 0.5) written under each tile (or, none found, the
+most probable AU and its probability).
 
 Photographs: deepface's test images (serengil/deepface, MIT licence), ``$AUJAX_REALFACES/photos``.
 """
@@ -58,7 +59,7 @@ import time
 
 import numpy as np
 
-from tools.ausynth_realfaces import FIGURE_PHOTOS, read_labels
+from tools.ausynth_realfaces import FIGURE_PHOTOS, landmark_cues, read_labels
 from tools.sdm_realfaces import PHOTOS, ROOT, largest_face_landmarks
 
 
@@ -356,10 +357,15 @@ def landmark_error_pct(projected, detected) -> np.ndarray:
     return 100.0 * np.linalg.norm(p - d, axis=-1).mean(axis=1) / iod
 
 
-def score_rows(records: list[dict], out: dict, aus) -> list[dict]:
+def score_rows(records: list[dict], out: dict, aus, *, detected=None) -> list[dict]:
     """One row per (source, AU, label column): :func:`aujax.methods.ausynth.binary_scores` of
     the detector's probability on the photo crops and on each method's renders, on the photos
-    with a 0/1 label in that column (``records`` with a face, in ``out``'s order)."""
+    with a 0/1 label in that column (``records`` with a face, in ``out``'s order).
+
+    With ``detected`` ((n, 68, 2) the photos' landmarks in crop pixels), detector-free rows
+    follow (AUC only): :func:`tools.ausynth_realfaces.landmark_cues` of the detected points and
+    of each method's projected landmarks: the lip-corner lift against ``smile`` and the inner
+    lips' opening against ``teeth`` (does the reconstruction itself smile, open the mouth?)."""
     from aujax.methods.ausynth import binary_scores
 
     aus = list(aus)
@@ -374,6 +380,20 @@ def score_rows(records: list[dict], out: dict, aus) -> list[dict]:
         for name, probs in sources.items():
             s = binary_scores(probs[keep, aus.index(au)], y, threshold=THRESHOLD)
             rows.append({"score": f"detector AU{au} on the {name}", "label": column, **s})
+    if detected is None:
+        return rows
+    points = {"detected": detected, **{n: out["landmarks"][n] for n in (*METHODS, NEUTRAL)}}
+    for cue, column in (("corner_lift", "smile"), ("mouth", "teeth")):
+        keep = np.array([r.get(column) in ("0", "1") for r in records], bool)
+        if not keep.any():
+            continue
+        y = np.array([int(r[column]) for r, k in zip(records, keep, strict=True) if k])
+        for name, pts in points.items():
+            v = [landmark_cues(lm)[cue] for lm in np.asarray(pts)[keep]]
+            s = binary_scores(v, y, threshold=np.inf)
+            where = "detected landmarks" if name == "detected" else f"{name} landmarks"
+            rows.append({"score": f"{cue.replace('_', ' ')} (% IOD) of the {where}",
+                         "label": column, **{**s, "accuracy": float("nan")}})  # fmt: skip
     return rows
 
 
@@ -452,7 +472,7 @@ def table_markdown(rows, summary, per_au, *, residual=None) -> str:
 # ---------------------------------------------------------------------------------- the figure
 
 
-def figure_rows(records: list[dict], out: dict, aus, *, names=FIGURE_PHOTOS, tile: int = 128):
+def figure_rows(records: list[dict], out: dict, aus, *, names=FIGURE_PHOTOS, tile: int = 160):
     """``(tiles, labels)``: per photo in ``names`` the crop with its landmarks (detected: green;
     mean face: red) and each method's render, the AUs found (p >= 0.5) under each."""
     from PIL import Image
@@ -468,7 +488,10 @@ def figure_rows(records: list[dict], out: dict, aus, *, names=FIGURE_PHOTOS, til
 
     def on(p):
         found = [str(a) for a, v in zip(aus, p, strict=True) if v >= THRESHOLD]
-        return "AU " + ",".join(found) if found else "no AU"
+        if found:
+            return "AU " + ",".join(found)
+        j = int(np.argmax(p))
+        return f"none (AU{aus[j]} {p[j]:.2f})"  # the most probable AU, below the threshold
 
     for name in names:
         if name not in index:
@@ -502,7 +525,7 @@ def main(argv=None) -> int:
     ap.add_argument("--table", type=pathlib.Path, default=DEFAULT_TABLE, help="tables (Markdown)")
     ap.add_argument("--figure", nargs="*", default=list(FIGURE_PHOTOS),
                     help="the photos (file names) drawn in the figure")  # fmt: skip
-    ap.add_argument("--tile", type=int, default=128, help="figure tile side, pixels")
+    ap.add_argument("--tile", type=int, default=160, help="figure tile side, pixels")
     ap.add_argument("--no-mask", action="store_true",
                     help="skip the variant with the crops masked by the mean face's silhouette")  # fmt: skip
     args = ap.parse_args(argv)
@@ -545,7 +568,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         out = outs[variant] = run_methods(x, setup)
         out["reference"] = reference
-        rows = score_rows(ok, out, data.aus)
+        rows = score_rows(ok, out, data.aus, detected=detected)
         summary, per_au = agreement_rows(out, data.aus, detected=detected)
         table = table_markdown(rows, summary, per_au, residual=residual)
         print(f"\n## {variant} (methods run in {time.perf_counter() - t0:.0f} s)\n\n{table}")
@@ -563,7 +586,10 @@ def main(argv=None) -> int:
         "photo). 2D landmarks: each method's projected 68 points against the detected ones "
         "mapped into the crop, mean distance per point in % of the detected outer IOD "
         "(36 -> 45); 'mean face': the reference landmarks themselves (the alignment's residual "
-        "as a mean distance). 'neutral face': the DECA-like face with expression 0."
+        "as a mean distance). 'neutral face': the DECA-like face with expression 0. Landmark "
+        "rows (no detector, AUC only): the lip corners' lift above the outer lips' mid-line "
+        "(48 / 54 vs 51 / 57) and the inner lips' opening (62 -> 66), % IOD, of the detected "
+        "points and of each method's projected model landmarks."
     )
     args.table.parent.mkdir(parents=True, exist_ok=True)
     args.table.write_text(
