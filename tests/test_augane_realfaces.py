@@ -124,7 +124,8 @@ def test_a_real_photo_is_cropped_like_the_synthetic_crops(augane_model):
         rec["landmarks"], tool.apply_similarity(rec["lin"], rec["shift"], lm)
     )
     # a real face is not the model's mean face, but a similarity brings it close: measured
-    # 6 % of the IOD (RMS) on this photo with the run's model and this test model alike
+    # 6.0 % of the IOD (RMS) on this photo with this test model (the small run's model: 6.1 %
+    # median over the 61 photos, max 9.2 %)
     assert rec["residual_pct"] < 15.0
     iod_photo = np.linalg.norm(lm[45] - lm[36])
     iod_crop = np.linalg.norm(rec["landmarks"][45] - rec["landmarks"][36])
