@@ -66,7 +66,11 @@ __all__ = [
     "PAPER_TABLE3",
     "Stages",
     "agreement_f1",
+    "detector_config",
+    "emoca_config",
+    "encoder_config",
     "evaluation_rows",
+    "gane_config",
     "landmark_errors",
     "rest_landmarks",
     "run_stages",
@@ -127,7 +131,8 @@ class Stages:
 # ------------------------------------------------------------------------------------- configs
 
 
-def _detector_config(cfg) -> DetectorConfig:
+def detector_config(cfg) -> DetectorConfig:
+    """The :class:`DetectorConfig` of an experiment config's ``detector`` section."""
     d = cfg.detector
     return DetectorConfig(depth=int(d.depth), width=int(d.width), stem=str(d.stem),
                           node_dim=int(d.node_dim), head=str(d.head), lr=float(d.lr),
@@ -135,7 +140,9 @@ def _detector_config(cfg) -> DetectorConfig:
                           log_every=int(d.log_every))  # fmt: skip
 
 
-def _encoder_config(cfg) -> EncoderConfig:
+def encoder_config(cfg) -> EncoderConfig:
+    """The DECA-like encoder's :class:`EncoderConfig` (``encoder`` section, ``data.image_size``;
+    68 landmarks)."""
     e = cfg.encoder
     return EncoderConfig(depth=int(e.depth), width=int(e.width), stem=str(e.stem),
                          image_size=int(cfg.data.image_size), landmarks=68,
@@ -146,7 +153,8 @@ def _encoder_config(cfg) -> EncoderConfig:
                          log_every=int(e.log_every))  # fmt: skip
 
 
-def _gane_config(cfg) -> GANEConfig:
+def gane_config(cfg) -> GANEConfig:
+    """The :class:`GANEConfig` (``gane`` section; the renderer's settings from ``encoder``)."""
     g, e = cfg.gane, cfg.encoder
     return GANEConfig(gat_layers=int(g.gat_layers), gat_heads=int(g.gat_heads),
                       transformer_depth=int(g.transformer_depth),
@@ -160,9 +168,11 @@ def _gane_config(cfg) -> GANEConfig:
                       log_every=int(g.log_every))  # fmt: skip
 
 
-def _emoca_config(cfg) -> EncoderConfig:
+def emoca_config(cfg) -> EncoderConfig:
+    """The EMOCA-like fine-tuning's :class:`EncoderConfig`: :func:`encoder_config` with the
+    ``emoca`` section's ``lr`` and ``warmup``."""
     e = cfg.emoca
-    return dataclasses.replace(_encoder_config(cfg), lr=float(e.lr), warmup=int(e.warmup))
+    return dataclasses.replace(encoder_config(cfg), lr=float(e.lr), warmup=int(e.warmup))
 
 
 # ------------------------------------------------------------------------------------ stages
@@ -206,7 +216,7 @@ def run_stages(cfg, run: Run, data: AuganeData | None = None) -> Stages:
     run.log(f"split (fold {int(cfg.split.fold)}): {len(data.train_subjects)} training subjects "
             f"({train.size} frames with landmarks), test {list(data.test_subjects)}")  # fmt: skip
     x_train = data.float_images(train)
-    det_cfg, enc_cfg, gane_cfg = _detector_config(cfg), _encoder_config(cfg), _gane_config(cfg)
+    det_cfg, enc_cfg, gane_cfg = detector_config(cfg), encoder_config(cfg), gane_config(cfg)
     states = {}
 
     t0 = time.perf_counter()
@@ -248,7 +258,7 @@ def run_stages(cfg, run: Run, data: AuganeData | None = None) -> Stages:
     states["emoca"] = run.fit(("emoca_like",), lambda run_dir, progress, restore: (
         train_emoca(states["detector"], states["encoder"], x_gane, nodes=nodes, deca=deca,
                     model=model, key=_key(cfg, 4), steps=int(m.steps),
-                    batch_size=int(m.batch_size), config=_emoca_config(cfg), workdir=run_dir,
+                    batch_size=int(m.batch_size), config=emoca_config(cfg), workdir=run_dir,
                     restore=restore, progress=progress)))  # fmt: skip
     timings["EMOCA-like"] = time.perf_counter() - t0
 
@@ -269,7 +279,7 @@ def run_stages(cfg, run: Run, data: AuganeData | None = None) -> Stages:
             config=gane_cfg,
         ),  # fmt: skip
         "DECA-like": deca,
-        "EMOCA-like": predict_emoca(states["emoca"], x, deca, model, config=_emoca_config(cfg)),
+        "EMOCA-like": predict_emoca(states["emoca"], x, deca, model, config=emoca_config(cfg)),
         NEUTRAL: dataclasses.replace(deca, expression=np.zeros_like(deca.expression)),
     }
     renders, alphas, render_probs = {}, {}, {}
