@@ -258,3 +258,23 @@ def test_encoder_trains_and_resumes(model, scene, tmp_path):
                  full.params, resumed.params)  # fmt: skip
     pred = predict_params(full, images, model, config=LANDMARK_ONLY)
     assert pred.expression.shape == (2, model.n_exp) and np.all(np.isfinite(pred.scale))
+
+
+def test_augment_images_flips_shifts_and_jitters():
+    """Each augmented image is the input, flipped and/or rolled, under one affine brightness map
+    (clipped to [0, 1]): its sorted pixels are an affine function of the input's."""
+    from aujax.methods.augane import augment_images
+
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.uniform(0.2, 0.8, size=(6, 12, 12, 3)))
+    out = augment_images(x, key=jax.random.key(0))
+    np.testing.assert_array_equal(out, augment_images(x, key=jax.random.key(0)))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    for a, b in zip(np.asarray(x), np.asarray(out), strict=True):
+        sa, sb = np.sort(a.ravel()), np.sort(b.ravel())
+        inside = (sb > 0) & (sb < 1)
+        g, o = np.polyfit(sa[inside], sb[inside], 1)
+        np.testing.assert_allclose(g * sa[inside] + o, sb[inside], atol=1e-9)
+        assert 0.3 < g < 1.7
+    assert not np.allclose(np.asarray(out), np.asarray(x))  # something changed

@@ -60,6 +60,7 @@ from ._common import check_images, check_positive_int, check_typed_key, train_ne
 
 
 __all__ = [
+    "augment_images",
     "DETECTOR_HEADS",
     "AUDetector",
     "DetectorConfig",
@@ -89,6 +90,9 @@ class DetectorConfig:
         head: ``"linear"`` or ``"centre"`` (:data:`DETECTOR_HEADS`).
         lr: peak learning rate of AdamW (warm-up then cosine decay).
         warmup: warm-up steps.
+        augment: training-time augmentation (:func:`augment_images`): horizontal flips, shifts
+            of up to 3 px and brightness / contrast jitter; False trains on the images as they
+            are.
         checkpoint_every, log_every: checkpoint and log intervals in steps.
     """
 
@@ -101,6 +105,7 @@ class DetectorConfig:
     warmup: int = 20
     checkpoint_every: int = 100
     log_every: int = 50
+    augment: bool = False
 
     def __post_init__(self):
         if self.head not in DETECTOR_HEADS:
@@ -276,10 +281,35 @@ def detector_loss(
     return masked_mean(nll, mask)
 
 
+def augment_images(
+    images: Float[Array, "b h w c"], *, key: Array, shift: int = 3
+) -> Float[Array, "b h w c"]:
+    """Training-time augmentation of a batch in [0, 1]: each image flipped left-right with
+    probability 1/2 (DISFA's AUs are coded for both sides, so the labels hold), shifted by up to
+    ``shift`` px in x and y (``jnp.roll``: the crops' black border wraps into black), and its
+    contrast and brightness jittered (x (1 + 0.2 n1) + 0.05 n2, clipped to [0, 1])."""
+    k_flip, k_shift, k_gain, k_bias = jax.random.split(key, 4)
+    b = images.shape[0]
+    dtype = images.dtype
+    flip = jax.random.bernoulli(k_flip, 0.5, (b,))
+    shifts = jax.random.randint(k_shift, (b, 2), -shift, shift + 1)
+    gain = 1.0 + 0.2 * jax.random.normal(k_gain, (b,), dtype)
+    bias = 0.05 * jax.random.normal(k_bias, (b,), dtype)
+
+    def one(x, f, d, g, o):
+        x = jnp.where(f, x[:, ::-1], x)
+        x = jnp.roll(x, (d[0], d[1]), axis=(0, 1))
+        return jnp.clip(x * g + o, 0.0, 1.0)
+
+    return jax.vmap(one)(images, flip, shifts, gain, bias)
+
+
 def _loss_fn(model: AUDetector, batch, *, key):
-    del key
     model.train()
-    log_p, log_not_p, _ = model.log_probs(batch["image"])
+    images = batch["image"]
+    # every row carries the run's augment flag (one compiled step for both settings)
+    images = jnp.where(batch["augment"][0] > 0, augment_images(images, key=key), images)
+    log_p, log_not_p, _ = model.log_probs(images)
     # every row carries the run's weights (one compiled step for every run)
     loss = detector_loss(log_p, log_not_p, batch["labels"], batch["weights"][0])
     return loss, {"bce": loss}
@@ -349,10 +379,12 @@ def train_au_detector(
         check_positive_int(batch_size, "batch_size"),
     )
     weights = np.broadcast_to(au_class_weights(y), y.shape)
+    augment = np.full((y.shape[0],), int(bool(config.augment)), np.int32)
     return train_network(
         lambda rngs: AUDetector(y.shape[1], config=config, in_channels=x.shape[3], rngs=rngs),
-        _train_step(), {"image": x, "labels": y, "weights": weights}, key=key, steps=steps,
-        batch_size=batch_size, config=config, workdir=workdir, restore=restore, progress=progress,
+        _train_step(), {"image": x, "labels": y, "weights": weights, "augment": augment},
+        key=key, steps=steps, batch_size=batch_size, config=config, workdir=workdir,
+        restore=restore, progress=progress,
     )  # fmt: skip
 
 

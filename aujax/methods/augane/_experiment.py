@@ -137,7 +137,8 @@ def detector_config(cfg) -> DetectorConfig:
     return DetectorConfig(depth=int(d.depth), width=int(d.width), stem=str(d.stem),
                           node_dim=int(d.node_dim), head=str(d.head), lr=float(d.lr),
                           warmup=int(d.warmup), checkpoint_every=int(d.checkpoint_every),
-                          log_every=int(d.log_every))  # fmt: skip
+                          log_every=int(d.log_every),
+                          augment=bool(d.get("augment", False)))  # fmt: skip
 
 
 def encoder_config(cfg) -> EncoderConfig:
