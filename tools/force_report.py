@@ -14,8 +14,9 @@ lambda) made on sequences of the fold's training subjects:
   through the exact Galerkin propagator, synergy-parameterised) on the per-frame and on the
   smoothed coefficients;
 * **calibrated**: the per-frame coefficients read through a ridge map fitted on the frames of
-  every sequence of the training subjects (:func:`aujax.methods.physics.fit_coefficient_calibration`: their
-  Gaussian-smoothed c_hat, at the sigma chosen above, against their AU intensities), then
+  every sequence of the training subjects (:func:`aujax.methods.physics.fit_coefficient_calibration`:
+  their Gaussian-smoothed c_hat, at the sigma chosen above, against their AU intensities, or --
+  synthetic only -- against the synergy coordinates of their true activations), then
   Gaussian-smoothed (the same sigma) and inverted (lambda chosen on training).
 
 Scores (:func:`aujax.train.force_scores`): mean Pearson r per AU synergy (pooled over frames and
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from aujax.methods.topdown import prepared_table
     from aujax.physics import reduce_template
-    from aujax.train import bilateral_pairs, force_scores
+    from aujax.train import bilateral_pairs, force_scores, synergy_coordinates
     from experiments.configs.bp4d_physics import get_config
 
     t0 = time.perf_counter()
@@ -136,18 +137,25 @@ def main(argv: list[str] | None = None) -> int:
     # parameters: on two halves of the training subjects, fitting on 40 sequences kept less than
     # half the gain of fitting on all, docs/physics_method.md)
     every = [(s, t, r) for s, t, r in seqs if s in train]
-    calibration = fit_coefficient_calibration(
-        np.concatenate([gaussian_filter1d(np.nan_to_num(raw.c[r]), sigma, axis=0, mode="nearest")
-                        for _, _, r in every]),
-        truth(every, "intensity"), valid=raw.c_mask[rows_of(every)],
+    smoothed_every = np.concatenate(
+        [gaussian_filter1d(np.nan_to_num(raw.c[r]), sigma, axis=0, mode="nearest")
+         for _, _, r in every]
     )  # fmt: skip
-    calibrated = copy.copy(raw)
-    calibrated.c = calibration(np.nan_to_num(raw.c))
-    report(
-        f"calibrated trivial (ridge map, sigma {sigma:g} frames)", trivial(te, calibrated, sigma)
-    )
-    lam = max(grid, key=lambda v: score(inversion(tr, calibrated, v), "train").mean_synergy_r)
-    report(f"inversion of the calibrated c (lambda {lam:g})", inversion(te, calibrated, lam))
+    targets = {"intensities": truth(every, "intensity")}
+    # synthetic only: the synergy coordinates of the training subjects' true activations (the
+    # estimand itself; no real dataset has it)
+    targets["activations"] = synergy_coordinates(truth(every, "activations"), force_map=g,
+                                                 synergies=syn)  # fmt: skip
+    for target, values in targets.items():
+        calibration = fit_coefficient_calibration(smoothed_every, values,
+                                                  valid=raw.c_mask[rows_of(every)])  # fmt: skip
+        calibrated = copy.copy(raw)
+        calibrated.c = calibration(np.nan_to_num(raw.c))
+        report(f"calibrated trivial (ridge map to {target}, sigma {sigma:g} frames)",
+               trivial(te, calibrated, sigma))  # fmt: skip
+        lam = max(grid, key=lambda v: score(inversion(tr, calibrated, v), "train").mean_synergy_r)
+        report(f"inversion of the c calibrated to {target} (lambda {lam:g})",
+               inversion(te, calibrated, lam))  # fmt: skip
     print_table(
         ["estimate", "synergy r (pooled)", "synergy r (per sequence)", "pair r", "null error"],
         rows,
