@@ -8,6 +8,10 @@ from ._activity import (
     synergy_columns as synergy_columns,
     true_values as true_values,
 )
+from ._calibration import (
+    CoefficientCalibration as CoefficientCalibration,
+    fit_coefficient_calibration as fit_coefficient_calibration,
+)
 from ._experiment import (
     CLAIMS as CLAIMS,
     EXPERIMENT as EXPERIMENT,
