@@ -136,15 +136,9 @@ def subject_baseline(coefficients, subjects, *, quantile: float = 30.0) -> np.nd
     if not 0.0 <= quantile <= 100.0:
         raise ValueError(f"quantile must be in [0, 100], got {quantile}.")
     out = np.full_like(x, np.nan)
+    finite = np.where(np.isfinite(x), x, np.nan)
     for u in np.unique(ids):
         rows = ids == u
-        with np.errstate(all="ignore"):
-            xs = np.where(np.isfinite(x[rows]), x[rows], np.nan)
-            if np.isfinite(xs).any(axis=0).all():
-                out[rows] = np.nanpercentile(xs, quantile, axis=0)
-            else:
-                for k in range(x.shape[1]):
-                    col = xs[:, k][np.isfinite(xs[:, k])]
-                    if col.size:
-                        out[rows, k] = np.percentile(col, quantile)
+        have = np.isfinite(finite[rows]).any(axis=0)  # all-NaN columns stay NaN, no warning
+        out[np.ix_(rows, have)] = np.nanpercentile(finite[rows][:, have], quantile, axis=0)
     return out
