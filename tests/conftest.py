@@ -1,5 +1,6 @@
 """Test configuration: float64 physics, strict promotion, four fake CPU devices."""
 
+import gc
 import os
 import shutil
 import tempfile
@@ -44,6 +45,38 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
     if getattr(config, "_aujax_owns_jax_cache", False):
         shutil.rmtree(os.environ.pop(_CACHE_ENV), ignore_errors=True)
+
+
+def _map_limit() -> int | None:
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            return int(f.read())
+    except (OSError, ValueError):  # not Linux: no such limit to watch
+        return None
+
+
+_MAP_LIMIT = _map_limit()
+
+
+def _memory_maps() -> int:
+    with open(f"/proc/{os.getpid()}/maps", "rb") as f:
+        return sum(1 for _ in f)
+
+
+def pytest_runtest_teardown(item, nextitem):
+    """Drop JAX's compiled executables when this process nears the kernel's memory-map limit.
+
+    Every executable XLA:CPU keeps alive holds about three memory mappings of its JIT-compiled
+    code, and JAX's jit caches keep every one this process compiled. One xdist worker of the
+    suite compiles tens of thousands: near the end of a run it passed Linux's default
+    ``vm.max_map_count`` (65,530), and the next compilation segfaulted inside LLVM (a worker
+    crash in whichever test compiled then, seen in test_topdown_tracking and test_topdown_robust).
+    Past half the limit the caches are cleared; later tests recompile (or load from the
+    persistent cache above) what they need. Results do not change.
+    """
+    if _MAP_LIMIT is not None and _memory_maps() > _MAP_LIMIT // 2:
+        jax.clear_caches()
+        gc.collect()
 
 
 @pytest.fixture(scope="module")
