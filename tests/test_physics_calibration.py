@@ -6,7 +6,6 @@ import pytest
 from aujax.methods.physics import (
     CoefficientCalibration,
     fit_coefficient_calibration,
-    subject_baseline,
 )
 
 
@@ -61,28 +60,3 @@ def test_calibration_ridge_mask_and_errors():
         fit_coefficient_calibration(c, y, valid=np.ones(3, bool))
     with pytest.raises(ValueError, match="coefficients must be"):
         flat(c[:, :2])
-
-
-def test_subject_baseline_removes_per_subject_offsets():
-    """Two subjects with the same expressions and different offsets: after subtracting each
-    subject's baseline the two series coincide; the baseline is the subject's percentile."""
-    rng = np.random.default_rng(1)
-    expr = rng.uniform(0.0, 2.0, (50, 2))
-    c = np.concatenate([expr + np.array([0.3, -1.0]), expr + np.array([2.0, 0.5])])
-    ids = np.repeat(["F001", "M002"], 50)
-    base = subject_baseline(c, ids, quantile=30.0)
-    np.testing.assert_allclose(base[:50], np.percentile(c[:50], 30.0, axis=0)[None].repeat(50, 0))
-    normed = c - base
-    np.testing.assert_allclose(normed[:50], normed[50:], atol=1e-12)
-
-
-def test_subject_baseline_ignores_nan_and_rejects_bad_input():
-    c = np.array([[0.0, np.nan], [1.0, np.nan], [2.0, 3.0]])
-    base = subject_baseline(c, np.array(["a", "a", "b"]), quantile=0.0)
-    np.testing.assert_allclose(base[:2, 0], 0.0)
-    assert np.isnan(base[:2, 1]).all()
-    np.testing.assert_allclose(base[2], [2.0, 3.0])
-    with pytest.raises(ValueError, match="quantile"):
-        subject_baseline(c, np.array(["a", "a", "b"]), quantile=101.0)
-    with pytest.raises(ValueError, match="subjects"):
-        subject_baseline(c, np.array(["a", "b"]))

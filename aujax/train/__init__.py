@@ -7,6 +7,7 @@
   mean vertex distance (eq. 15), central-face regions, alignment, CED curves, grouped tables;
 * :mod:`~aujax.train._osvr` — ordinal support vector regression (Zhao et al., CVPR 2016), a linear
   model solved to a certified optimum by dual coordinate descent; seed 002's OSVR judge;
+* :mod:`~aujax.train._person` — person-specific normalisation (a subject's percentile per feature);
 * :mod:`~aujax.train._thresholds` — per-AU thresholds of continuous scores chosen on training rows;
 * :mod:`~aujax.train._losses` — the masked AU loss every detector trains with;
 * :mod:`~aujax.train._inputs` — uint8 crops to the image networks' float input;
@@ -75,6 +76,7 @@ from ._parallel import (
     replicated_sharding as replicated_sharding,
     shard_batch as shard_batch,
 )
+from ._person import person_quantile as person_quantile
 from ._protocol import (
     Report as Report,
     Run as Run,

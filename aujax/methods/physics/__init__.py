@@ -11,7 +11,6 @@ from ._activity import (
 from ._calibration import (
     CoefficientCalibration as CoefficientCalibration,
     fit_coefficient_calibration as fit_coefficient_calibration,
-    subject_baseline as subject_baseline,
 )
 from ._experiment import (
     CLAIMS as CLAIMS,

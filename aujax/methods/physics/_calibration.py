@@ -29,7 +29,7 @@ import dataclasses
 import numpy as np
 
 
-__all__ = ["CoefficientCalibration", "fit_coefficient_calibration", "subject_baseline"]
+__all__ = ["CoefficientCalibration", "fit_coefficient_calibration"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,39 +106,3 @@ def fit_coefficient_calibration(
     return CoefficientCalibration(
         weight=weight, bias=my - mx @ weight, ridge=float(ridge), frames=n
     )
-
-
-def subject_baseline(coefficients, subjects, *, quantile: float = 30.0) -> np.ndarray:
-    """Person-specific normalisation: each subject's ``quantile``-th percentile per coefficient.
-
-    Subtract the result from the coefficients before :func:`fit_coefficient_calibration` (on
-    training subjects) and before applying the calibration (on any subject): it removes the
-    offsets that face/template mismatch gives a subject's engine levels. It reads no labels, only
-    all frames of the subject (as OpenFace's person-specific normalisation does). Measured on
-    fold 1 of the small preset (issue 17, Gaussian sigma 4 frames, q 30 chosen on two halves of
-    the training subjects): calibrated synergy r on test subjects 0.689 -> 0.747.
-
-    Args:
-        coefficients: (n, K) coefficients (e.g. smoothed in time per sequence); non-finite
-            entries are ignored in the percentile.
-        subjects: (n,) subject ids.
-        quantile: percentile in [0, 100].
-
-    Returns:
-        (n, K) float64 baseline of each frame's subject (NaN where a subject has no finite value).
-    """
-    x = np.asarray(coefficients, np.float64)
-    ids = np.asarray(subjects)
-    if x.ndim != 2 or ids.shape != (x.shape[0],):
-        raise ValueError(
-            f"coefficients must be (n, K) and subjects (n,), got {x.shape} and {ids.shape}."
-        )
-    if not 0.0 <= quantile <= 100.0:
-        raise ValueError(f"quantile must be in [0, 100], got {quantile}.")
-    out = np.full_like(x, np.nan)
-    finite = np.where(np.isfinite(x), x, np.nan)
-    for u in np.unique(ids):
-        rows = ids == u
-        have = np.isfinite(finite[rows]).any(axis=0)  # all-NaN columns stay NaN, no warning
-        out[np.ix_(rows, have)] = np.nanpercentile(finite[rows][:, have], quantile, axis=0)
-    return out
