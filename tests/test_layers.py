@@ -17,7 +17,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "aujax"
 
 # DESIGN §1: what each layer may import besides itself ("_checks" is the shared validation module
-# every package uses; it imports nothing of aujax).
+# every package uses, "_digest" the shared cache-key digest; they import nothing of aujax).
 _BELOW_METHODS = {
     "face",
     "physics",
@@ -31,6 +31,7 @@ _BELOW_METHODS = {
 }
 ALLOWED: dict[str, set[str]] = {
     "_checks": set(),
+    "_digest": set(),
     "face": set(),
     "geometry": set(),
     "optim": set(),
@@ -45,7 +46,7 @@ ALLOWED: dict[str, set[str]] = {
     "methods": _BELOW_METHODS,
     "detect": (_BELOW_METHODS - {"synth"}) | {"methods"},
 }
-SHARED = {"_checks"}  # may be imported by every layer
+SHARED = {"_checks", "_digest"}  # may be imported by every layer
 
 
 def _module_name(path: pathlib.Path) -> str:

@@ -293,6 +293,12 @@ def test_smoother_object_fits_and_keys():
     assert fitted.noise.shape == (K, K) and fitted.settings.activation_sd in (0.5, 2.0)
     assert fitted.key() != sm.key() and sm.key() == sm.key()
     assert sm.replace(robust_iterations=1).key() != sm.key()
+    # the same settings on the model's arrays rounded to float32: another cache key (issue 17:
+    # a float32 and a float64 template shared one cache file and smoothed differently)
+    rounded = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), model)
+    assert sm.replace(model=rounded).key() != sm.key()
+    same = jax.tree.map(lambda a: jnp.array(np.asarray(a)), model)  # equal arrays, new buffers
+    assert sm.replace(model=same).key() == sm.key()
 
 
 def test_errors():

@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from aujax.datasets import cache_root, folds
     from aujax.face import make_face
     from aujax.methods.physics import (
+        build_physics_template,
         fit_coefficient_calibration,
         invert_table,
         sequence_ids,
@@ -68,7 +69,12 @@ def main(argv: list[str] | None = None) -> int:
                                           log=quiet)  # fmt: skip
     if not synthetic:
         raise SystemExit("force_report needs the synthetic copy (its true activations).")
-    smooth, _, _ = prepared_table("bp4d", cfg.data, seed=cfg.seed, cache=cache_root(), log=quiet)
+    # the main job's smoothed c: smoothed with its physics template's reduced skin
+    template, blendshapes = build_physics_template(
+        n_vertices=cfg.data.template_vertices, factors=tuple(cfg.model.factors), seed=cfg.seed
+    )
+    smooth, _, _ = prepared_table("bp4d", cfg.data, seed=cfg.seed, cache=cache_root(), log=quiet,
+                                  blendshapes=blendshapes, dynamics=template.reduced)  # fmt: skip
     face = make_face(cfg.data.template_vertices, seed=cfg.seed)
     model, reduced, muscles = reduce_template(face)
     syn = np.asarray(model.au_activations)

@@ -87,6 +87,7 @@ from flax import struct
 from jaxtyping import Array, ArrayLike, Bool, Float
 
 from .._checks import check_scalar_positive
+from .._digest import array_digest
 from ._reduced import ReducedModel, _validate
 from ._reduced_integrate import zoh_propagator
 
@@ -929,7 +930,7 @@ class CoefficientSmoother:
 
     def key(self) -> str:
         """The choices that determine the output for given inputs (cache keys): fixed values, or
-        the grid and sample size that choose them."""
+        the grid and sample size that choose them, and a digest of the model's arrays."""
         parts = [f"fps{self.fps:g}", f"rob{self.robust_iterations}x{self.robust_threshold:g}"]
         parts.append(
             "nobounds" if self.bounds is None else f"b{self.bounds[0]:g}-{self.bounds[1]:g}"
@@ -946,6 +947,10 @@ class CoefficientSmoother:
             parts.append(
                 "R" + ",".join(f"{v:.3g}" for v in np.sqrt(np.diag(np.asarray(self.noise))))
             )
+        # the arrays as well: a float32 and a float64 build of one template agree in every
+        # setting above and smooth differently (by float32 rounding, enough to move a trained
+        # network's F1 by points)
+        parts.append("m" + array_digest(self.model, self.synergies, self.noise, length=10))
         return "_".join(parts)
 
     def fit(

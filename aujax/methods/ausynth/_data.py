@@ -44,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..._digest import array_digest
 from ...datasets import (
     DISFA_AUS,
     cache_root,
@@ -331,15 +332,6 @@ def load_synthesis_data(cfg, log=print) -> SynthesisData:
 # --------------------------------------------------------------------------------- extraction
 
 
-def _hash_arrays(*arrays) -> str:
-    h = hashlib.sha1()
-    for a in arrays:
-        a = np.ascontiguousarray(np.asarray(a))
-        h.update(str((a.shape, a.dtype.str)).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()[:12]
-
-
 def extract_all(data: SynthesisData, cfg, *, log=print) -> Extracted:
     """:func:`extract_subject` for every subject (section 4.2), cached on disk.
 
@@ -359,8 +351,8 @@ def extract_all(data: SynthesisData, cfg, *, log=print) -> Extracted:
                 "temporal": float(e.temporal), "n_neutral": int(e.n_neutral),
                 "n_iterations": int(e.n_iterations), "version": _EXTRACT_VERSION}  # fmt: skip
     m = data.model
-    key = _key([settings, _hash_arrays(data.landmarks, data.labels, data.subject.astype("U")),
-                _hash_arrays(m.mean_shape, m.id_basis, m.exp_basis, m.id_std, m.exp_std,
+    key = _key([settings, array_digest(data.landmarks, data.labels, data.subject.astype("U")),
+                array_digest(m.mean_shape, m.id_basis, m.exp_basis, m.id_std, m.exp_std,
                              m.landmark_indices, m.landmark_weights)])  # fmt: skip
     path = cache_root(cfg.data.cache_dir) / "ausynth" / f"extract_{key}.npz"
     subjects = data.subjects
