@@ -1,5 +1,5 @@
 """Muscle activity recovered from the top-down coefficients, scored against the synthetic truth:
-``python -m tools.force_report [--fold 1] [--sequences 40]``.
+``python -m tools.force_report [--fold 1] [--sequences 40] [--test-sequences 0]``.
 
 On the main job's synthetic BP4D-like copy (its config: preset, seed, template, engine), for the
 test subjects of one fold, with every choice (the Gaussian width, the inversion's smoothness
@@ -17,7 +17,14 @@ lambda) made on sequences of the fold's training subjects:
   every sequence of the training subjects (:func:`aujax.methods.physics.fit_coefficient_calibration`:
   their Gaussian-smoothed c_hat, at the sigma chosen above, against their AU intensities, or --
   synthetic only -- against the synergy coordinates of their true activations), then
-  Gaussian-smoothed (the same sigma) and inverted (lambda chosen on training).
+  Gaussian-smoothed (the same sigma) and inverted (lambda chosen on training);
+* **subject baseline + calibrated**: the same after person-specific normalisation
+  (:class:`aujax.methods.physics.SubjectCalibration`: each subject's q-th percentile of its
+  smoothed c over all its frames subtracted, no labels; q chosen on two halves of the training
+  subjects by :func:`aujax.methods.physics.choose_baseline_quantile`), then inverted.
+
+``--test-sequences 0`` scores every sequence of the test subjects (the choices still use the
+``--sequences`` drawn from the training subjects).
 
 Scores (:func:`aujax.train.force_scores`): mean Pearson r per AU synergy (pooled over frames and
 the mean per sequence), per bilateral pair sum, and the null-space-invariant error
@@ -40,8 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fold", type=int, default=1)
     ap.add_argument("--sequences", type=int, default=40,
                     help="sequences drawn (seeded) from each split; 0: all")  # fmt: skip
+    ap.add_argument("--test-sequences", type=int, default=None,
+                    help="sequences drawn from the test subjects (default: --sequences); 0: all")  # fmt: skip
     ap.add_argument("--window", type=int, default=50)
-    ap.add_argument("--grid", default="0.01,0.1,1,10,100", help="smoothness lambdas tried")
+    ap.add_argument("--grid", default="0.01,0.1,1,10,100,1000", help="smoothness lambdas tried")
     args = ap.parse_args(argv)
     enable_float64()
     from scipy.ndimage import gaussian_filter1d
@@ -50,14 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     from aujax.face import make_face
     from aujax.methods.physics import (
         build_physics_template,
+        choose_baseline_quantile,
         fit_coefficient_calibration,
+        fit_subject_calibration,
         invert_table,
         sequence_ids,
         true_values,
     )
     from aujax.methods.topdown import prepared_table
     from aujax.physics import reduce_template
-    from aujax.train import bilateral_pairs, force_scores, person_quantile, synergy_coordinates
+    from aujax.train import bilateral_pairs, force_scores, synergy_coordinates
     from experiments.configs.bp4d_physics import get_config
 
     t0 = time.perf_counter()
@@ -84,13 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(cfg.seed)
     seqs = raw.sequences()
 
-    def draw(subjects):
+    def draw(subjects, n):
         idx = [i for i, (s, _, _) in enumerate(seqs) if s in subjects]
-        if args.sequences:
-            idx = sorted(rng.permutation(idx)[: args.sequences])
+        if n:
+            idx = sorted(rng.permutation(idx)[:n])
         return [seqs[i] for i in idx]
 
-    tr, te = draw(train), draw(test)
+    n_test = args.sequences if args.test_sequences is None else args.test_sequences
+    tr, te = draw(train, args.sequences), draw(test, n_test)
 
     def rows_of(split):
         return np.concatenate([r for _, _, r in split])
@@ -163,37 +175,22 @@ def main(argv: list[str] | None = None) -> int:
         report(f"inversion of the c calibrated to {target} (lambda {lam:g})",
                inversion(te, calibrated, lam))  # fmt: skip
     # person-specific normalisation (no labels): each subject's q-th percentile of its
-    # Gaussian-smoothed c over all its frames, subtracted before the calibration is fitted and
-    # applied; q chosen on two halves of the training subjects (fit on one, score the other)
-    smoothed_all = np.full_like(raw.c, np.nan, dtype=np.float64)
-    for _, _, r in seqs:
-        s_c = gaussian_filter1d(np.nan_to_num(raw.c[r]), sigma, axis=0, mode="nearest")
-        smoothed_all[r] = np.where(raw.c_mask[r][:, None], s_c, np.nan)
+    # Gaussian-smoothed c over all its frames, subtracted before the ridge map is fitted and
+    # applied (aujax.methods.physics.SubjectCalibration); q chosen on two halves of the training
+    # subjects (fit on one, score the other)
     every_rows = rows_of(every)
-    half = sorted(train)
-    halves = [{s for s in half[k::2]} for k in (0, 1)]
     every_truth = truth(every, "activations")
+    position = {r: k for k, r in enumerate(every_rows.tolist())}
 
-    def baseline_r(q):
-        base = person_quantile(smoothed_all, raw.subject, quantile=q)
-        x = smoothed_all[every_rows] - base[every_rows]
-        who = raw.subject[every_rows]
-        rs = []
-        for fit, ev in ((0, 1), (1, 0)):
-            fm, em = np.isin(who, list(halves[fit])), np.isin(who, list(halves[ev]))
-            cal = fit_coefficient_calibration(x[fm], targets["intensities"][fm])
-            est = np.nan_to_num(cal(np.nan_to_num(x[em]))) @ syn
-            rs.append(force_scores(est, every_truth[em], force_map=g, synergies=syn,
-                                   pairs=pairs, sequences=sequence_ids(raw, every_rows[em]))
-                      .mean_synergy_r)  # fmt: skip
-        return float(np.mean(rs))
+    def held_out_r(calibrated, held):
+        at = np.array([position[r] for r in held.tolist()])
+        return force_scores(calibrated @ syn, every_truth[at], force_map=g, synergies=syn,
+                            pairs=pairs, sequences=sequence_ids(raw, held)).mean_synergy_r  # fmt: skip
 
-    quantile = max((10.0, 20.0, 30.0, 50.0), key=baseline_r)
-    base = person_quantile(smoothed_all, raw.subject, quantile=quantile)
-    calibration = fit_coefficient_calibration(smoothed_all[every_rows] - base[every_rows],
-                                              targets["intensities"])  # fmt: skip
-    normalised = copy.copy(raw)
-    normalised.c = calibration(np.nan_to_num(raw.c - base))
+    quantile = choose_baseline_quantile(raw, every_rows, targets["intensities"], sigma=sigma,
+                                        score=held_out_r)  # fmt: skip
+    normalised = fit_subject_calibration(raw, every_rows, targets["intensities"], sigma=sigma,
+                                         quantile=quantile)(raw)  # fmt: skip
     tag = f"subject baseline q {quantile:g} + ridge map to intensities"
     report(f"calibrated trivial ({tag}, sigma {sigma:g} frames)", trivial(te, normalised, sigma))
     lam = max(grid, key=lambda v: score(inversion(tr, normalised, v), "train").mean_synergy_r)

@@ -117,7 +117,17 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     # estimate and the physics inversion -- the configured 3D physics model, the paper's form
     # (vectors, eq. 5, `paper_solver`, regressed mass) and the galerkin model whose force regressor
     # is fed the inversion (force_source "both")
-    c.forces = dict(enabled=True, fold=1, paper_solver="euler", tune_sequences=16)
+    # calibration: the row "physics inversion of the subject-calibrated c" -- each subject's
+    # baseline (percentile of its Gaussian-smoothed c, sigma frames; quantile chosen on two halves
+    # of the fold's training subjects) subtracted, a ridge map to the training subjects' AU
+    # intensities (aujax.methods.physics.SubjectCalibration), then the inversion with lambda from
+    # `smoothness_grid` chosen on the tune sequences (sigma 4: tools.force_report's choice on the
+    # training subjects of fold 1)
+    c.forces = dict(
+        enabled=True, fold=1, paper_solver="euler", tune_sequences=16,
+        calibration=dict(sigma=4.0, quantiles=(10.0, 20.0, 30.0, 50.0),
+                         smoothness_grid=(1.0, 10.0, 100.0, 1000.0)),
+    )  # fmt: skip
     c.figures = True
 
     if preset == "table1":

@@ -10,7 +10,11 @@ from ._activity import (
 )
 from ._calibration import (
     CoefficientCalibration as CoefficientCalibration,
+    SubjectCalibration as SubjectCalibration,
+    choose_baseline_quantile as choose_baseline_quantile,
     fit_coefficient_calibration as fit_coefficient_calibration,
+    fit_subject_calibration as fit_subject_calibration,
+    smoothed_coefficients as smoothed_coefficients,
 )
 from ._experiment import (
     CLAIMS as CLAIMS,

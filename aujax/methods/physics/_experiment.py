@@ -55,6 +55,7 @@ from ._activity import (
     synergy_columns,
     true_values,
 )
+from ._calibration import choose_baseline_quantile, fit_subject_calibration
 from ._figures import choose_window, figure4, figure5
 from ._template import build_physics_template
 from ._train import (
@@ -594,6 +595,38 @@ def _covered(table: FrameTable, rows, window: int) -> np.ndarray:
     return np.sort(wins[owner])
 
 
+def _calibrated_inversion(ex: _Experiment, fold: int, tune, rows, scores) -> tuple[str, dict]:
+    """The force table's row "physics inversion of the subject-calibrated c" on ``rows``.
+
+    :class:`SubjectCalibration` fitted on every frame of the fold's training subjects against
+    their AU intensities (the synthetic copy's; the force table exists on synthetic data only),
+    its baseline quantile chosen on two halves of those subjects, lambda on the ``tune``
+    sequences (config ``forces.calibration``); the test subjects contribute no label.
+    """
+    cfg, table = ex.cfg, ex.table
+    opts = cfg.forces.calibration
+    syn = np.asarray(ex.template.au_muscle_weights, np.float64)
+    train = ex.split(fold).train
+    targets = true_values(ex.root, table, train, "intensity")
+    sigma = float(opts.sigma)
+
+    def held_out(calibrated, held):
+        return scores(calibrated @ syn, held)["synergy_r"]
+
+    with ex.run.timed(f"forces/fold{fold}: subject calibration on {len(train)} training frames"):
+        q = choose_baseline_quantile(table, train, targets, sigma=sigma, score=held_out,
+                                     quantiles=tuple(float(v) for v in opts.quantiles))  # fmt: skip
+        calibrated = fit_subject_calibration(table, train, targets, sigma=sigma, quantile=q)(table)
+        memo: dict = {}  # this table's own inversions
+        lam = max((float(v) for v in opts.smoothness_grid),
+                  key=lambda v: scores(ex.drive(tune, v, table=calibrated, memo=memo) @ syn,
+                                       tune)["synergy_r"])  # fmt: skip
+        est = scores(ex.drive(rows, lam, table=calibrated, memo=memo) @ syn, rows)
+    name = (f"physics inversion of the subject-calibrated c (q {q:g}, sigma {sigma:g}, "
+            f"lambda {lam:g})")  # fmt: skip
+    return name, est
+
+
 def _force_scores(ex: _Experiment) -> dict:
     """The force table's rows: oracle, trivial, inversion and the two networks' forces."""
     from ...train import bilateral_pairs, force_scores
@@ -648,6 +681,9 @@ def _force_scores(ex: _Experiment) -> dict:
             out["trivial: A^T x engine coefficients"] = scores(np.nan_to_num(table.c[rows]) @ syn,
                                                                rows)  # fmt: skip
             out[f"physics inversion (lambda {lam:g})"] = scores(ex.drive(rows, lam) @ syn, rows)
+            if cfg.forces.get("calibration") is not None:
+                name, est = _calibrated_inversion(ex, fold, tune, rows, scores)
+                out[name] = est
         label = (f"{spec.dynamics} network ({spec.force_mode}, {spec.solver}, "
                  f"{spec.mass_source} mass, forces: {spec.force_source})")  # fmt: skip
         out[label] = scores(_network_activations(ex, pred["forces"]), rows)
