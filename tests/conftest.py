@@ -68,13 +68,13 @@ def pytest_runtest_teardown(item, nextitem):
 
     Every executable XLA:CPU keeps alive holds about three memory mappings of its JIT-compiled
     code, and JAX's jit caches keep every one this process compiled. One xdist worker of the
-    suite compiles tens of thousands: near the end of a run it passed Linux's default
-    ``vm.max_map_count`` (65,530), and the next compilation segfaulted inside LLVM (a worker
+    suite compiles tens of thousands: near the end of a run one reached 64,548 maps of Linux's
+    default ``vm.max_map_count`` (65,530), and a compilation segfaulted inside LLVM (a worker
     crash in whichever test compiled then, seen in test_topdown_tracking and test_topdown_robust).
-    Past three quarters of the limit the caches are cleared (about once per worker and run; at
-    half the limit the suite took 14 min 8 s here, two clears per worker, against 12-13 min before); later
-    tests recompile (or load from the persistent cache above) what they need. Results do not
-    change.
+    Past three quarters of the limit the caches are cleared (once or twice per worker and run);
+    later tests recompile (or load from the persistent cache above) what they need. Results do
+    not change. The full suite on the 2-core CPU: 14 min 58 s with this threshold, 14 min 8 s
+    when clearing at half the limit, 13 min 10 s before (the run that crashed).
     """
     if _MAP_LIMIT is not None and _memory_maps() > 3 * _MAP_LIMIT // 4:
         jax.clear_caches()
