@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         fit_subject_calibration,
         invert_table,
         sequence_ids,
+        smoothed_coefficients,
         true_values,
     )
     from aujax.methods.topdown import prepared_table
@@ -155,18 +156,16 @@ def main(argv: list[str] | None = None) -> int:
     # parameters: on two halves of the training subjects, fitting on 40 sequences kept less than
     # half the gain of fitting on all, docs/physics_method.md)
     every = [(s, t, r) for s, t, r in seqs if s in train]
-    smoothed_every = np.concatenate(
-        [gaussian_filter1d(np.nan_to_num(raw.c[r]), sigma, axis=0, mode="nearest")
-         for _, _, r in every]
-    )  # fmt: skip
+    every_rows = rows_of(every)
+    every_truth = truth(every, "activations")
+    smoothed_every = smoothed_coefficients(raw, sigma=sigma)[every_rows]  # NaN where no c
     targets = {"intensities": truth(every, "intensity")}
     # synthetic only: the synergy coordinates of the training subjects' true activations (the
     # estimand itself; no real dataset has it)
-    targets["activations"] = synergy_coordinates(truth(every, "activations"), force_map=g,
-                                                 synergies=syn)  # fmt: skip
+    targets["activations"] = synergy_coordinates(every_truth, force_map=g, synergies=syn)
     for target, values in targets.items():
         calibration = fit_coefficient_calibration(smoothed_every, values,
-                                                  valid=raw.c_mask[rows_of(every)])  # fmt: skip
+                                                  valid=raw.c_mask[every_rows])  # fmt: skip
         calibrated = copy.copy(raw)
         calibrated.c = calibration(np.nan_to_num(raw.c))
         report(f"calibrated trivial (ridge map to {target}, sigma {sigma:g} frames)",
@@ -178,8 +177,6 @@ def main(argv: list[str] | None = None) -> int:
     # Gaussian-smoothed c over all its frames, subtracted before the ridge map is fitted and
     # applied (aujax.methods.physics.SubjectCalibration); q chosen on two halves of the training
     # subjects (fit on one, score the other)
-    every_rows = rows_of(every)
-    every_truth = truth(every, "activations")
     position = {r: k for k, r in enumerate(every_rows.tolist())}
 
     def held_out_r(calibrated, held):
